@@ -1,0 +1,93 @@
+// A recurrent model as PyTorch defines it: the validated configuration and the
+// host weights, in PyTorch's own layouts. Plain data, no inference library.
+//
+// A model is the PyTorch module
+//
+//   rnn = nn.LSTM | nn.GRU | nn.RNN(input_size, hidden_size, num_layers,
+//                                   bias, batch_first=True, bidirectional)
+//   out = nn.Linear(num_directions * hidden_size, output_size)
+//
+// with the head applied to the recurrent output at the last step
+// (classification) or at every step (regression).
+#ifndef RNNSERVE_SERVER_MODEL_MODEL_H_
+#define RNNSERVE_SERVER_MODEL_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace rnnserve::model {
+
+enum class Cell { kLstm, kGru, kRnnTanh, kRnnRelu };
+enum class Task { kClassification, kRegression };
+
+// "lstm", "gru", "rnn_tanh", "rnn_relu".
+std::string_view CellName(Cell cell);
+// "classification", "regression".
+std::string_view TaskName(Task task);
+
+// Gate blocks stacked in PyTorch's weight_ih / weight_hh rows: LSTM 4 (i, f,
+// g, o), GRU 3 (r, z, n), vanilla RNN 1.
+int NumGates(Cell cell);
+
+struct ModelConfig {
+  std::string name;     // The model's folder name; how clients address it.
+  std::string version;  // Free-form, reported with every answer.
+  Cell cell = Cell::kLstm;
+  int input_size = 0;
+  int hidden_size = 0;
+  int num_layers = 1;
+  bool bidirectional = false;  // Classification only.
+  bool bias = true;            // Whether the recurrent layers have biases.
+  int output_size = 0;         // The linear head's output width.
+  Task task = Task::kClassification;
+  std::vector<std::string> labels;  // Empty, or one per output.
+  std::string weights_file = "model.safetensors";
+
+  int num_directions() const { return bidirectional ? 2 : 1; }
+  // Floats of recurrent state carried between chunks: h of every layer and
+  // direction, then c of every layer and direction for LSTM.
+  int state_size() const;
+};
+
+// One layer in one direction, in PyTorch's layouts.
+struct LayerWeights {
+  std::vector<float> weight_ih;  // (gates * hidden, layer input width)
+  std::vector<float> weight_hh;  // (gates * hidden, hidden)
+  std::vector<float> bias_ih;    // (gates * hidden), empty without bias
+  std::vector<float> bias_hh;    // (gates * hidden), empty without bias
+};
+
+struct Model {
+  ModelConfig config;
+  // Indexed by layer * num_directions + direction (0 forward, 1 reverse).
+  std::vector<LayerWeights> layers;
+  std::vector<float> head_weight;  // (output_size, num_directions * hidden)
+  std::vector<float> head_bias;    // (output_size)
+};
+
+// Width of layer `layer`'s input: input_size for layer 0, else
+// num_directions * hidden_size.
+int LayerInputSize(const ModelConfig& config, int layer);
+
+// Checks the configuration on its own: positive sizes within limits, labels
+// count, a bidirectional model only for classification. The message names
+// the field.
+absl::Status ValidateConfig(const ModelConfig& config);
+
+// Checks the configuration, then every weight's element count against it and
+// that every weight is finite. The message names the tensor as PyTorch's
+// state_dict() does (e.g. "rnn.weight_hh_l1_reverse").
+absl::Status ValidateModel(const Model& model);
+
+// PyTorch's state_dict() name of a recurrent tensor: kind is "weight_ih",
+// "weight_hh", "bias_ih" or "bias_hh".
+std::string RecurrentTensorName(std::string_view kind, int layer,
+                                int direction);
+
+}  // namespace rnnserve::model
+
+#endif  // RNNSERVE_SERVER_MODEL_MODEL_H_

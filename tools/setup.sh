@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything rnnserve needs to build, test, benchmark and fuzz on Debian 12.
+# Idempotent: packages already present are skipped by apt-get.
+set -euo pipefail
+
+packages=(
+  # Build.
+  build-essential cmake ninja-build pkg-config git clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libdnnl-dev prometheus-cpp-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # Sanitizers and fuzzing.
+  clang-14 libclang-rt-14-dev
+  # Reference numbers, goldens, Python interop test, data.
+  python3-torch python3-numpy python3-grpcio python3-grpc-tools
+  dataset-fashion-mnist
+  # Real Prometheus for the scrape test; promtool comes with it.
+  prometheus
+  # Throwaway certificates in the TLS tests.
+  openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
