@@ -1,0 +1,75 @@
+// The inference engine: runs a batch of sequences through one model.
+//
+// This header is plain C++ so that the runtime and its tests can hold an
+// Engine without seeing the library underneath; CreateDnnlEngine() in
+// dnnl_engine.h makes the real one.
+#ifndef RNNSERVE_SERVER_ENGINE_ENGINE_H_
+#define RNNSERVE_SERVER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <span>
+
+#include "absl/status/status.h"
+#include "server/model/model.h"
+
+namespace rnnserve::engine {
+
+// One whole sequence to classify. The engine reads `inputs` and writes the
+// outputs; the caller owns all of them and keeps them alive for the call.
+struct ClassifyItem {
+  int steps = 0;                   // >= 1
+  std::span<const float> inputs;   // steps x input_size, row-major
+  std::span<float> logits;         // output_size
+  std::span<float> probabilities;  // output_size (softmax), or empty
+};
+
+// One chunk of a stream: `steps` inputs that continue from `state_in`.
+struct RegressItem {
+  int steps = 0;                    // >= 1
+  std::span<const float> inputs;    // steps x input_size, row-major
+  std::span<const float> state_in;  // state_size(), or empty for zeros
+  std::span<float> state_out;       // state_size(); may alias state_in
+  std::span<float> outputs;         // steps x output_size, row-major
+};
+
+// Counters that show the caches at work; they only grow.
+struct EngineStats {
+  int64_t plans_created = 0;  // (steps, batch) shapes prepared
+  int64_t primitives_created = 0;
+  int64_t weight_reorders = 0;  // weights converted to a primitive's layout
+  int64_t executions = 0;       // primitive executions
+};
+
+// Runs one model. Thread-safe: any number of threads may call Classify and
+// Regress at once. A call's items may have different step counts; each item's
+// result equals what it gives alone.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Logits (and probabilities) of each sequence from the recurrent output at
+  // its last step, as PyTorch's head(rnn(x)[0][:, -1, :]) for the sequence
+  // alone, from a zero initial state.
+  virtual absl::Status Classify(std::span<const ClassifyItem> items) = 0;
+
+  // The head applied at every step of each chunk, starting from its
+  // state_in; writes the state after its last step to state_out, so that a
+  // sequence run chunk by chunk equals one pass. Unidirectional models only.
+  virtual absl::Status Regress(std::span<const RegressItem> items) = 0;
+
+  // Prepares the shape (steps, batch) ahead of traffic, so that the first
+  // call of that shape does not pay for it.
+  virtual absl::Status Warmup(int steps, int batch) = 0;
+
+  virtual const model::ModelConfig& config() const = 0;
+  virtual EngineStats stats() const = 0;
+};
+
+// Sets how many threads the library may use for work started from the
+// calling thread. Call it on each compute thread before its first call into
+// an engine; 1 suits small recurrent batches best.
+void SetThreadsForThisThread(int threads);
+
+}  // namespace rnnserve::engine
+
+#endif  // RNNSERVE_SERVER_ENGINE_ENGINE_H_
