@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""Exports a PyTorch recurrent model to an rnnserve model folder (format v1).
+
+The input is a module with attributes `rnn` (nn.LSTM, nn.GRU or nn.RNN) and
+`out` (nn.Linear), or the state_dict of such a module. Cell, sizes, layers,
+bias and direction are read off the module or inferred from the state_dict's
+tensor names and shapes; what neither can tell (task, labels, version) comes
+from arguments. The exporter checks the config against the weights, writes
+the folder, reads it back and compares outputs with the original.
+
+From Python:
+    from export_model import export_model
+    export_model(model, "models/my_lstm", task="classification",
+                 labels=[...], version="3")
+
+From the shell:
+    /usr/bin/python3 tools/export_model.py model_state.pt models/my_lstm \\
+        --task classification --model-version 3
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rnnserve_format as fmt  # noqa: E402
+
+_RNN_NAME_RE = re.compile(r"^rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+_GATES_TO_CELL = {4: "lstm", 3: "gru"}
+
+
+def config_from_state_dict(state_dict, cell=None):
+    """Infers cell, sizes, layers, bias and direction from tensor shapes.
+
+    A vanilla RNN's nonlinearity is not in its weights: for one-gate weights
+    `cell` must say "rnn_tanh" or "rnn_relu". When `cell` is given it must
+    agree with the shapes.
+    """
+    if "rnn.weight_ih_l0" not in state_dict or "rnn.weight_hh_l0" not in state_dict:
+        raise fmt.FormatError("state_dict has no rnn.weight_ih_l0 / rnn.weight_hh_l0: "
+                              "is the recurrent layer named 'rnn'?")
+    if "out.weight" not in state_dict:
+        raise fmt.FormatError("state_dict has no out.weight: is the linear head named 'out'?")
+    if any(k.startswith("rnn.weight_hr") for k in state_dict):
+        raise fmt.FormatError("LSTM with proj_size > 0 (rnn.weight_hr_*) is not supported")
+    w_ih, w_hh = state_dict["rnn.weight_ih_l0"], state_dict["rnn.weight_hh_l0"]
+    if len(w_hh.shape) != 2 or len(w_ih.shape) != 2:
+        raise fmt.FormatError("rnn.weight_ih_l0 and rnn.weight_hh_l0 must be 2-D")
+    hidden = int(w_hh.shape[1])
+    if hidden < 1 or w_hh.shape[0] % hidden:
+        raise fmt.FormatError(f"rnn.weight_hh_l0 shape {list(w_hh.shape)} is not (gates*H, H)")
+    gates = w_hh.shape[0] // hidden
+    if gates == 1:
+        if cell not in ("rnn_tanh", "rnn_relu"):
+            raise fmt.FormatError("one-gate weights are a vanilla RNN, whose nonlinearity "
+                                  "is not stored in a state_dict: pass cell rnn_tanh or rnn_relu")
+    elif gates in _GATES_TO_CELL:
+        if cell is not None and cell != _GATES_TO_CELL[gates]:
+            raise fmt.FormatError(f"weights have {gates} gates ({_GATES_TO_CELL[gates]}), "
+                                  f"not {cell}")
+        cell = _GATES_TO_CELL[gates]
+    else:
+        raise fmt.FormatError(f"rnn.weight_hh_l0 has {gates} gate blocks; "
+                              "expected 4 (LSTM), 3 (GRU) or 1 (RNN)")
+    layers = set()
+    for name in state_dict:
+        match = _RNN_NAME_RE.match(name)
+        if match:
+            layers.add(int(match.group(2)))
+    num_layers = max(layers) + 1
+    return OrderedDict([
+        ("cell", cell),
+        ("input_size", int(w_ih.shape[1])),
+        ("hidden_size", hidden),
+        ("num_layers", num_layers),
+        ("bidirectional", "rnn.weight_ih_l0_reverse" in state_dict),
+        ("bias", "rnn.bias_ih_l0" in state_dict),
+        ("output_size", int(state_dict["out.weight"].shape[0])),
+    ])
+
+
+def _reference_outputs(rnn, out, x, task):
+    """Outputs of the original rnn and out layers, whatever their batch_first."""
+    with torch.no_grad():
+        r_out, state = rnn(x if rnn.batch_first else x.transpose(0, 1))
+        if not rnn.batch_first:
+            r_out = r_out.transpose(0, 1)
+        if task == "classification":
+            return [out(r_out[:, -1, :])]
+        h = state if isinstance(state, torch.Tensor) else state[0]
+        result = [out(r_out), h]
+        if not isinstance(state, torch.Tensor):
+            result.append(state[1])
+        return result
+
+
+def _folder_outputs(module, x, task):
+    with torch.no_grad():
+        if task == "classification":
+            return [module(x)]
+        outputs, state = module(x)
+        if isinstance(state, torch.Tensor):
+            return [outputs, state]
+        return [outputs, state[0], state[1]]
+
+
+def _rebuild_original(config, tensors):
+    """Plain PyTorch layers holding the given tensors, built independently
+    of RecurrentModel, to check the folder against."""
+    rnn = fmt.make_rnn(config["cell"], config["input_size"], config["hidden_size"],
+                       config["num_layers"], config["bias"], config["bidirectional"])
+    directions = 2 if config["bidirectional"] else 1
+    out = torch.nn.Linear(directions * config["hidden_size"], config["output_size"])
+    rnn.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in tensors.items()
+                         if k.startswith("rnn.")}, strict=True)
+    out.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in tensors.items()
+                         if k.startswith("out.")}, strict=True)
+    return rnn.eval(), out.eval()
+
+
+def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
+    """Reads `folder` back and checks it against the original.
+
+    Every tensor must be bit-identical to `tensors`, and the outputs (logits,
+    or per-step outputs and final states) of the reloaded module must match
+    those of `rnn`/`out` on random sequences of several lengths. Returns the
+    largest absolute difference seen.
+    """
+    loaded, loaded_cfg = fmt.load_model_folder(folder)
+    if loaded_cfg != config:
+        raise fmt.FormatError(f"{folder}: config read back differs from the one written")
+    _, read = fmt.read_model_folder(folder)
+    for name, value in tensors.items():
+        if not np.array_equal(read[name], np.asarray(value, dtype=np.float32)):
+            raise fmt.FormatError(f"{folder}: tensor {name} differs after the round trip")
+    generator = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for steps in (1, 3, 17):
+        x = torch.rand(4, steps, config["input_size"], generator=generator) * 2 - 1
+        want = _reference_outputs(rnn, out, x, config["task"])
+        got = _folder_outputs(loaded, x, config["task"])
+        for a, b in zip(want, got):
+            diff = float((a - b).abs().max())
+            worst = max(worst, diff)
+            if not diff <= atol:
+                raise fmt.FormatError(f"{folder}: outputs differ by {diff} after the round trip")
+    return worst
+
+
+def export_model(source, folder, task, version="1", labels=None, cell=None,
+                 description=None, training=None, weights=fmt.DEFAULT_WEIGHTS,
+                 metadata=None, check=True):
+    """Writes the rnnserve model folder `folder` for `source`.
+
+    source: an nn.Module with `rnn` and `out`, or a state_dict (mapping of
+      "rnn.*" and "out.*" names to tensors).
+    task: "classification" or "regression". version: string reported to
+      clients. labels: optional class names (classification only).
+    cell: needed only for a vanilla RNN given as a state_dict ("rnn_tanh" or
+      "rnn_relu"); otherwise, if given, it must match.
+    description, training: optional config entries. weights: weights file name.
+    metadata: optional string->string map stored in the safetensors header.
+    check: read the folder back and compare with the original (recommended).
+
+    Returns the config written. Raises rnnserve_format.FormatError (a
+    ValueError) on anything that does not fit the format.
+    """
+    if isinstance(source, torch.nn.Module):
+        partial = fmt.config_from_module(source, task)
+        if cell is not None and cell != partial["cell"]:
+            raise fmt.FormatError(f"module is {partial['cell']}, not {cell}")
+        extra = [k for k in source.state_dict()
+                 if not (k.startswith("rnn.") or k.startswith("out."))]
+        if extra:
+            raise fmt.FormatError(f"module has parameters outside rnn and out: {extra}; "
+                                  "the server would ignore them")
+        tensors = fmt.module_tensors(source)
+        rnn, out = source.rnn, source.out
+    elif isinstance(source, dict):
+        partial = config_from_state_dict(source, cell)
+        tensors = OrderedDict()
+        for name, value in source.items():
+            array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+            if array.dtype.kind != "f":
+                raise fmt.FormatError(f"tensor {name} has dtype {array.dtype}; need floats")
+            tensors[name] = np.ascontiguousarray(array, dtype=np.float32)
+        rnn = out = None
+    else:
+        raise TypeError("source must be an nn.Module or a state_dict")
+
+    config = OrderedDict([("format_version", fmt.FORMAT_VERSION), ("version", version)])
+    config.update(partial)
+    config["task"] = task
+    if labels is not None:
+        config["labels"] = list(labels)
+    config["weights"] = weights
+    if description is not None:
+        config["description"] = description
+    if training is not None:
+        config["training"] = training
+    config = fmt.normalize_config(config)
+    fmt.check_weights(config, tensors, source="source model")
+    if rnn is None:
+        rnn, out = _rebuild_original(config, tensors)
+    written = fmt.write_model_folder(folder, config, tensors, metadata)
+    if check:
+        round_trip(folder, tensors, rnn, out, written)
+    return written
+
+
+def _load_source(path, strip_prefix):
+    # weights_only is not in torch 1.13's default; the file is the user's own.
+    obj = torch.load(path, map_location="cpu")
+    if isinstance(obj, torch.nn.Module):
+        if strip_prefix:
+            raise fmt.FormatError("--strip-prefix applies to state_dict files only")
+        return obj
+    if isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise fmt.FormatError(f"{path}: holds a {type(obj).__name__}, not a module or state_dict")
+    if strip_prefix:
+        obj = OrderedDict((k[len(strip_prefix):] if k.startswith(strip_prefix) else k, v)
+                          for k, v in obj.items())
+    return obj
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="The folder's name is the model's name (letters, digits, '_', '-', '.'). "
+               "See docs/model-format.md for the format. Exit status 0 on success, "
+               "1 if the model does not fit the format, 2 on bad arguments.")
+    parser.add_argument("source",
+                        help="file written by torch.save(): a state_dict (torch.save("
+                             "model.state_dict()), optionally inside a checkpoint dict "
+                             "under 'state_dict', 'model_state_dict' or 'model') or a whole "
+                             "pickled module (its class must be importable). Names must be "
+                             "rnn.* and out.*")
+    parser.add_argument("folder", help="output model folder; created, files in it replaced")
+    parser.add_argument("--task", required=True, choices=fmt.TASKS,
+                        help="classification: head on the last step's output; "
+                             "regression: head on every step (required)")
+    parser.add_argument("--model-version", default="1",
+                        help="config 'version', the model version reported to clients "
+                             "(default: %(default)s)")
+    parser.add_argument("--cell", choices=fmt.CELLS,
+                        help="recurrent cell; inferred from the weights except a vanilla "
+                             "RNN's nonlinearity in a state_dict, where it is required "
+                             "(rnn_tanh or rnn_relu). If given it must match")
+    labels = parser.add_mutually_exclusive_group()
+    labels.add_argument("--labels", help="comma-separated class names, one per output "
+                                         "(classification only)")
+    labels.add_argument("--labels-file", help="file with one class name per line")
+    parser.add_argument("--description", help="config 'description' (optional)")
+    parser.add_argument("--training-json",
+                        help="JSON object stored as config 'training' (free-form notes: "
+                             "dataset, epochs, accuracy...), or @file to read it from a file")
+    parser.add_argument("--weights", default=fmt.DEFAULT_WEIGHTS,
+                        help="weights file name inside the folder (default: %(default)s)")
+    parser.add_argument("--strip-prefix", default="",
+                        help="remove this prefix from state_dict names first, e.g. "
+                             "'module.' for a DataParallel checkpoint")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip reading the folder back and comparing outputs")
+    args = parser.parse_args(argv)
+
+    label_list = None
+    if args.labels is not None:
+        label_list = args.labels.split(",")
+    elif args.labels_file is not None:
+        with open(args.labels_file, encoding="utf-8") as f:
+            label_list = [line.rstrip("\n") for line in f if line.strip()]
+    training = None
+    if args.training_json is not None:
+        text = args.training_json
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as f:
+                text = f.read()
+        training = json.loads(text)
+    try:
+        source = _load_source(args.source, args.strip_prefix)
+        config = export_model(source, args.folder, args.task, version=args.model_version,
+                              labels=label_list, cell=args.cell,
+                              description=args.description, training=training,
+                              weights=args.weights, check=not args.no_check)
+    except fmt.FormatError as e:
+        print(f"export_model: {e}", file=sys.stderr)
+        return 1
+    shapes = fmt.expected_tensor_shapes(config)
+    print(f"wrote {args.folder}: {config['cell']} {config['num_layers']} layer(s), "
+          f"hidden {config['hidden_size']}, {config['task']}, {len(shapes)} tensors"
+          + ("" if args.no_check else ", round trip OK"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
