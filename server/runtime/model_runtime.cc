@@ -1,0 +1,142 @@
+#include "server/runtime/model_runtime.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/common/string_view.h"
+
+namespace rnnserve::runtime {
+namespace {
+
+using metrics::Method;
+
+// Schedules a task of a derived type; gives it back when refused.
+template <typename T>
+absl::Status ScheduleOn(batching::Queue& queue, std::unique_ptr<T>& task) {
+  std::unique_ptr<batching::Task> base(std::move(task));
+  absl::Status status = queue.Schedule(base);
+  if (!status.ok()) task.reset(static_cast<T*>(base.release()));
+  return status;
+}
+
+}  // namespace
+
+ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
+                           const batching::QueueOptions& queue,
+                           batching::Scheduler& scheduler, const Clock& clock,
+                           metrics::ModelMetrics* metrics)
+    : engine_(std::move(engine)),
+      queue_(queue),
+      clock_(clock),
+      metrics_(metrics) {
+  // Only the queue of the model's task: the other call is refused.
+  const std::string& name = engine_->config().name;
+  if (engine_->config().task == model::Task::kClassification) {
+    classify_queue_ = scheduler.AddQueue(
+        absl::StrCat(name, "/Classify"), queue,
+        [this](batching::Batch batch) { RunClassify(std::move(batch)); });
+  } else {
+    regress_queue_ = scheduler.AddQueue(
+        absl::StrCat(name, "/Regress"), queue,
+        [this](batching::Batch batch) { RunRegress(std::move(batch)); });
+  }
+}
+
+absl::Status ModelRuntime::WrongTask(const char* call) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("model \"", config().name, "\" is a ",
+                   AbslView(model::TaskName(config().task)),
+                   " model; it does not serve ", call));
+}
+
+void ModelRuntime::RecordQueueDepth(Method method,
+                                    const batching::Queue& queue) {
+  if (metrics_ != nullptr)
+    metrics_->SetQueueDepth(method, queue.queued_items());
+}
+
+absl::Status ModelRuntime::Classify(std::unique_ptr<ClassifyTask>& task) {
+  if (classify_queue_ == nullptr) return WrongTask("classification");
+  absl::Status status = ScheduleOn(*classify_queue_, task);
+  RecordQueueDepth(Method::kClassify, *classify_queue_);
+  return status;
+}
+
+absl::Status ModelRuntime::Regress(std::unique_ptr<RegressTask>& task) {
+  if (regress_queue_ == nullptr) return WrongTask("regression");
+  absl::Status status = ScheduleOn(*regress_queue_, task);
+  RecordQueueDepth(Method::kRegress, *regress_queue_);
+  return status;
+}
+
+void ModelRuntime::RunClassify(batching::Batch batch) {
+  const absl::Time start = clock_.Now();
+  RecordQueueDepth(Method::kClassify, *classify_queue_);
+  std::vector<engine::ClassifyItem> items;
+  int64_t steps = 0;
+  for (auto& task : batch) {
+    auto& t = static_cast<ClassifyTask&>(*task);
+    t.queue_wait = start - t.enqueued;
+    for (const engine::ClassifyItem& item : t.items) {
+      items.push_back(item);
+      steps += item.steps;
+    }
+  }
+  const absl::Status status = engine_->Classify(items);
+  if (metrics_ != nullptr) {
+    metrics_->BatchRan(Method::kClassify, static_cast<int>(items.size()), steps,
+                       clock_.Now() - start);
+    for (auto& task : batch) {
+      metrics_->QueueWait(Method::kClassify,
+                          static_cast<RuntimeTask&>(*task).queue_wait);
+    }
+  }
+  for (auto& task : batch) static_cast<RuntimeTask&>(*task).Done(status);
+}
+
+void ModelRuntime::RunRegress(batching::Batch batch) {
+  const absl::Time start = clock_.Now();
+  RecordQueueDepth(Method::kRegress, *regress_queue_);
+  std::vector<engine::RegressItem> items;
+  int64_t steps = 0;
+  for (auto& task : batch) {
+    auto& t = static_cast<RegressTask&>(*task);
+    t.queue_wait = start - t.enqueued;
+    items.push_back(t.item);
+    steps += t.item.steps;
+  }
+  const absl::Status status = engine_->Regress(items);
+  if (metrics_ != nullptr) {
+    metrics_->BatchRan(Method::kRegress, static_cast<int>(items.size()), steps,
+                       clock_.Now() - start);
+    for (auto& task : batch) {
+      metrics_->QueueWait(Method::kRegress,
+                          static_cast<RuntimeTask&>(*task).queue_wait);
+    }
+  }
+  for (auto& task : batch) static_cast<RuntimeTask&>(*task).Done(status);
+}
+
+absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {
+  for (int s : steps) {
+    for (int batch = 1; batch <= queue_.max_batch_size; ++batch) {
+      RETURN_IF_ERROR(engine_->Warmup(s, batch));
+    }
+  }
+  // One real run, so that the first call does not pay for first touches.
+  const model::ModelConfig& config = engine_->config();
+  std::vector<float> input(config.input_size, 0.0f);
+  std::vector<float> output(config.output_size);
+  if (config.task == model::Task::kClassification) {
+    engine::ClassifyItem item{1, input, output, {}};
+    return engine_->Classify({&item, 1});
+  }
+  std::vector<float> state(config.state_size());
+  engine::RegressItem item{1, input, {}, state, output};
+  return engine_->Regress({&item, 1});
+}
+
+}  // namespace rnnserve::runtime

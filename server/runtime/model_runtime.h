@@ -1,0 +1,61 @@
+// One model at run time: its engine behind two batching queues, one for
+// classification calls and one for streaming chunks.
+#ifndef RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
+#define RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/batching/scheduler.h"
+#include "server/common/clock.h"
+#include "server/engine/engine.h"
+#include "server/metrics/metrics.h"
+#include "server/runtime/tasks.h"
+
+namespace rnnserve::runtime {
+
+// Accepts tasks, runs them in batches on the scheduler's compute threads
+// and completes them there. Thread-safe.
+class ModelRuntime {
+ public:
+  // Adds the model's queues to `scheduler`. `scheduler`, `clock` and
+  // `metrics` (may be null) must outlive the runtime.
+  ModelRuntime(std::unique_ptr<engine::Engine> engine,
+               const batching::QueueOptions& queue,
+               batching::Scheduler& scheduler, const Clock& clock,
+               metrics::ModelMetrics* metrics);
+
+  const model::ModelConfig& config() const { return engine_->config(); }
+  const batching::QueueOptions& queue_options() const { return queue_; }
+  engine::Engine& engine() { return *engine_; }
+
+  // Queue a task: OK and the task is taken, or the task stays with the
+  // caller and the status says why (RESOURCE_EXHAUSTED: queue full;
+  // UNAVAILABLE: shutting down; FAILED_PRECONDITION: the model's task is
+  // the other one).
+  absl::Status Classify(std::unique_ptr<ClassifyTask>& task);
+  absl::Status Regress(std::unique_ptr<RegressTask>& task);
+
+  // Prepares every batch size up to the queue's max_batch_size for each of
+  // `steps`, and runs the model once, so that first calls are not slow.
+  // Call it on a thread set up like the compute threads.
+  absl::Status Warmup(const std::vector<int>& steps);
+
+ private:
+  void RunClassify(batching::Batch batch);
+  void RunRegress(batching::Batch batch);
+  absl::Status WrongTask(const char* call) const;
+  void RecordQueueDepth(metrics::Method method, const batching::Queue& queue);
+
+  const std::unique_ptr<engine::Engine> engine_;
+  const batching::QueueOptions queue_;
+  const Clock& clock_;
+  metrics::ModelMetrics* const metrics_;
+  batching::Queue* classify_queue_ = nullptr;  // Classification models.
+  batching::Queue* regress_queue_ = nullptr;   // Regression models.
+};
+
+}  // namespace rnnserve::runtime
+
+#endif  // RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_

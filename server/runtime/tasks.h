@@ -1,0 +1,48 @@
+// The work a caller hands the runtime: a classification call, or one chunk
+// of a streaming session. The caller owns the buffers the items point to and
+// is told the outcome through Done().
+#ifndef RNNSERVE_SERVER_RUNTIME_TASKS_H_
+#define RNNSERVE_SERVER_RUNTIME_TASKS_H_
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/batching/task.h"
+#include "server/engine/engine.h"
+
+namespace rnnserve::runtime {
+
+// Both kinds of task end the same way.
+class RuntimeTask : public batching::Task {
+ public:
+  // Called exactly once for a task the runtime accepted, on a compute
+  // thread; on OK the items' outputs are written. A task the runtime refuses
+  // stays with the caller and is not called.
+  virtual void Done(absl::Status status) = 0;
+
+  void Drop(absl::Status why) final { Done(std::move(why)); }
+
+  // Filled in by the runtime before Done, for the caller's metrics and logs.
+  absl::Duration queue_wait;
+};
+
+// Sequences to classify.
+class ClassifyTask : public RuntimeTask {
+ public:
+  int size() const override { return static_cast<int>(items.size()); }
+  std::vector<engine::ClassifyItem> items;
+};
+
+// One chunk of one session. The caller holds the session for the task's
+// life, so no two chunks of one session are ever queued at once.
+class RegressTask : public RuntimeTask {
+ public:
+  int size() const override { return 1; }
+  engine::RegressItem item;
+};
+
+}  // namespace rnnserve::runtime
+
+#endif  // RNNSERVE_SERVER_RUNTIME_TASKS_H_

@@ -1,0 +1,145 @@
+#include "server/service/regress_stream.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/service/call_util.h"
+#include "server/service/status.h"
+#include "server/service/validation.h"
+
+namespace rnnserve::service {
+namespace {
+
+// Carries one chunk through the runtime and back to its stream.
+class StreamChunkTask final : public runtime::RegressTask {
+ public:
+  explicit StreamChunkTask(RegressStream* stream) : stream_(stream) {}
+  bool cancelled() const override { return stream_->cancelled(); }
+  void Done(absl::Status status) override {
+    stream_->ChunkDone(std::move(status));
+  }
+
+ private:
+  RegressStream* const stream_;
+};
+
+}  // namespace
+
+RegressStream::RegressStream(const ServingState& state,
+                             grpc::CallbackServerContext* context)
+    : state_(state), context_(context) {
+  StartRead(&request_);
+}
+
+void RegressStream::OnReadDone(bool ok) {
+  if (!ok) {
+    // The client closed its side, or the call broke; the session stays.
+    Finish(grpc::Status::OK);
+    return;
+  }
+  received_ = state_.clock->Now();
+  // On success the chunk is in flight and may already be answered on
+  // another thread: touch nothing after Handle() returns OK.
+  if (absl::Status status = Handle(); !status.ok()) Fail(status);
+}
+
+absl::Status RegressStream::Attach() {
+  ASSIGN_OR_RETURN(model_, state_.FindModel(request_.model()));
+  metrics_ = state_.MetricsFor(request_.model());
+  const model::ModelConfig& config = model_->config();
+  if (config.task != model::Task::kRegression) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model: \"", config.name,
+                     "\" is a classification model; call Classify"));
+  }
+  ASSIGN_OR_RETURN(
+      lease_,
+      request_.session_token().empty()
+          ? state_.sessions->Create(config.name, config.state_size())
+          : state_.sessions->Resume(request_.session_token(), config.name));
+  return absl::OkStatus();
+}
+
+absl::Status RegressStream::Handle() {
+  if (ended_) {
+    return absl::FailedPreconditionError(
+        "the session was ended by end_session; no request may follow it on "
+        "this stream");
+  }
+  if (!lease_) {
+    RETURN_IF_ERROR(Attach());
+  } else {
+    if (!request_.model().empty() &&
+        request_.model() != model_->config().name) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model: this stream's session belongs to model \"",
+          model_->config().name, "\"; leave model empty or name it"));
+    }
+    if (!request_.session_token().empty() &&
+        request_.session_token() != lease_->token) {
+      return absl::InvalidArgumentError(
+          "session_token: differs from this stream's session; a stream "
+          "serves one session");
+    }
+  }
+  const model::ModelConfig& config = model_->config();
+  RETURN_IF_ERROR(ValidateChunk(request_, config, state_.limits));
+  response_.Clear();
+  chunk_.emplace(request_, *lease_, config, response_);
+  if (chunk_->steps() == 0) {
+    Respond();
+    return absl::OkStatus();
+  }
+  std::unique_ptr<runtime::RegressTask> task =
+      std::make_unique<StreamChunkTask>(this);
+  task->item = chunk_->Item(request_, *lease_, response_);
+  task->deadline = Deadline(*context_);
+  return model_->Regress(task);
+}
+
+void RegressStream::ChunkDone(absl::Status status) {
+  if (!status.ok()) {
+    Fail(status);
+    return;
+  }
+  Respond();
+}
+
+void RegressStream::Respond() {
+  chunk_->Describe(*lease_, model_->config(), !token_sent_, response_);
+  StartWrite(&response_);
+}
+
+void RegressStream::OnWriteDone(bool ok) {
+  if (!ok) {
+    // The client is gone; the chunk's result is not kept.
+    Fail(absl::CancelledError("the client went away"));
+    return;
+  }
+  token_sent_ = true;
+  ended_ = request_.end_session();
+  chunk_->Commit(lease_);
+  chunk_.reset();
+  if (ended_) lease_.Release();  // The session is gone; nothing to hold.
+  if (metrics_ != nullptr) {
+    metrics_->RequestDone(metrics::Method::kRegress, absl::StatusCode::kOk,
+                          state_.clock->Now() - received_);
+  }
+  StartRead(&request_);
+}
+
+void RegressStream::Fail(const absl::Status& status) {
+  if (metrics_ != nullptr) {
+    metrics_->RequestDone(metrics::Method::kRegress, status.code(),
+                          state_.clock->Now() - received_);
+  }
+  Finish(ToGrpcStatus(status));
+}
+
+void RegressStream::OnDone() {
+  lease_.Release();
+  delete this;
+}
+
+}  // namespace rnnserve::service

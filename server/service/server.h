@@ -1,0 +1,93 @@
+// The whole server: engines, batching, sessions and the gRPC endpoint.
+#ifndef RNNSERVE_SERVER_SERVICE_SERVER_H_
+#define RNNSERVE_SERVER_SERVICE_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/batching/scheduler.h"
+#include "server/common/clock.h"
+#include "server/metrics/metrics.h"
+#include "server/model/model.h"
+#include "server/service/limits.h"
+#include "server/service/serving_state.h"
+#include "server/sessions/session_store.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace rnnserve::service {
+
+class InferenceService;
+
+struct ServerOptions {
+  // Where gRPC listens; port 0 picks a free one (see Server::port()).
+  std::string grpc_address = "localhost:50051";
+  batching::QueueOptions queue;
+  // Threads that run the engines; each runs one batch at a time.
+  int compute_threads = 2;
+  // Threads the engine may use inside one batch.
+  int engine_threads = 1;
+  Limits limits;
+  sessions::SessionStore::Options sessions;
+  // Step counts prepared for every batch size at start-up.
+  std::vector<int> warmup_steps = {1, 10, 28};
+  // Largest request message gRPC accepts. Default 64 MiB.
+  int max_message_bytes = 64 << 20;
+  // How often expired sessions are dropped. Default 10 s.
+  absl::Duration reap_interval = absl::Seconds(10);
+};
+
+// Serves rnnserve.v1.Inference, grpc.health.v1.Health and reflection.
+// Thread-safe.
+class Server {
+ public:
+  // Builds an engine per model, warms each up, starts the compute threads
+  // and gRPC. Health is SERVING when it returns. `metrics` (may be null)
+  // and `clock` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options, const std::vector<model::Model>& models,
+      metrics::Metrics* metrics, const Clock& clock);
+
+  // Shuts down with no grace if Shutdown was not called.
+  ~Server();
+
+  // The bound gRPC port.
+  int port() const { return port_; }
+
+  // Health goes NOT_SERVING and new calls are refused; calls in flight get
+  // `grace` to finish, then are cancelled; queued work is drained and the
+  // compute threads stop. Idempotent; returns when all is stopped.
+  void Shutdown(absl::Duration grace);
+
+  sessions::SessionStore& sessions() { return *sessions_; }
+  const ServingState& state() const { return state_; }
+
+ private:
+  Server(const ServerOptions& options, const Clock& clock);
+  void ReapLoop();
+
+  const ServerOptions options_;
+  const Clock& clock_;
+  std::unique_ptr<sessions::SessionStore> sessions_;
+  std::unique_ptr<batching::Scheduler> scheduler_;
+  ServingState state_;
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  absl::Notification stop_reaper_;
+  std::thread reaper_;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace rnnserve::service
+
+#endif  // RNNSERVE_SERVER_SERVICE_SERVER_H_

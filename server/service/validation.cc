@@ -1,0 +1,86 @@
+#include "server/service/validation.h"
+
+#include <cmath>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+
+namespace rnnserve::service {
+namespace {
+
+// "sequences[3].steps", or "steps" for a request's own field.
+std::string Field(const std::string& prefix, const char* name) {
+  return prefix.empty() ? std::string(name) : absl::StrCat(prefix, ".", name);
+}
+
+}  // namespace
+
+absl::Status ValidateSteps(const std::string& prefix, uint32_t steps,
+                           const google::protobuf::RepeatedField<float>& values,
+                           const model::ModelConfig& config,
+                           const Limits& limits, bool allow_empty) {
+  if (steps == 0 && !allow_empty) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Field(prefix, "steps"), ": must be at least 1, got 0"));
+  }
+  if (steps > static_cast<uint32_t>(limits.max_steps)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Field(prefix, "steps"), ": ", steps, " steps, at most ",
+                     limits.max_steps, " are allowed"));
+  }
+  const uint64_t want = static_cast<uint64_t>(steps) * config.input_size;
+  if (static_cast<uint64_t>(values.size()) != want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Field(prefix, "values"), ": expected ", want, " values (", steps,
+        " steps x ", config.input_size, " inputs), got ", values.size()));
+  }
+  for (int i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Field(prefix, "values"), "[", i, "]: ", values[i],
+                       " is not a finite number"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateClassify(const v1::ClassifyRequest& request,
+                              const model::ModelConfig& config,
+                              const Limits& limits) {
+  const int n = request.sequences_size();
+  if (n == 0) {
+    return absl::InvalidArgumentError(
+        "sequences: at least one sequence is required");
+  }
+  if (n > limits.max_sequences_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sequences: ", n, " sequences, at most ",
+        limits.max_sequences_per_request, " are allowed per request"));
+  }
+  for (int i = 0; i < n; ++i) {
+    const v1::Sequence& s = request.sequences(i);
+    if (absl::Status st =
+            ValidateSteps(absl::StrCat("sequences[", i, "]"), s.steps(),
+                          s.values(), config, limits, /*allow_empty=*/false);
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateChunk(const v1::RegressRequest& request,
+                           const model::ModelConfig& config,
+                           const Limits& limits) {
+  const bool control = request.reset_state() || request.end_session();
+  if (request.steps() == 0 && !control) {
+    return absl::InvalidArgumentError(
+        "steps: must be at least 1, got 0 (0 only with reset_state or "
+        "end_session)");
+  }
+  // The chunk's fields are the request's own: no prefix.
+  return ValidateSteps("", request.steps(), request.values(), config, limits,
+                       control);
+}
+
+}  // namespace rnnserve::service
