@@ -1,0 +1,269 @@
+#include "server/metrics/metrics.h"
+
+#include <array>
+#include <exception>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "server/metrics/process_collector.h"
+
+namespace rnnserve::metrics {
+namespace {
+
+// gRPC's names of absl::StatusCode 0..16, in code order.
+constexpr std::array<const char*, kNumCodes> kCodeNames = {
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+constexpr std::array<Method, kNumMethods> kMethods = {
+    Method::kClassify, Method::kRegress, Method::kRegressChunk};
+
+// From 50 µs (a small batch on one core) to 10 s (far past any deadline a
+// client should set), roughly 1-2.5-5 per decade.
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
+  return *buckets;
+}
+
+// Powers of two, 1 to 1024: batch sizes are set in powers of two, and the
+// first bucket isolates batches of one (no batching happened).
+const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
+  static const auto* buckets = [] {
+    auto* b = new prometheus::Histogram::BucketBoundaries;
+    for (int size = 1; size <= 1024; size *= 2) b->push_back(size);
+    return b;
+  }();
+  return *buckets;
+}
+
+template <typename T>
+prometheus::Family<T>& Build(prometheus::Registry& registry,
+                             const std::string& name, const std::string& help) {
+  if constexpr (std::is_same_v<T, prometheus::Counter>) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+  } else if constexpr (std::is_same_v<T, prometheus::Gauge>) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+  } else {
+    return prometheus::BuildHistogram().Name(name).Help(help).Register(
+        registry);
+  }
+}
+
+}  // namespace
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry =
+      std::make_shared<prometheus::Registry>();
+  std::shared_ptr<ProcessCollector> process =
+      std::make_shared<ProcessCollector>();
+  prometheus::Gauge* sessions_max = nullptr;
+
+  absl::Mutex mu;
+  // Last, so that it stops serving before anything it reads goes.
+  std::unique_ptr<prometheus::Exposer> exposer ABSL_GUARDED_BY(mu);
+};
+
+Metrics::Metrics(const BuildInfo& build,
+                 const std::vector<model::ModelConfig>& models)
+    : impl_(std::make_unique<Impl>()) {
+  using prometheus::Counter;
+  using prometheus::Gauge;
+  using prometheus::Histogram;
+  prometheus::Registry& r = *impl_->registry;
+
+  Build<Gauge>(r, "rnnserve_build_info",
+               "Always 1; the labels say which build of rnnserve runs.")
+      .Add({{"version", build.version}, {"git_commit", build.git_commit}})
+      .Set(1);
+  impl_->sessions_max =
+      &Build<Gauge>(r, "rnnserve_sessions_max",
+                    "Most streaming sessions the server holds at once; "
+                    "new sessions beyond it are refused.")
+           .Add({});
+
+  auto& model_info = Build<Gauge>(
+      r, "rnnserve_model_info",
+      "Always 1; one series per loaded model, its shape in the labels.");
+  auto& requests = Build<Counter>(
+      r, "rnnserve_requests_total",
+      "Finished calls (for Regress, finished chunks) by gRPC status code.");
+  auto& latency = Build<Histogram>(
+      r, "rnnserve_request_duration_seconds",
+      "Time from a call's (or chunk's) arrival to its answer, in seconds.");
+  auto& queue_wait = Build<Histogram>(
+      r, "rnnserve_queue_wait_seconds",
+      "Time a task waited in its model's queue before compute, in seconds.");
+  auto& compute =
+      Build<Histogram>(r, "rnnserve_compute_duration_seconds",
+                       "Time of one engine call on one batch, in seconds.");
+  auto& batch_size = Build<Histogram>(
+      r, "rnnserve_batch_size",
+      "Sequences (Classify) or chunks (Regress) run in one engine call.");
+  auto& queue_depth =
+      Build<Gauge>(r, "rnnserve_queue_depth",
+                   "Items (sequences or chunks) waiting in a model's queue.");
+  auto& queue_capacity =
+      Build<Gauge>(r, "rnnserve_queue_capacity",
+                   "Most items a model's queue holds; calls beyond it get "
+                   "RESOURCE_EXHAUSTED.");
+  auto& sequences = Build<Counter>(
+      r, "rnnserve_sequences_total",
+      "Sequences (Classify) and chunks (Regress) run by the engine.");
+  auto& steps = Build<Counter>(r, "rnnserve_steps_total",
+                               "Time steps run by the engine.");
+  auto& sessions_active =
+      Build<Gauge>(r, "rnnserve_sessions_active",
+                   "Streaming sessions the server holds now, attached or not.");
+  auto& sessions_created = Build<Counter>(r, "rnnserve_sessions_created_total",
+                                          "Streaming sessions started.");
+  auto& sessions_resumed =
+      Build<Counter>(r, "rnnserve_sessions_resumed_total",
+                     "Streaming sessions resumed by token on a new call.");
+  auto& sessions_expired =
+      Build<Counter>(r, "rnnserve_sessions_expired_total",
+                     "Streaming sessions dropped after their idle TTL.");
+  auto& sessions_refused = Build<Counter>(
+      r, "rnnserve_sessions_refused_total",
+      "New streaming sessions refused because the store was full.");
+  auto& sessions_ended =
+      Build<Counter>(r, "rnnserve_sessions_ended_total",
+                     "Streaming sessions ended by their client.");
+
+  for (const model::ModelConfig& config : models) {
+    const std::string& name = config.name;
+    if (models_.contains(name)) continue;  // Config loading rejects these.
+    auto& slot = models_[name];
+    slot.reset(new ModelMetrics());  // Private constructor: no make_unique.
+    ModelMetrics& m = *slot;
+
+    model_info
+        .Add({{"model", name},
+              {"version", config.version},
+              {"cell", std::string(model::CellName(config.cell))},
+              {"task", std::string(model::TaskName(config.task))},
+              {"input_size", std::to_string(config.input_size)},
+              {"hidden_size", std::to_string(config.hidden_size)},
+              {"num_layers", std::to_string(config.num_layers)},
+              {"bidirectional", config.bidirectional ? "true" : "false"},
+              {"output_size", std::to_string(config.output_size)}})
+        .Set(1);
+
+    // Every method for every model, even the one its task refuses: those
+    // refusals (FAILED_PRECONDITION) are requests too.
+    for (Method method : kMethods) {
+      const int i = static_cast<int>(method);
+      const prometheus::Labels labels = {{"model", name},
+                                         {"method", MethodName(method)}};
+      for (int code = 0; code < kNumCodes; ++code) {
+        prometheus::Labels with_code = labels;
+        with_code.emplace("code", kCodeNames[code]);
+        m.requests_[i][code] = &requests.Add(with_code);
+      }
+      m.latency_[i] = &latency.Add(labels, LatencyBuckets());
+      m.queue_wait_[i] = &queue_wait.Add(labels, LatencyBuckets());
+      m.compute_[i] = &compute.Add(labels, LatencyBuckets());
+      m.batch_size_[i] = &batch_size.Add(labels, BatchBuckets());
+      m.queue_depth_[i] = &queue_depth.Add(labels);
+      m.queue_capacity_[i] = &queue_capacity.Add(labels);
+    }
+    const prometheus::Labels labels = {{"model", name}};
+    m.sequences_ = &sequences.Add(labels);
+    m.steps_ = &steps.Add(labels);
+    m.sessions_active_ = &sessions_active.Add(labels);
+    m.sessions_created_ = &sessions_created.Add(labels);
+    m.sessions_resumed_ = &sessions_resumed.Add(labels);
+    m.sessions_expired_ = &sessions_expired.Add(labels);
+    m.sessions_refused_ = &sessions_refused.Add(labels);
+    m.sessions_ended_ = &sessions_ended.Add(labels);
+  }
+}
+
+Metrics::~Metrics() = default;
+
+ModelMetrics* Metrics::ForModel(const std::string& model) {
+  auto it = models_.find(model);
+  return it == models_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<int> Metrics::Serve(const std::string& address) {
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->exposer != nullptr) {
+    return absl::FailedPreconditionError("metrics: already serving");
+  }
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot serve on --metrics-address \"", address,
+                     "\": ", e.what()));
+  }
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::InternalError(
+        absl::StrCat("metrics: no listening port for \"", address, "\""));
+  }
+  exposer->RegisterCollectable(impl_->registry);
+  exposer->RegisterCollectable(impl_->process);
+  impl_->exposer = std::move(exposer);
+  return ports.front();
+}
+
+std::string Metrics::Render() const {
+  std::vector<prometheus::MetricFamily> families = impl_->registry->Collect();
+  std::vector<prometheus::MetricFamily> process = impl_->process->Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void Metrics::SetMaxSessions(int64_t sessions) {
+  impl_->sessions_max->Set(static_cast<double>(sessions));
+}
+
+void Metrics::OnCreated(const std::string& model) {
+  if (ModelMetrics* m = ForModel(model)) m->SessionCreated();
+}
+void Metrics::OnResumed(const std::string& model) {
+  if (ModelMetrics* m = ForModel(model)) m->SessionResumed();
+}
+void Metrics::OnExpired(const std::string& model) {
+  if (ModelMetrics* m = ForModel(model)) m->SessionExpired();
+}
+void Metrics::OnRefused(const std::string& model) {
+  if (ModelMetrics* m = ForModel(model)) m->SessionRefused();
+}
+void Metrics::OnEnded(const std::string& model) {
+  if (ModelMetrics* m = ForModel(model)) m->SessionEnded();
+}
+
+}  // namespace rnnserve::metrics

@@ -1,0 +1,130 @@
+// What the server tells Prometheus. Only this room includes prometheus-cpp;
+// other rooms record through the plain methods below.
+#ifndef RNNSERVE_SERVER_METRICS_METRICS_H_
+#define RNNSERVE_SERVER_METRICS_METRICS_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/model/model.h"
+#include "server/sessions/session_store.h"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace rnnserve::metrics {
+
+// The model-serving RPCs, as the `method` label spells them.
+enum class Method { kClassify = 0, kRegress = 1, kRegressChunk = 2 };
+inline constexpr int kNumMethods = 3;
+// absl::StatusCode values 0..16, the gRPC codes, as the `code` label.
+inline constexpr int kNumCodes = 17;
+
+// One model's series, made at start-up so that recording never registers
+// nor allocates anything. Counters and gauges are atomics; a histogram child
+// takes its own short mutex (prometheus-cpp keeps its buckets and sum
+// consistent that way). Thread-safe.
+class ModelMetrics {
+ public:
+  // A finished call (for Regress: a finished chunk), by its status code.
+  void RequestDone(Method method, absl::StatusCode code,
+                   absl::Duration latency);
+  // How long a task waited in the queue before compute.
+  void QueueWait(Method method, absl::Duration wait);
+  // One engine call: its batch (sequences or chunks), the time steps in it,
+  // and how long the engine took.
+  void BatchRan(Method method, int items, int64_t steps,
+                absl::Duration compute);
+  // Items waiting in the model's queue for `method` now.
+  void SetQueueDepth(Method method, int items);
+  // Most items the queue for `method` holds before refusing calls
+  // (max_queued_items); set once at start-up, for the queue-full alert.
+  void SetQueueCapacity(Method method, int items);
+
+  void SessionCreated();
+  void SessionResumed();
+  void SessionExpired();
+  void SessionRefused();
+  void SessionEnded();
+
+ private:
+  friend class Metrics;
+  ModelMetrics() = default;
+
+  std::array<std::array<prometheus::Counter*, kNumCodes>, kNumMethods>
+      requests_{};
+  std::array<prometheus::Histogram*, kNumMethods> latency_{};
+  std::array<prometheus::Histogram*, kNumMethods> queue_wait_{};
+  std::array<prometheus::Histogram*, kNumMethods> compute_{};
+  std::array<prometheus::Histogram*, kNumMethods> batch_size_{};
+  std::array<prometheus::Gauge*, kNumMethods> queue_depth_{};
+  std::array<prometheus::Gauge*, kNumMethods> queue_capacity_{};
+  prometheus::Counter* sequences_ = nullptr;
+  prometheus::Counter* steps_ = nullptr;
+  prometheus::Gauge* sessions_active_ = nullptr;
+  prometheus::Counter* sessions_created_ = nullptr;
+  prometheus::Counter* sessions_resumed_ = nullptr;
+  prometheus::Counter* sessions_expired_ = nullptr;
+  prometheus::Counter* sessions_refused_ = nullptr;
+  prometheus::Counter* sessions_ended_ = nullptr;
+};
+
+struct BuildInfo {
+  std::string version;
+  std::string git_commit;
+};
+
+// Every series of the server, and the HTTP endpoint that serves them.
+// Thread-safe.
+class Metrics final : public sessions::SessionObserver {
+ public:
+  // Registers every family and child for `models` (their configs give the
+  // model-info labels).
+  Metrics(const BuildInfo& build,
+          const std::vector<model::ModelConfig>& models);
+  ~Metrics() override;
+
+  // The series of `model`, or null for a model not given at construction.
+  ModelMetrics* ForModel(const std::string& model);
+
+  // Serves GET /metrics on `address` ("host:port"; port 0 picks one) until
+  // destruction. Returns the bound port.
+  absl::StatusOr<int> Serve(const std::string& address);
+
+  // The text /metrics serves (Prometheus text format 0.0.4), except the
+  // exposer_* scrape statistics prometheus-cpp's HTTP endpoint adds itself.
+  std::string Render() const;
+
+  // The session store's limit (max_sessions); set once at start-up, for the
+  // sessions-near-limit alert.
+  void SetMaxSessions(int64_t sessions);
+
+  // sessions::SessionObserver: counts session events by model.
+  void OnCreated(const std::string& model) override;
+  void OnResumed(const std::string& model) override;
+  void OnExpired(const std::string& model) override;
+  void OnRefused(const std::string& model) override;
+  void OnEnded(const std::string& model) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+};
+
+// The `method` label of `method`: "Classify", "Regress", "RegressChunk".
+const char* MethodName(Method method);
+
+}  // namespace rnnserve::metrics
+
+#endif  // RNNSERVE_SERVER_METRICS_METRICS_H_
