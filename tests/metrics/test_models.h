@@ -1,0 +1,36 @@
+// Model configurations and traffic shared by the metrics tests.
+#ifndef RNNSERVE_TESTS_METRICS_TEST_MODELS_H_
+#define RNNSERVE_TESTS_METRICS_TEST_MODELS_H_
+
+#include <vector>
+
+#include "server/model/model.h"
+
+namespace rnnserve::metrics::testing {
+
+// The two seed models' shapes: an LSTM classifier and a vanilla RNN
+// regressor.
+inline std::vector<model::ModelConfig> SeedConfigs() {
+  return {
+      {.name = "fashion_lstm",
+       .version = "1",
+       .cell = model::Cell::kLstm,
+       .input_size = 28,
+       .hidden_size = 64,
+       .output_size = 10,
+       .task = model::Task::kClassification,
+       .labels = {}},
+      {.name = "sine_rnn",
+       .version = "2024-01",
+       .cell = model::Cell::kRnnTanh,
+       .input_size = 1,
+       .hidden_size = 32,
+       .output_size = 1,
+       .task = model::Task::kRegression,
+       .labels = {}},
+  };
+}
+
+}  // namespace rnnserve::metrics::testing
+
+#endif  // RNNSERVE_TESTS_METRICS_TEST_MODELS_H_
