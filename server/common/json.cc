@@ -108,7 +108,10 @@ std::string Describe(const Value& value) {
       auto [end, ec] =
           std::to_chars(buffer, buffer + sizeof(buffer), value.number());
       if (ec != std::errc()) return "a number";
-      return std::string(buffer, end);
+      std::string text(buffer, end);
+      // 64.0 must not read as the integer 64 in "must be an integer, got".
+      if (text.find_first_of(".en") == std::string::npos) text += ".0";
+      return text;
     }
     case Type::kString:
       return Quote(value.string());

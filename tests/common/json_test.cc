@@ -291,7 +291,11 @@ TEST(JsonTest, DescribeRendersScalarsAndNamesContainers) {
   EXPECT_EQ(Describe(ParseOk("true")), "true");
   EXPECT_EQ(Describe(ParseOk("-12")), "-12");
   EXPECT_EQ(Describe(ParseOk("1.5")), "1.5");
-  EXPECT_EQ(Describe(ParseOk("1e2")), "100");
+  // A number written with a fraction or exponent never reads as an integer.
+  EXPECT_EQ(Describe(ParseOk("1e2")), "100.0");
+  EXPECT_EQ(Describe(ParseOk("64.0")), "64.0");
+  EXPECT_EQ(Describe(ParseOk("1e30")), "1e+30");
+  EXPECT_EQ(Describe(ParseOk("9223372036854775808")), "9223372036854775808.0");
   EXPECT_EQ(Describe(ParseOk("\"abc\"")), "\"abc\"");
   EXPECT_EQ(Describe(ParseOk("[1]")), "an array");
   EXPECT_EQ(Describe(ParseOk("{}")), "an object");
