@@ -73,6 +73,13 @@ struct Model {
 // num_directions * hidden_size.
 int LayerInputSize(const ModelConfig& config, int layer);
 
+// Upper limits that ValidateConfig enforces, so that no configuration can
+// make the server allocate without bound.
+inline constexpr int kMaxModelSize = 65536;  // input, hidden, output sizes
+inline constexpr int kMaxModelLayers = 64;
+// All tensors together, in floats: 1 GiB.
+inline constexpr int64_t kMaxModelParameters = int64_t{1} << 28;
+
 // Checks the configuration on its own: positive sizes within limits, labels
 // count, a bidirectional model only for classification. The message names
 // the field.

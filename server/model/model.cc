@@ -1,0 +1,175 @@
+#include "server/model/model.h"
+
+#include <cmath>
+#include <cstddef>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/json.h"
+#include "server/common/status_macros.h"
+#include "server/common/string_view.h"
+#include "server/model/tensors.h"
+
+namespace rnnserve::model {
+namespace {
+
+bool IsValidCell(Cell cell) {
+  return cell == Cell::kLstm || cell == Cell::kGru || cell == Cell::kRnnTanh ||
+         cell == Cell::kRnnRelu;
+}
+
+absl::Status CheckSize(std::string_view key, int64_t value, int64_t max) {
+  if (value < 1 || value > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", AbslView(key), "\" must be in [1, ", max, "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+// A weights file name is joined to the model's folder: it must not lead
+// anywhere else.
+bool IsPlainFileName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string_view("/\\\0", 3)) ==
+             std::string_view::npos;
+}
+
+}  // namespace
+
+std::string_view CellName(Cell cell) {
+  switch (cell) {
+    case Cell::kLstm:
+      return "lstm";
+    case Cell::kGru:
+      return "gru";
+    case Cell::kRnnTanh:
+      return "rnn_tanh";
+    case Cell::kRnnRelu:
+      return "rnn_relu";
+  }
+  return "unknown";
+}
+
+std::string_view TaskName(Task task) {
+  switch (task) {
+    case Task::kClassification:
+      return "classification";
+    case Task::kRegression:
+      return "regression";
+  }
+  return "unknown";
+}
+
+int NumGates(Cell cell) {
+  switch (cell) {
+    case Cell::kLstm:
+      return 4;
+    case Cell::kGru:
+      return 3;
+    case Cell::kRnnTanh:
+    case Cell::kRnnRelu:
+      return 1;
+  }
+  return 1;
+}
+
+int ModelConfig::state_size() const {
+  // In 64 bits so that even an unvalidated config cannot overflow here.
+  const int64_t h = int64_t{num_layers} * num_directions() * hidden_size;
+  return static_cast<int>(cell == Cell::kLstm ? 2 * h : h);
+}
+
+int LayerInputSize(const ModelConfig& config, int layer) {
+  return layer == 0 ? config.input_size
+                    : config.num_directions() * config.hidden_size;
+}
+
+std::string RecurrentTensorName(std::string_view kind, int layer,
+                                int direction) {
+  return absl::StrCat("rnn.", AbslView(kind), "_l", layer,
+                      direction == 1 ? "_reverse" : "");
+}
+
+absl::Status ValidateConfig(const ModelConfig& config) {
+  if (!IsValidCell(config.cell)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"cell\" has the invalid value ", static_cast<int>(config.cell)));
+  }
+  if (config.task != Task::kClassification &&
+      config.task != Task::kRegression) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"task\" has the invalid value ", static_cast<int>(config.task)));
+  }
+  RETURN_IF_ERROR(CheckSize("input_size", config.input_size, kMaxModelSize));
+  RETURN_IF_ERROR(CheckSize("hidden_size", config.hidden_size, kMaxModelSize));
+  RETURN_IF_ERROR(CheckSize("num_layers", config.num_layers, kMaxModelLayers));
+  RETURN_IF_ERROR(CheckSize("output_size", config.output_size, kMaxModelSize));
+  if (config.bidirectional && config.task != Task::kClassification) {
+    return absl::InvalidArgumentError(
+        "\"bidirectional\" is only allowed with \"task\" \"classification\"");
+  }
+  if (!config.labels.empty()) {
+    if (config.task != Task::kClassification) {
+      return absl::InvalidArgumentError(
+          "\"labels\" is only allowed with \"task\" \"classification\"");
+    }
+    if (config.labels.size() != static_cast<size_t>(config.output_size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"labels\" has ", config.labels.size(),
+                       " entries, expected one per output (\"output_size\" ",
+                       config.output_size, ")"));
+    }
+  }
+  if (!IsPlainFileName(config.weights_file)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"weights\" must be a plain file name in the model's folder (not "
+        "empty, '.' or '..', no '/', '\\' or NUL), got ",
+        json::Quote(config.weights_file)));
+  }
+  const int64_t parameters = NumParameters(config);
+  if (parameters > kMaxModelParameters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model would have ", parameters, " weights, more than the limit ",
+        "of ", kMaxModelParameters, " (\"input_size\" ", config.input_size,
+        ", \"hidden_size\" ", config.hidden_size, ", \"num_layers\" ",
+        config.num_layers, ", \"output_size\" ", config.output_size, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModel(const Model& model) {
+  const ModelConfig& config = model.config;
+  RETURN_IF_ERROR(ValidateConfig(config));
+  const size_t layers =
+      static_cast<size_t>(config.num_layers) * config.num_directions();
+  if (model.layers.size() != layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model has weights for ", model.layers.size(),
+        " layer directions, expected ", layers, " (\"num_layers\" ",
+        config.num_layers, " x ", config.num_directions(), " directions)"));
+  }
+  for (const LayerWeights& layer : model.layers) {
+    if (!config.bias && (!layer.bias_ih.empty() || !layer.bias_hh.empty())) {
+      return absl::InvalidArgumentError(
+          "the model has recurrent biases while \"bias\" is false");
+    }
+  }
+  for (const TensorSpec& spec : ExpectedTensors(config)) {
+    const std::vector<float>& values = TensorValues(model, spec);
+    if (values.size() != static_cast<size_t>(spec.num_elements())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor \"", spec.name, "\" has ", values.size(),
+                       " values, expected ", spec.num_elements(), " (",
+                       spec.explanation, ")"));
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor \"", spec.name, "\" has a non-finite value (",
+                         values[i], ") at index ", i));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rnnserve::model
