@@ -1,0 +1,213 @@
+#include "server/model/config.h"
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/json.h"
+#include "server/common/status_macros.h"
+#include "server/common/string_view.h"
+
+namespace rnnserve::model {
+namespace {
+
+using json::Describe;
+using json::Value;
+
+constexpr std::array<std::string_view, 14> kKnownKeys = {
+    "format_version", "version",    "cell",          "input_size",
+    "hidden_size",    "num_layers", "bidirectional", "bias",
+    "output_size",    "task",       "labels",        "weights",
+    "description",    "training"};
+
+constexpr std::array<std::pair<std::string_view, Cell>, 4> kCells = {{
+    {"lstm", Cell::kLstm},
+    {"gru", Cell::kGru},
+    {"rnn_tanh", Cell::kRnnTanh},
+    {"rnn_relu", Cell::kRnnRelu},
+}};
+
+constexpr std::array<std::pair<std::string_view, Task>, 2> kTasks = {{
+    {"classification", Task::kClassification},
+    {"regression", Task::kRegression},
+}};
+
+// Reads the keys of one config object; every message starts with the
+// source and names the key.
+class ConfigReader {
+ public:
+  ConfigReader(const Value& root, std::string_view source)
+      : root_(root), source_(source) {}
+
+  template <typename... Parts>
+  absl::Status Error(std::string_view key, const Parts&... parts) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(source_), ": \"", AbslView(key), "\" ", parts...));
+  }
+
+  // The value of `key`, or nullptr when absent.
+  const Value* Optional(std::string_view key) const { return root_.Find(key); }
+
+  std::string_view source() const { return source_; }
+
+  absl::StatusOr<const Value*> Required(std::string_view key) const {
+    const Value* value = root_.Find(key);
+    if (value == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          AbslView(source_), ": missing required key \"", AbslView(key), "\""));
+    }
+    return value;
+  }
+
+  // An integer in [1, max]; `fallback` when absent, if there is one.
+  absl::StatusOr<int> Size(std::string_view key, int max,
+                           std::optional<int> fallback = std::nullopt) const {
+    const Value* value = Optional(key);
+    if (value == nullptr) {
+      if (fallback) return *fallback;
+      ASSIGN_OR_RETURN(value, Required(key));
+    }
+    std::optional<int64_t> i = value->integer();
+    if (!i || *i < 1) {
+      return Error(key, "must be an integer >= 1, got ", Describe(*value));
+    }
+    if (*i > max) return Error(key, "must be at most ", max, ", got ", *i);
+    return static_cast<int>(*i);
+  }
+
+  absl::StatusOr<bool> Bool(std::string_view key, bool fallback) const {
+    const Value* value = Optional(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_bool()) {
+      return Error(key, "must be true or false, got ", Describe(*value));
+    }
+    return value->bool_value();
+  }
+
+  absl::StatusOr<std::string> String(const Value& value,
+                                     std::string_view key) const {
+    if (!value.is_string()) {
+      return Error(key, "must be a string, got ", Describe(value));
+    }
+    return value.string();
+  }
+
+  // One of `choices`' names.
+  template <typename T, size_t N>
+  absl::StatusOr<T> Choice(
+      std::string_view key,
+      const std::array<std::pair<std::string_view, T>, N>& choices) const {
+    ASSIGN_OR_RETURN(const Value* value, Required(key));
+    std::string names;
+    for (const auto& [name, choice] : choices) {
+      if (value->is_string() && value->string() == name) return choice;
+      absl::StrAppend(&names, names.empty() ? "" : ", ", "\"", AbslView(name),
+                      "\"");
+    }
+    return Error(key, "must be one of ", names, ", got ", Describe(*value));
+  }
+
+ private:
+  const Value& root_;
+  const std::string_view source_;
+};
+
+absl::Status ReadLabels(const ConfigReader& reader, const Value& labels,
+                        ModelConfig* config) {
+  if (config->task != Task::kClassification) {
+    return reader.Error("labels",
+                        "is only allowed with \"task\" \"classification\"");
+  }
+  if (!labels.is_array()) {
+    return reader.Error("labels", "must be an array of strings, got ",
+                        Describe(labels));
+  }
+  for (size_t i = 0; i < labels.array().size(); ++i) {
+    const Value& label = labels.array()[i];
+    if (!label.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AbslView(reader.source()), ": \"labels\"[", i,
+                       "] must be a string, got ", Describe(label)));
+    }
+    config->labels.push_back(label.string());
+  }
+  // Checked here too, because an empty array would pass ValidateConfig.
+  if (config->labels.size() != static_cast<size_t>(config->output_size)) {
+    return reader.Error("labels", "has ", config->labels.size(),
+                        " entries, expected one per output (\"output_size\" ",
+                        config->output_size, ")");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
+                                             std::string_view source) {
+  absl::StatusOr<Value> root = json::Parse(json);
+  if (!root.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(source), ": ", root.status().message()));
+  }
+  if (!root->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(source), ": must be a JSON object, got ", Describe(*root)));
+  }
+  for (const Value::Member& member : root->object()) {
+    if (std::find(kKnownKeys.begin(), kKnownKeys.end(), member.first) ==
+        kKnownKeys.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          AbslView(source), ": unknown key ", json::Quote(member.first)));
+    }
+  }
+  const ConfigReader reader(*root, source);
+  ModelConfig config;
+
+  ASSIGN_OR_RETURN(const Value* format_version,
+                   reader.Required("format_version"));
+  if (format_version->integer() != 1) {
+    return reader.Error("format_version", "must be 1, got ",
+                        Describe(*format_version));
+  }
+  ASSIGN_OR_RETURN(const Value* version, reader.Required("version"));
+  ASSIGN_OR_RETURN(config.version, reader.String(*version, "version"));
+  if (config.version.empty()) {
+    return reader.Error("version", "must not be empty");
+  }
+  ASSIGN_OR_RETURN(config.cell, reader.Choice("cell", kCells));
+  ASSIGN_OR_RETURN(config.input_size, reader.Size("input_size", kMaxModelSize));
+  ASSIGN_OR_RETURN(config.hidden_size,
+                   reader.Size("hidden_size", kMaxModelSize));
+  ASSIGN_OR_RETURN(config.num_layers,
+                   reader.Size("num_layers", kMaxModelLayers, 1));
+  ASSIGN_OR_RETURN(config.bidirectional, reader.Bool("bidirectional", false));
+  ASSIGN_OR_RETURN(config.bias, reader.Bool("bias", true));
+  ASSIGN_OR_RETURN(config.output_size,
+                   reader.Size("output_size", kMaxModelSize));
+  ASSIGN_OR_RETURN(config.task, reader.Choice("task", kTasks));
+  if (const Value* labels = reader.Optional("labels")) {
+    RETURN_IF_ERROR(ReadLabels(reader, *labels, &config));
+  }
+  if (const Value* weights = reader.Optional("weights")) {
+    ASSIGN_OR_RETURN(config.weights_file, reader.String(*weights, "weights"));
+  }
+  if (const Value* description = reader.Optional("description")) {
+    RETURN_IF_ERROR(reader.String(*description, "description").status());
+  }
+  if (const Value* training = reader.Optional("training");
+      training != nullptr && !training->is_object()) {
+    return reader.Error("training", "must be an object, got ",
+                        Describe(*training));
+  }
+
+  if (absl::Status valid = ValidateConfig(config); !valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(source), ": ", valid.message()));
+  }
+  return config;
+}
+
+}  // namespace rnnserve::model

@@ -1,0 +1,277 @@
+#include "server/model/config.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/model/test_util.h"
+
+namespace rnnserve::model {
+namespace {
+
+using testing::ConfigJson;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kSource[] = "models/x/config.json";
+
+ModelConfig ParseOk(const std::string& json) {
+  absl::StatusOr<ModelConfig> config = ParseModelConfig(json, kSource);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *std::move(config) : ModelConfig();
+}
+
+// The message of a config that must be refused; it must start with the
+// file's name.
+std::string Reject(const std::string& json) {
+  absl::StatusOr<ModelConfig> config = ParseModelConfig(json, kSource);
+  EXPECT_FALSE(config.ok()) << "accepted: " << json;
+  if (config.ok()) return "";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(config.status().message());
+  EXPECT_THAT(message, ::testing::StartsWith(std::string(kSource) + ": "));
+  return message;
+}
+
+std::string Reject(const ConfigJson& json) { return Reject(json.Build()); }
+
+TEST(ConfigTest, ParsesTheSeedClassifiersConfig) {
+  const std::string json = R"({
+    "format_version": 1,
+    "version": "1",
+    "cell": "lstm",
+    "input_size": 28,
+    "hidden_size": 64,
+    "num_layers": 1,
+    "bidirectional": false,
+    "bias": true,
+    "output_size": 10,
+    "task": "classification",
+    "labels": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "weights": "model.safetensors",
+    "description": "Fashion-MNIST classifier",
+    "training": {"optimizer": "Adam", "epochs": 4, "test_accuracy": 0.8841,
+                 "nested": {"list": [1, [2, {"x": null}]]}}
+  })";
+  ModelConfig config = ParseOk(json);
+  EXPECT_EQ(config.name, "");
+  EXPECT_EQ(config.version, "1");
+  EXPECT_EQ(config.cell, Cell::kLstm);
+  EXPECT_EQ(config.input_size, 28);
+  EXPECT_EQ(config.hidden_size, 64);
+  EXPECT_EQ(config.num_layers, 1);
+  EXPECT_FALSE(config.bidirectional);
+  EXPECT_TRUE(config.bias);
+  EXPECT_EQ(config.output_size, 10);
+  EXPECT_EQ(config.task, Task::kClassification);
+  ASSERT_EQ(config.labels.size(), 10u);
+  EXPECT_EQ(config.labels[0], "T-shirt/top");
+  EXPECT_EQ(config.labels[9], "Ankle boot");
+  EXPECT_EQ(config.weights_file, "model.safetensors");
+}
+
+TEST(ConfigTest, FillsDefaults) {
+  ModelConfig config = ParseOk(ConfigJson().Build());
+  EXPECT_EQ(config.version, "7");
+  EXPECT_EQ(config.num_layers, 1);
+  EXPECT_FALSE(config.bidirectional);
+  EXPECT_TRUE(config.bias);
+  EXPECT_TRUE(config.labels.empty());
+  EXPECT_EQ(config.weights_file, "model.safetensors");
+}
+
+TEST(ConfigTest, ReadsEveryOptionalKey) {
+  ModelConfig config = ParseOk(ConfigJson()
+                                   .Set("cell", "\"gru\"")
+                                   .Set("num_layers", "3")
+                                   .Set("bidirectional", "true")
+                                   .Set("bias", "false")
+                                   .Set("labels", R"(["no", "s\u00ed"])")
+                                   .Set("weights", "\"w-2.safetensors\"")
+                                   .Set("description", "\"\"")
+                                   .Set("training", "{}")
+                                   .Build());
+  EXPECT_EQ(config.cell, Cell::kGru);
+  EXPECT_EQ(config.num_layers, 3);
+  EXPECT_TRUE(config.bidirectional);
+  EXPECT_FALSE(config.bias);
+  EXPECT_THAT(config.labels, ElementsAre("no", "s\xC3\xAD"));
+  EXPECT_EQ(config.weights_file, "w-2.safetensors");
+}
+
+TEST(ConfigTest, ReadsEveryCellAndTask) {
+  EXPECT_EQ(ParseOk(ConfigJson().Set("cell", "\"lstm\"").Build()).cell,
+            Cell::kLstm);
+  EXPECT_EQ(ParseOk(ConfigJson().Set("cell", "\"gru\"").Build()).cell,
+            Cell::kGru);
+  EXPECT_EQ(ParseOk(ConfigJson().Set("cell", "\"rnn_tanh\"").Build()).cell,
+            Cell::kRnnTanh);
+  EXPECT_EQ(ParseOk(ConfigJson().Set("cell", "\"rnn_relu\"").Build()).cell,
+            Cell::kRnnRelu);
+  EXPECT_EQ(ParseOk(ConfigJson().Set("task", "\"regression\"").Build()).task,
+            Task::kRegression);
+}
+
+TEST(ConfigTest, RejectsMalformedJson) {
+  EXPECT_THAT(Reject(std::string(R"({"format_version": 1,})")),
+              HasSubstr("models/x/config.json: malformed JSON at byte 21"));
+  Reject(std::string(""));
+  Reject(ConfigJson().Build() + "x");
+  EXPECT_THAT(Reject(std::string(R"({"version": "1", "version": "2"})")),
+              HasSubstr("duplicate key \"version\""));
+}
+
+TEST(ConfigTest, RejectsANonObject) {
+  EXPECT_THAT(Reject(std::string("[1]")),
+              HasSubstr("models/x/config.json: must be a JSON object, got an "
+                        "array"));
+}
+
+TEST(ConfigTest, RejectsUnknownKeys) {
+  EXPECT_THAT(Reject(ConfigJson().Set("hidden", "3")),
+              HasSubstr("models/x/config.json: unknown key \"hidden\""));
+  Reject(ConfigJson().Set("Cell", "\"lstm\""));  // Keys are case-sensitive.
+}
+
+TEST(ConfigTest, RejectsAMissingRequiredKey) {
+  for (const char* key : {"format_version", "version", "cell", "input_size",
+                          "hidden_size", "output_size", "task"}) {
+    EXPECT_THAT(Reject(ConfigJson().Erase(key)),
+                HasSubstr(absl::StrCat("models/x/config.json: missing "
+                                       "required key \"",
+                                       key, "\"")));
+  }
+}
+
+TEST(ConfigTest, RejectsAnotherFormatVersion) {
+  EXPECT_THAT(Reject(ConfigJson().Set("format_version", "2")),
+              HasSubstr("\"format_version\" must be 1, got 2"));
+  EXPECT_THAT(Reject(ConfigJson().Set("format_version", "\"1\"")),
+              HasSubstr("got \"1\""));
+  EXPECT_THAT(Reject(ConfigJson().Set("format_version", "1.0")),
+              HasSubstr("got 1.0"));
+}
+
+TEST(ConfigTest, RejectsABadVersion) {
+  EXPECT_THAT(Reject(ConfigJson().Set("version", "\"\"")),
+              HasSubstr("\"version\" must not be empty"));
+  EXPECT_THAT(Reject(ConfigJson().Set("version", "3")),
+              HasSubstr("\"version\" must be a string, got 3"));
+}
+
+TEST(ConfigTest, RejectsAnUnknownCellOrTask) {
+  EXPECT_THAT(
+      Reject(ConfigJson().Set("cell", "\"LSTM\"")),
+      HasSubstr("\"cell\" must be one of \"lstm\", \"gru\", \"rnn_tanh\", "
+                "\"rnn_relu\", got \"LSTM\""));
+  EXPECT_THAT(Reject(ConfigJson().Set("cell", "4")), HasSubstr("got 4"));
+  EXPECT_THAT(Reject(ConfigJson().Set("task", "\"ranking\"")),
+              HasSubstr("\"task\" must be one of \"classification\", "
+                        "\"regression\", got \"ranking\""));
+}
+
+// The example of the brief, word for word.
+TEST(ConfigTest, RejectsASizeThatIsNotAnInteger) {
+  EXPECT_EQ(Reject(ConfigJson().Set("hidden_size", "\"abc\"")),
+            "models/x/config.json: \"hidden_size\" must be an integer >= 1, "
+            "got \"abc\"");
+}
+
+TEST(ConfigTest, RejectsEveryKindOfBadSize) {
+  for (const char* key :
+       {"input_size", "hidden_size", "num_layers", "output_size"}) {
+    for (const char* bad : {"0", "-1", "2.5", "64.0", "1e2", "true", "null",
+                            "[]", "\"3\"", "99999999999999999999"}) {
+      SCOPED_TRACE(absl::StrCat(key, " = ", bad));
+      EXPECT_THAT(
+          Reject(ConfigJson().Set(key, bad)),
+          HasSubstr(absl::StrCat("\"", key, "\" must be an integer >= 1")));
+    }
+  }
+  EXPECT_THAT(Reject(ConfigJson().Set("hidden_size", "65537")),
+              HasSubstr("\"hidden_size\" must be at most 65536, got 65537"));
+  EXPECT_THAT(Reject(ConfigJson().Set("input_size", "4294967297")),
+              HasSubstr("\"input_size\" must be at most 65536"));
+  EXPECT_THAT(Reject(ConfigJson().Set("num_layers", "65")),
+              HasSubstr("\"num_layers\" must be at most 64, got 65"));
+  EXPECT_THAT(Reject(ConfigJson().Set("output_size", "70000")),
+              HasSubstr("\"output_size\" must be at most 65536"));
+}
+
+TEST(ConfigTest, RejectsAbsurdlyLargeModels) {
+  EXPECT_THAT(
+      Reject(ConfigJson().Set("hidden_size", "65536").Set("num_layers", "64")),
+      HasSubstr("more than the limit of 268435456"));
+}
+
+TEST(ConfigTest, RejectsNonBooleans) {
+  for (const char* key : {"bidirectional", "bias"}) {
+    for (const char* bad : {"1", "0", "\"true\"", "null"}) {
+      EXPECT_THAT(Reject(ConfigJson().Set(key, bad)),
+                  HasSubstr(absl::StrCat(
+                      "\"", key, "\" must be true or false, got ", bad)));
+    }
+  }
+}
+
+TEST(ConfigTest, RejectsBidirectionalRegression) {
+  EXPECT_THAT(Reject(ConfigJson()
+                         .Set("task", "\"regression\"")
+                         .Set("bidirectional", "true")),
+              HasSubstr("models/x/config.json: \"bidirectional\" is only "
+                        "allowed with \"task\" \"classification\""));
+}
+
+TEST(ConfigTest, RejectsBadLabels) {
+  EXPECT_THAT(Reject(ConfigJson().Set("labels", R"(["a"])")),
+              HasSubstr("\"labels\" has 1 entries, expected one per output "
+                        "(\"output_size\" 2)"));
+  EXPECT_THAT(Reject(ConfigJson().Set("labels", "[]")),
+              HasSubstr("\"labels\" has 0 entries"));
+  EXPECT_THAT(Reject(ConfigJson().Set("labels", R"(["a", "b", "c"])")),
+              HasSubstr("has 3 entries"));
+  EXPECT_THAT(Reject(ConfigJson().Set("labels", R"("a,b")")),
+              HasSubstr("\"labels\" must be an array of strings, got \"a,b\""));
+  EXPECT_THAT(Reject(ConfigJson().Set("labels", R"(["a", 2])")),
+              HasSubstr("\"labels\"[1] must be a string, got 2"));
+  EXPECT_THAT(Reject(ConfigJson()
+                         .Set("task", "\"regression\"")
+                         .Set("labels", R"(["a", "b"])")),
+              HasSubstr("\"labels\" is only allowed with \"task\" "
+                        "\"classification\""));
+  // Even an empty list says the author expected classes.
+  Reject(ConfigJson().Set("task", "\"regression\"").Set("labels", "[]"));
+}
+
+TEST(ConfigTest, RejectsAWeightsNameOutsideTheFolder) {
+  for (const char* bad :
+       {R"("")", R"(".")", R"("..")", R"("../w")", R"("sub/w")",
+        R"("/etc/passwd")", R"("a\\b")", R"("a\u0000b")"}) {
+    EXPECT_THAT(Reject(ConfigJson().Set("weights", bad)),
+                HasSubstr("\"weights\" must be a plain file name"))
+        << bad;
+  }
+  EXPECT_THAT(Reject(ConfigJson().Set("weights", "1")),
+              HasSubstr("\"weights\" must be a string, got 1"));
+}
+
+TEST(ConfigTest, RejectsBadDescriptionOrTraining) {
+  EXPECT_THAT(Reject(ConfigJson().Set("description", "[]")),
+              HasSubstr("\"description\" must be a string, got an array"));
+  EXPECT_THAT(Reject(ConfigJson().Set("training", "\"Adam\"")),
+              HasSubstr("\"training\" must be an object, got \"Adam\""));
+}
+
+TEST(ConfigTest, EveryTruncationIsRejectedWithoutACrash) {
+  const std::string json =
+      ConfigJson().Set("labels", R"(["a", "b"])").Set("training", "{}").Build();
+  ParseOk(json);
+  for (size_t n = 0; n + 2 < json.size(); ++n) {
+    EXPECT_FALSE(ParseModelConfig(json.substr(0, n), kSource).ok()) << n;
+  }
+}
+
+}  // namespace
+}  // namespace rnnserve::model
