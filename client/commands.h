@@ -15,6 +15,8 @@ namespace rnnserve::client {
 absl::Status RunModels(const std::vector<std::string>& args);
 // rnnctl classify: classifies Fashion-MNIST images or CSV sequences.
 absl::Status RunClassify(const std::vector<std::string>& args);
+// rnnctl stream: the sine-to-cosine streaming regression demo.
+absl::Status RunStream(const std::vector<std::string>& args);
 
 }  // namespace rnnserve::client
 

@@ -18,6 +18,8 @@ constexpr char kUsage[] =
     "Commands:\n"
     "  models [NAME]  lists the loaded models, or describes one\n"
     "  classify       classifies Fashion-MNIST images or CSV sequences\n"
+    "  stream         streams sin(t) through a regression model, chunk by\n"
+    "                 chunk, and compares the predictions with cos(t)\n"
     "\n"
     "Run 'rnnctl <command> --help' for a command's flags.\n";
 
@@ -29,6 +31,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"models", rnnserve::client::RunModels},
     {"classify", rnnserve::client::RunClassify},
+    {"stream", rnnserve::client::RunStream},
 };
 
 }  // namespace
