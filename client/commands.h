@@ -17,6 +17,8 @@ absl::Status RunModels(const std::vector<std::string>& args);
 absl::Status RunClassify(const std::vector<std::string>& args);
 // rnnctl stream: the sine-to-cosine streaming regression demo.
 absl::Status RunStream(const std::vector<std::string>& args);
+// rnnctl bench: a closed-loop load generator.
+absl::Status RunBench(const std::vector<std::string>& args);
 
 }  // namespace rnnserve::client
 

@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "  classify       classifies Fashion-MNIST images or CSV sequences\n"
     "  stream         streams sin(t) through a regression model, chunk by\n"
     "                 chunk, and compares the predictions with cos(t)\n"
+    "  bench          closed-loop load generator: throughput and latency\n"
     "\n"
     "Run 'rnnctl <command> --help' for a command's flags.\n";
 
@@ -32,6 +33,7 @@ constexpr Command kCommands[] = {
     {"models", rnnserve::client::RunModels},
     {"classify", rnnserve::client::RunClassify},
     {"stream", rnnserve::client::RunStream},
+    {"bench", rnnserve::client::RunBench},
 };
 
 }  // namespace
