@@ -117,7 +117,9 @@ TEST(SafetensorsTest, KnowsEveryDtypeAndItsSize) {
     EXPECT_EQ(DTypeSize(c.dtype), c.size);
     FakeTensor t =
         FakeTensor::Raw("t", c.name, {3}, std::string(3 * c.size, '\x01'));
-    Safetensors file = ParseOk(BuildSafetensors({t}));
+    // The views point into `bytes`, which must outlive `file`.
+    const std::string bytes = BuildSafetensors({t});
+    Safetensors file = ParseOk(bytes);
     ASSERT_EQ(file.tensors.size(), 1u);
     EXPECT_EQ(file.tensors[0].dtype, c.dtype);
     EXPECT_EQ(file.tensors[0].data.size(), 3 * c.size);
@@ -126,8 +128,9 @@ TEST(SafetensorsTest, KnowsEveryDtypeAndItsSize) {
 
 TEST(SafetensorsTest, AcceptsEmptyFilesScalarsAndZeroSizedTensors) {
   EXPECT_TRUE(ParseOk(SafetensorsBytes("{}", "")).tensors.empty());
-  Safetensors file = ParseOk(BuildSafetensors(
-      {{"scalar", {}, {3.0f}}, {"empty", {0, 5}, {}}, {"v", {1}, {1.0f}}}));
+  const std::string bytes = BuildSafetensors(
+      {{"scalar", {}, {3.0f}}, {"empty", {0, 5}, {}}, {"v", {1}, {1.0f}}});
+  Safetensors file = ParseOk(bytes);
   ASSERT_EQ(file.tensors.size(), 3u);
   EXPECT_TRUE(file.tensors[0].shape.empty());
   EXPECT_EQ(file.tensors[0].num_elements, 1);
@@ -141,7 +144,8 @@ TEST(SafetensorsTest, AcceptsPaddingAndAnyBufferOrder) {
       R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[3,5]},)"
       R"("b":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}})"
       "       ";
-  Safetensors file = ParseOk(SafetensorsBytes(header, "bbbaa"));
+  const std::string bytes = SafetensorsBytes(header, "bbbaa");
+  Safetensors file = ParseOk(bytes);
   ASSERT_EQ(file.tensors.size(), 2u);
   EXPECT_EQ(file.tensors[0].data, "aa");
   EXPECT_EQ(file.tensors[1].data, "bbb");
