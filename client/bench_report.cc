@@ -39,9 +39,9 @@ std::string BenchText(const BenchDescription& d, const LoadResult& r) {
   std::string out;
   absl::StrAppendFormat(&out, "mode         %s", d.mode);
   if (!d.model.empty()) {
-    absl::StrAppendFormat(
-        &out, " (model %s, %d %s per %s, %s)", d.model, d.units_per_op, d.unit,
-        d.operation == "chunks" ? "chunk" : "request", d.input);
+    absl::StrAppendFormat(&out, " (model %s, %s of %d %s, %s)", d.model,
+                          d.operation == "chunks" ? "chunks" : "requests",
+                          d.units_per_op, d.unit, d.input);
   }
   absl::StrAppendFormat(&out, "\nconcurrency  %d on %d channel%s\n",
                         d.concurrency, d.channels, d.channels == 1 ? "" : "s");

@@ -10,7 +10,7 @@
 namespace rnnserve::client {
 namespace {
 
-constexpr double kLeft = 70, kRight = 20, kTop = 40, kBottom = 55;
+constexpr double kLeft = 70, kRight = 20, kTop = 56, kBottom = 55;
 
 std::string Escape(const std::string& text) {
   std::string out;
@@ -118,7 +118,7 @@ std::string RenderSvgPlot(const PlotOptions& options,
       "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
       options.width, options.height, options.width, options.height);
   absl::StrAppendFormat(&svg,
-                        "<text x=\"%g\" y=\"24\" text-anchor=\"middle\" "
+                        "<text x=\"%g\" y=\"22\" text-anchor=\"middle\" "
                         "font-size=\"16\">%s</text>\n",
                         w / 2, Escape(options.title));
 
@@ -170,23 +170,20 @@ std::string RenderSvgPlot(const PlotOptions& options,
                           s.dashed ? " stroke-dasharray=\"6 4\"" : "", points);
   }
 
-  // Legend, top right inside the plotting area.
-  const double legend_w = 190, row = 20;
-  const double lx = kLeft + plot_w - legend_w - 10, ly = kTop + 10;
-  absl::StrAppendFormat(&svg,
-                        "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" "
-                        "fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>"
-                        "\n",
-                        lx, ly, legend_w, row * series.size() + 10);
-  for (size_t i = 0; i < series.size(); ++i) {
-    const double y = ly + 15 + row * i;
+  // Legend: one row in the top margin, above the plotting area, where it
+  // cannot hide a curve.
+  double lx = kLeft;
+  const double ly = kTop - 14;
+  for (const PlotSeries& s : series) {
     absl::StrAppendFormat(
         &svg,
         "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" "
         "stroke-width=\"2\"%s/>\n<text x=\"%g\" y=\"%g\">%s</text>\n",
-        lx + 10, y, lx + 40, y, Escape(series[i].color),
-        series[i].dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 48, y + 4,
-        Escape(series[i].name));
+        lx, ly, lx + 30, ly, Escape(s.color),
+        s.dashed ? " stroke-dasharray=\"6 4\"" : "", lx + 36, ly + 4,
+        Escape(s.name));
+    // About 7 pixels per character at font-size 12.
+    lx += 60 + 7.0 * s.name.size();
   }
   svg += "</svg>\n";
   return svg;
