@@ -38,10 +38,12 @@ std::string CodeName(int code) {
 std::string BenchText(const BenchDescription& d, const LoadResult& r) {
   std::string out;
   absl::StrAppendFormat(&out, "mode         %s", d.mode);
-  if (!d.model.empty()) {
-    absl::StrAppendFormat(&out, " (model %s, %s of %d %s, %s)", d.model,
-                          d.operation == "chunks" ? "chunks" : "requests",
-                          d.units_per_op, d.unit, d.input);
+  if (d.operation == "chunks") {
+    absl::StrAppendFormat(&out, " (model %s, chunks of %d steps, %s)", d.model,
+                          d.units_per_op, d.input);
+  } else if (!d.model.empty()) {
+    absl::StrAppendFormat(&out, " (model %s, batch %d, %s)", d.model,
+                          d.units_per_op, d.input);
   }
   absl::StrAppendFormat(&out, "\nconcurrency  %d on %d channel%s\n",
                         d.concurrency, d.channels, d.channels == 1 ? "" : "s");
