@@ -216,7 +216,7 @@ class Parser {
 
   // After "\u": one code point, a surrogate pair taking two escapes.
   absl::Status ParseUnicodeEscape(size_t escape_at, std::string* out) {
-    uint32_t cp;
+    uint32_t cp = 0;
     RETURN_IF_ERROR(ParseHex4(&cp));
     if (cp >= 0xDC00 && cp <= 0xDFFF) {
       return Error(escape_at, "unpaired low surrogate in a \\u escape");
@@ -226,7 +226,7 @@ class Parser {
         return Error(escape_at, "high surrogate not followed by a \\u escape");
       }
       pos_ += 2;
-      uint32_t low;
+      uint32_t low = 0;
       RETURN_IF_ERROR(ParseHex4(&low));
       if (low < 0xDC00 || low > 0xDFFF) {
         return Error(escape_at, "high surrogate not followed by a low one");
