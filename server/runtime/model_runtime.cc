@@ -43,6 +43,11 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
         absl::StrCat(name, "/Regress"), queue,
         [this](batching::Batch batch) { RunRegress(std::move(batch)); });
   }
+  if (metrics_ != nullptr) {
+    metrics_->SetQueueCapacity(
+        classify_queue_ != nullptr ? Method::kClassify : Method::kRegress,
+        queue.max_queued_items);
+  }
 }
 
 absl::Status ModelRuntime::WrongTask(const char* call) const {

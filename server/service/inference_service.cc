@@ -171,7 +171,12 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
   }
   metrics::ModelMetrics* metrics = state_.MetricsFor(request->model());
   const model::ModelConfig& config = (*model)->config();
-  absl::Status status = ValidateClassify(*request, config, state_.limits);
+  absl::Status status =
+      config.task == model::Task::kClassification
+          ? ValidateClassify(*request, config, state_.limits)
+          : absl::FailedPreconditionError(
+                "model: \"" + config.name +
+                "\" is a regression model; call Regress or RegressChunk");
   if (status.ok()) {
     std::unique_ptr<runtime::ClassifyTask> call =
         std::make_unique<ClassifyCall>(context, *request, response, reactor,

@@ -35,7 +35,7 @@ RegressStream::RegressStream(const ServingState& state,
 void RegressStream::OnReadDone(bool ok) {
   if (!ok) {
     // The client closed its side, or the call broke; the session stays.
-    Finish(grpc::Status::OK);
+    FinishAndDetach(grpc::Status::OK);
     return;
   }
   received_ = state_.clock->Now();
@@ -134,12 +134,16 @@ void RegressStream::Fail(const absl::Status& status) {
     metrics_->RequestDone(metrics::Method::kRegress, status.code(),
                           state_.clock->Now() - received_);
   }
-  Finish(ToGrpcStatus(status));
+  FinishAndDetach(ToGrpcStatus(status));
 }
 
-void RegressStream::OnDone() {
+void RegressStream::FinishAndDetach(const grpc::Status& status) {
+  // Detach first: a client that resumes as soon as it sees the status must
+  // find the session free.
   lease_.Release();
-  delete this;
+  Finish(status);
 }
+
+void RegressStream::OnDone() { delete this; }
 
 }  // namespace rnnserve::service

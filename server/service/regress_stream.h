@@ -43,6 +43,7 @@ class RegressStream final
   absl::Status Attach();
   void Respond();
   void Fail(const absl::Status& status);
+  void FinishAndDetach(const grpc::Status& status);
 
   const ServingState& state_;
   grpc::CallbackServerContext* const context_;

@@ -18,15 +18,17 @@ namespace rnnserve::service {
 // The health service name of the whole API.
 constexpr char kServiceName[] = "rnnserve.v1.Inference";
 
-Server::Server(const ServerOptions& options, const Clock& clock)
-    : options_(options), clock_(clock) {}
+Server::Server(const ServerOptions& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions& options, const std::vector<model::Model>& models,
-    metrics::Metrics* metrics, const Clock& clock) {
-  std::unique_ptr<Server> server(new Server(options, clock));
-  server->sessions_ = std::make_unique<sessions::SessionStore>(options.sessions,
-                                                               clock, metrics);
+    metrics::Metrics* metrics, const Clock& session_clock) {
+  std::unique_ptr<Server> server(new Server(options));
+  const Clock& clock = server->clock_;
+  if (metrics != nullptr)
+    metrics->SetMaxSessions(options.sessions.max_sessions);
+  server->sessions_ = std::make_unique<sessions::SessionStore>(
+      options.sessions, session_clock, metrics);
   const int engine_threads = options.engine_threads;
   server->scheduler_ = std::make_unique<batching::Scheduler>(
       batching::Scheduler::Options{options.compute_threads,

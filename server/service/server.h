@@ -51,10 +51,12 @@ class Server {
  public:
   // Builds an engine per model, warms each up, starts the compute threads
   // and gRPC. Health is SERVING when it returns. `metrics` (may be null)
-  // and `clock` must outlive the server.
+  // and `session_clock` must outlive the server. Sessions age by
+  // `session_clock` (tests inject a fake one); call deadlines, queue delays
+  // and latencies are real time, as gRPC's deadlines are.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options, const std::vector<model::Model>& models,
-      metrics::Metrics* metrics, const Clock& clock);
+      metrics::Metrics* metrics, const Clock& session_clock);
 
   // Shuts down with no grace if Shutdown was not called.
   ~Server();
@@ -71,11 +73,11 @@ class Server {
   const ServingState& state() const { return state_; }
 
  private:
-  Server(const ServerOptions& options, const Clock& clock);
+  explicit Server(const ServerOptions& options);
   void ReapLoop();
 
   const ServerOptions options_;
-  const Clock& clock_;
+  const RealClock clock_;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<batching::Scheduler> scheduler_;
   ServingState state_;
