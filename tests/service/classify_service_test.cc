@@ -1,0 +1,232 @@
+// Classify over a real gRPC channel to an in-process server.
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/engine/dnnl_engine.h"
+#include "tests/testing/golden.h"
+#include "tests/testing/test_server.h"
+
+namespace rnnserve {
+namespace {
+
+using testing::ContextWithDeadline;
+using testing::Golden;
+using testing::GoldensDir;
+using ::testing::HasSubstr;
+using testing::ReadGolden;
+using testing::TestServer;
+
+// See tests/engine/engine_golden_test.cc for why 1e-5 against PyTorch.
+constexpr float kTolerance = 1e-5f;
+
+class ClassifyServiceTest : public ::testing::Test {
+ protected:
+  static std::vector<model::Model> Models() {
+    return testing::LoadModels({"models/fashion_lstm", "models/sine_rnn",
+                                "tests/goldens/lstm_cls_2l_bi",
+                                "tests/goldens/gru_cls_3l"});
+  }
+  // The golden's sequences as a request.
+  static v1::ClassifyRequest GoldenRequest(const std::string& name,
+                                           const Golden& golden) {
+    v1::ClassifyRequest request;
+    request.set_model(name);
+    const std::vector<int64_t>& lengths = golden.I64("lengths");
+    const std::vector<int64_t>& shape = golden.shapes.at("inputs");
+    const std::vector<float>& inputs = golden.F32("inputs");
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      v1::Sequence* s = request.add_sequences();
+      s->set_steps(lengths[i]);
+      const float* row = inputs.data() + i * shape[1] * shape[2];
+      s->mutable_values()->Add(row, row + lengths[i] * shape[2]);
+    }
+    return request;
+  }
+
+  grpc::Status Call(const v1::ClassifyRequest& request,
+                    v1::ClassifyResponse* response) {
+    auto context = ContextWithDeadline();
+    return stub_->Classify(context.get(), request, response);
+  }
+
+  TestServer server_{Models()};
+  std::unique_ptr<v1::Inference::Stub> stub_ = server_.NewStub();
+};
+
+TEST_F(ClassifyServiceTest, MatchesPyTorchGoldens) {
+  for (const char* name : {"lstm_cls_2l_bi", "gru_cls_3l"}) {
+    SCOPED_TRACE(name);
+    const Golden golden =
+        ReadGolden(GoldensDir() / name / "golden.safetensors");
+    v1::ClassifyRequest request = GoldenRequest(name, golden);
+    request.set_top_k(2);
+    v1::ClassifyResponse response;
+    const grpc::Status status = Call(request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.model(), name);
+    EXPECT_EQ(response.model_version(), "golden-1");
+    ASSERT_EQ(response.results_size(), request.sequences_size());
+    const std::vector<float>& logits = golden.F32("logits");
+    const std::vector<float>& probs = golden.F32("probabilities");
+    const int o = static_cast<int>(golden.shapes.at("logits")[1]);
+    for (int i = 0; i < response.results_size(); ++i) {
+      const v1::Classification& r = response.results(i);
+      ASSERT_EQ(r.logits_size(), o);
+      for (int k = 0; k < o; ++k) {
+        EXPECT_NEAR(r.logits(k), logits[i * o + k], kTolerance);
+        EXPECT_NEAR(r.probabilities(k), probs[i * o + k], kTolerance);
+      }
+      // The top classes are PyTorch's most probable ones, best first.
+      ASSERT_EQ(r.top_size(), 2);
+      const float* p = probs.data() + i * o;
+      const int best = static_cast<int>(std::max_element(p, p + o) - p);
+      EXPECT_EQ(static_cast<int>(r.top(0).index()), best);
+      EXPECT_GE(r.top(0).probability(), r.top(1).probability());
+    }
+  }
+}
+
+TEST_F(ClassifyServiceTest, LabelsComeWithTheTopClasses) {
+  v1::ClassifyRequest request;
+  request.set_model("fashion_lstm");
+  v1::Sequence* s = request.add_sequences();
+  s->set_steps(28);
+  s->mutable_values()->Resize(28 * 28, 0.5f);
+  request.set_top_k(100);  // Clamped to the 10 classes.
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(Call(request, &response).ok());
+  ASSERT_EQ(response.results(0).top_size(), 10);
+  std::set<std::string> labels;
+  for (const v1::ClassScore& c : response.results(0).top()) {
+    labels.insert(c.label());
+  }
+  EXPECT_TRUE(labels.count("Ankle boot"));
+  EXPECT_EQ(labels.size(), 10u);
+}
+
+TEST_F(ClassifyServiceTest, ConcurrentClientsGetSerialAnswersAndBatchesForm) {
+  const Golden golden =
+      ReadGolden(GoldensDir() / "lstm_cls_2l_bi" / "golden.safetensors");
+  const v1::ClassifyRequest all = GoldenRequest("lstm_cls_2l_bi", golden);
+  // One request per sequence, answered one at a time.
+  std::vector<v1::ClassifyResponse> serial(all.sequences_size());
+  for (int i = 0; i < all.sequences_size(); ++i) {
+    v1::ClassifyRequest one;
+    one.set_model("lstm_cls_2l_bi");
+    *one.add_sequences() = all.sequences(i);
+    ASSERT_TRUE(Call(one, &serial[i]).ok());
+  }
+  const engine::EngineStats before =
+      server_.server().state().models.at("lstm_cls_2l_bi")->engine().stats();
+  constexpr int kClients = 64, kCallsEach = 20;
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = server_.NewStub();
+      for (int k = 0; k < kCallsEach; ++k) {
+        const int i = (c + k) % all.sequences_size();
+        v1::ClassifyRequest one;
+        one.set_model("lstm_cls_2l_bi");
+        *one.add_sequences() = all.sequences(i);
+        v1::ClassifyResponse response;
+        auto context = ContextWithDeadline();
+        if (!stub->Classify(context.get(), one, &response).ok()) {
+          ++failed;
+          continue;
+        }
+        // Bit for bit: batching must not change any answer.
+        const auto& got = response.results(0).logits();
+        const auto& want = serial[i].results(0).logits();
+        if (!std::equal(
+                got.begin(), got.end(), want.begin(), want.end(),
+                [](float a, float b) { return std::fabs(a - b) <= 1e-6f; })) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(wrong, 0);
+  const engine::EngineStats after =
+      server_.server().state().models.at("lstm_cls_2l_bi")->engine().stats();
+  // Each of the model's two layers runs once per engine call; fewer calls
+  // than sequences means sequences shared calls.
+  const int64_t engine_calls = (after.executions - before.executions) / 2;
+  EXPECT_LT(engine_calls, kClients * kCallsEach);
+  std::cout << kClients * kCallsEach << " sequences ran in " << engine_calls
+            << " engine calls\n";
+}
+
+TEST_F(ClassifyServiceTest, BadInputsAreRefusedWithTheFieldNamed) {
+  v1::ClassifyRequest good;
+  good.set_model("fashion_lstm");
+  v1::Sequence* s = good.add_sequences();
+  s->set_steps(28);
+  s->mutable_values()->Resize(28 * 28, 0.1f);
+
+  struct Case {
+    std::string name;
+    std::function<void(v1::ClassifyRequest&)> edit;
+    grpc::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"unknown model", [](auto& r) { r.set_model("nope"); }, grpc::NOT_FOUND,
+       "model: no model named \"nope\""},
+      {"no model", [](auto& r) { r.clear_model(); }, grpc::INVALID_ARGUMENT,
+       "model: a model name is required"},
+      {"regression model", [](auto& r) { r.set_model("sine_rnn"); },
+       grpc::FAILED_PRECONDITION, "regression model"},
+      {"no sequences", [](auto& r) { r.clear_sequences(); },
+       grpc::INVALID_ARGUMENT, "sequences: at least one"},
+      {"zero steps",
+       [](auto& r) {
+         r.mutable_sequences(0)->set_steps(0);
+         r.mutable_sequences(0)->clear_values();
+       },
+       grpc::INVALID_ARGUMENT, "sequences[0].steps: must be at least 1"},
+      {"values count",
+       [](auto& r) { r.mutable_sequences(0)->mutable_values()->RemoveLast(); },
+       grpc::INVALID_ARGUMENT,
+       "sequences[0].values: expected 784 values (28 steps x 28 inputs), got "
+       "783"},
+      {"NaN",
+       [](auto& r) { r.mutable_sequences(0)->set_values(5, std::nanf("")); },
+       grpc::INVALID_ARGUMENT, "sequences[0].values[5]"},
+      {"Inf", [](auto& r) { r.mutable_sequences(0)->set_values(7, INFINITY); },
+       grpc::INVALID_ARGUMENT, "sequences[0].values[7]"},
+      {"too many steps",
+       [](auto& r) {
+         r.mutable_sequences(0)->set_steps(10001);
+         r.mutable_sequences(0)->mutable_values()->Resize(10001 * 28, 0.0f);
+       },
+       grpc::INVALID_ARGUMENT,
+       "sequences[0].steps: 10001 steps, at most 10000"},
+      {"too many sequences",
+       [](auto& r) {
+         for (int i = 0; i < 256; ++i) *r.add_sequences() = r.sequences(0);
+       },
+       grpc::INVALID_ARGUMENT, "sequences: 257 sequences, at most 256"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::ClassifyRequest request = good;
+    c.edit(request);
+    v1::ClassifyResponse response;
+    const grpc::Status status = Call(request, &response);
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.message));
+    // The server keeps serving.
+    ASSERT_TRUE(Call(good, &response).ok());
+  }
+}
+
+}  // namespace
+}  // namespace rnnserve

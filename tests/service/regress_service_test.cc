@@ -1,0 +1,401 @@
+// Streaming regression over real gRPC streams: state carried across chunks,
+// streams and sessions, and every way a stream can go wrong.
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/golden.h"
+#include "tests/testing/test_server.h"
+
+namespace rnnserve {
+namespace {
+
+using testing::ContextWithDeadline;
+using testing::Golden;
+using testing::GoldensDir;
+using ::testing::HasSubstr;
+using testing::ReadGolden;
+using testing::TestServer;
+
+using Stream =
+    grpc::ClientReaderWriter<v1::RegressRequest, v1::RegressResponse>;
+
+// Chunking and batching may change the last bits only.
+constexpr float kSameTolerance = 1e-6f;
+// See tests/engine/engine_golden_test.cc for why 1e-5 against PyTorch.
+constexpr float kPyTorchTolerance = 1e-5f;
+
+// The seed regressor's golden stream: 100 steps of sin(k*pi/10).
+struct SineGolden {
+  std::vector<float> inputs, outputs;
+  SineGolden() {
+    const Golden g = ReadGolden(GoldensDir() / "sine_rnn_stream.safetensors");
+    inputs = g.F32("inputs");
+    outputs = g.F32("outputs");
+  }
+};
+
+v1::RegressRequest Chunk(const std::vector<float>& x, size_t from, size_t steps,
+                         const std::string& model = "",
+                         const std::string& token = "") {
+  v1::RegressRequest r;
+  r.set_model(model);
+  r.set_session_token(token);
+  r.set_steps(steps);
+  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
+  return r;
+}
+
+// One stream with its own context.
+struct OpenStream {
+  std::unique_ptr<grpc::ClientContext> context = ContextWithDeadline();
+  std::unique_ptr<Stream> stream;
+  explicit OpenStream(v1::Inference::Stub& stub)
+      : stream(stub.Regress(context.get())) {}
+  // Writes and reads one answer; false if the stream ended instead.
+  bool Exchange(const v1::RegressRequest& request,
+                v1::RegressResponse* response) {
+    return stream->Write(request) && stream->Read(response);
+  }
+  grpc::Status Close() {
+    stream->WritesDone();
+    v1::RegressResponse extra;
+    while (stream->Read(&extra)) {
+    }
+    return stream->Finish();
+  }
+};
+
+class RegressServiceTest : public ::testing::Test {
+ protected:
+  RegressServiceTest() : server_(Models(), Options(), &clock_) {}
+
+  static std::vector<model::Model> Models() {
+    return testing::LoadModels({"models/sine_rnn", "models/fashion_lstm",
+                                "tests/goldens/lstm_reg_3l"});
+  }
+  static service::ServerOptions Options() {
+    service::ServerOptions o;
+    o.sessions.idle_ttl = absl::Minutes(10);
+    o.sessions.max_sessions = 50;
+    return o;
+  }
+
+  // Streams `x` in chunks of the given sizes over `streams` successive
+  // streams of one session; returns every output.
+  std::vector<float> RunSplit(const std::vector<float>& x,
+                              const std::vector<size_t>& chunks, int streams) {
+    std::vector<float> out;
+    std::string token;
+    size_t at = 0, chunk_index = 0;
+    const size_t per_stream = (chunks.size() + streams - 1) / streams;
+    for (int s = 0; s < streams && at < x.size(); ++s) {
+      OpenStream stream(*stub_);
+      for (size_t k = 0; k < per_stream && chunk_index < chunks.size();
+           ++k, ++chunk_index) {
+        const size_t steps = chunks[chunk_index];
+        v1::RegressResponse response;
+        EXPECT_TRUE(stream.Exchange(
+            Chunk(x, at, steps, k == 0 ? "sine_rnn" : "", k == 0 ? token : ""),
+            &response));
+        if (token.empty()) token = response.session_token();
+        EXPECT_EQ(response.first_step(), at);
+        out.insert(out.end(), response.outputs().begin(),
+                   response.outputs().end());
+        at += steps;
+      }
+      EXPECT_TRUE(stream.Close().ok());
+    }
+    return out;
+  }
+
+  static std::vector<size_t> Even(size_t total, size_t chunk) {
+    std::vector<size_t> sizes;
+    for (size_t at = 0; at < total; at += chunk) {
+      sizes.push_back(std::min(chunk, total - at));
+    }
+    return sizes;
+  }
+
+  FakeClock clock_{absl::Now()};
+  TestServer server_;
+  std::unique_ptr<v1::Inference::Stub> stub_ = server_.NewStub();
+  SineGolden sine_;
+};
+
+void ExpectAllNear(const std::vector<float>& got,
+                   const std::vector<float>& want, float tolerance,
+                   const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], tolerance) << what << " step " << i;
+  }
+}
+
+TEST_F(RegressServiceTest, ChunksOfAnySizeGiveTheOnePassAnswer) {
+  const std::vector<float> whole = RunSplit(sine_.inputs, {100}, 1);
+  ExpectAllNear(whole, sine_.outputs, kPyTorchTolerance, "one pass");
+  for (size_t chunk : {1, 3, 10}) {
+    ExpectAllNear(RunSplit(sine_.inputs, Even(100, chunk), 1), whole,
+                  kSameTolerance, "chunks of " + std::to_string(chunk));
+  }
+}
+
+TEST_F(RegressServiceTest, ASessionResumedOnNewStreamsContinuesExactly) {
+  const std::vector<float> whole = RunSplit(sine_.inputs, {100}, 1);
+  ExpectAllNear(RunSplit(sine_.inputs, Even(100, 10), 2), whole, kSameTolerance,
+                "over two streams");
+  ExpectAllNear(RunSplit(sine_.inputs, Even(100, 10), 5), whole, kSameTolerance,
+                "over five streams");
+  ExpectAllNear(RunSplit(sine_.inputs, {7, 13, 1, 29, 50}, 5), whole,
+                kSameTolerance, "uneven chunks over five streams");
+}
+
+TEST_F(RegressServiceTest, InterleavedSessionsNeverMix) {
+  // Session a streams sin(t); session b streams zeros; alternating chunks.
+  const std::vector<float> zeros(100, 0.0f);
+  const std::vector<float> want_a = RunSplit(sine_.inputs, {100}, 1);
+  const std::vector<float> want_b = RunSplit(zeros, {100}, 1);
+  OpenStream a(*stub_), b(*stub_);
+  std::vector<float> got_a, got_b;
+  for (size_t at = 0; at < 100; at += 10) {
+    v1::RegressResponse ra, rb;
+    ASSERT_TRUE(a.Exchange(Chunk(sine_.inputs, at, 10, "sine_rnn"), &ra));
+    ASSERT_TRUE(b.Exchange(Chunk(zeros, at, 10, "sine_rnn"), &rb));
+    got_a.insert(got_a.end(), ra.outputs().begin(), ra.outputs().end());
+    got_b.insert(got_b.end(), rb.outputs().begin(), rb.outputs().end());
+  }
+  EXPECT_TRUE(a.Close().ok());
+  EXPECT_TRUE(b.Close().ok());
+  ExpectAllNear(got_a, want_a, kSameTolerance, "session a");
+  ExpectAllNear(got_b, want_b, kSameTolerance, "session b");
+}
+
+TEST_F(RegressServiceTest, UnaryChunksCarryTheStateLikeAStream) {
+  const std::vector<float> whole = RunSplit(sine_.inputs, {100}, 1);
+  std::vector<float> got;
+  std::string token;
+  for (size_t at = 0; at < 100; at += 25) {
+    v1::RegressResponse response;
+    auto context = ContextWithDeadline();
+    const grpc::Status status = stub_->RegressChunk(
+        context.get(), Chunk(sine_.inputs, at, 25, "sine_rnn", token),
+        &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.session_token().empty(), false);
+    if (!token.empty()) {
+      EXPECT_EQ(response.session_token(), token);
+    }
+    token = response.session_token();
+    got.insert(got.end(), response.outputs().begin(), response.outputs().end());
+  }
+  ExpectAllNear(got, whole, kSameTolerance, "unary chunks");
+}
+
+TEST_F(RegressServiceTest, ResetStartsTheSessionOver) {
+  OpenStream stream(*stub_);
+  v1::RegressResponse first, again;
+  ASSERT_TRUE(stream.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &first));
+  ASSERT_TRUE(stream.Exchange(Chunk(sine_.inputs, 10, 10), &again));
+  v1::RegressRequest reset = Chunk(sine_.inputs, 0, 10);
+  reset.set_reset_state(true);
+  v1::RegressResponse after;
+  ASSERT_TRUE(stream.Exchange(reset, &after));
+  EXPECT_EQ(after.first_step(), 0u);
+  ASSERT_EQ(after.outputs_size(), first.outputs_size());
+  for (int i = 0; i < first.outputs_size(); ++i) {
+    EXPECT_NEAR(after.outputs(i), first.outputs(i), kSameTolerance);
+  }
+  EXPECT_TRUE(stream.Close().ok());
+}
+
+TEST_F(RegressServiceTest, EndedSessionsAreGoneAndNothingMayFollow) {
+  OpenStream stream(*stub_);
+  v1::RegressResponse response;
+  ASSERT_TRUE(
+      stream.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response));
+  const std::string token = response.session_token();
+  v1::RegressRequest end;
+  end.set_end_session(true);
+  ASSERT_TRUE(stream.Exchange(end, &response));
+  EXPECT_TRUE(response.session_ended());
+  // Another request on the same stream is refused...
+  EXPECT_FALSE(stream.Exchange(Chunk(sine_.inputs, 10, 10), &response));
+  const grpc::Status status = stream.stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("end_session"));
+  // ...and the token no longer resumes anything.
+  OpenStream later(*stub_);
+  EXPECT_FALSE(later.Exchange(Chunk(sine_.inputs, 10, 10, "sine_rnn", token),
+                              &response));
+  EXPECT_EQ(later.stream->Finish().error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(RegressServiceTest, ASessionServesOneStreamAtATime) {
+  OpenStream first(*stub_);
+  v1::RegressResponse response;
+  ASSERT_TRUE(
+      first.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response));
+  const std::string token = response.session_token();
+  OpenStream second(*stub_);
+  EXPECT_FALSE(second.Exchange(Chunk(sine_.inputs, 10, 10, "sine_rnn", token),
+                               &response));
+  const grpc::Status status = second.stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("session_token"));
+  // The first stream is untouched and goes on.
+  ASSERT_TRUE(first.Exchange(Chunk(sine_.inputs, 10, 10), &response));
+  EXPECT_EQ(response.first_step(), 10u);
+  EXPECT_TRUE(first.Close().ok());
+}
+
+TEST_F(RegressServiceTest, AVanishedClientsSessionIsResumable) {
+  std::string token;
+  std::vector<float> got;
+  {
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    ASSERT_TRUE(
+        stream.Exchange(Chunk(sine_.inputs, 0, 50, "sine_rnn"), &response));
+    token = response.session_token();
+    got.assign(response.outputs().begin(), response.outputs().end());
+    stream.context->TryCancel();  // The client goes away mid-stream.
+    stream.stream->Finish();
+  }
+  // The server notices asynchronously; retry until the session is free.
+  v1::RegressResponse response;
+  grpc::Status status;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    OpenStream stream(*stub_);
+    if (stream.Exchange(Chunk(sine_.inputs, 50, 50, "sine_rnn", token),
+                        &response)) {
+      EXPECT_TRUE(stream.Close().ok());
+      status = grpc::Status::OK;
+      break;
+    }
+    status = stream.stream->Finish();
+    ASSERT_EQ(status.error_code(), grpc::FAILED_PRECONDITION);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(status.ok());
+  got.insert(got.end(), response.outputs().begin(), response.outputs().end());
+  ExpectAllNear(got, RunSplit(sine_.inputs, {100}, 1), kSameTolerance,
+                "resumed after a cancel");
+}
+
+TEST_F(RegressServiceTest, IdleSessionsExpireAfterTheTtl) {
+  std::string token;
+  {
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    ASSERT_TRUE(
+        stream.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response));
+    token = response.session_token();
+    ASSERT_TRUE(stream.Close().ok());
+  }
+  clock_.Advance(absl::Minutes(9));
+  {
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    ASSERT_TRUE(stream.Exchange(Chunk(sine_.inputs, 10, 10, "sine_rnn", token),
+                                &response));
+    ASSERT_TRUE(stream.Close().ok());
+  }
+  clock_.Advance(absl::Minutes(10));
+  OpenStream stream(*stub_);
+  v1::RegressResponse response;
+  EXPECT_FALSE(stream.Exchange(Chunk(sine_.inputs, 20, 10, "sine_rnn", token),
+                               &response));
+  const grpc::Status status = stream.stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(RegressServiceTest, NewSessionsBeyondTheLimitAreRefused) {
+  std::vector<std::unique_ptr<OpenStream>> open;
+  v1::RegressResponse response;
+  for (int i = 0; i < 50; ++i) {
+    open.push_back(std::make_unique<OpenStream>(*stub_));
+    ASSERT_TRUE(open.back()->Exchange(Chunk(sine_.inputs, 0, 1, "sine_rnn"),
+                                      &response));
+  }
+  OpenStream extra(*stub_);
+  EXPECT_FALSE(
+      extra.Exchange(Chunk(sine_.inputs, 0, 1, "sine_rnn"), &response));
+  const grpc::Status status = extra.stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::RESOURCE_EXHAUSTED);
+  // The sessions held are untouched.
+  ASSERT_TRUE(open.front()->Exchange(Chunk(sine_.inputs, 1, 1), &response));
+  EXPECT_EQ(response.first_step(), 1u);
+  for (auto& s : open) EXPECT_TRUE(s->Close().ok());
+}
+
+TEST_F(RegressServiceTest, BadRequestsEndTheStreamWithTheFieldNamed) {
+  struct Case {
+    std::string name;
+    std::vector<v1::RegressRequest> requests;  // The last one is refused.
+    grpc::StatusCode code;
+    std::string message;
+  };
+  v1::RegressRequest nan = Chunk(sine_.inputs, 0, 3, "sine_rnn");
+  nan.set_values(1, std::nanf(""));
+  v1::RegressRequest zero;
+  zero.set_model("sine_rnn");
+  v1::RegressRequest mismatch = Chunk(sine_.inputs, 0, 3, "sine_rnn");
+  mismatch.set_steps(4);
+  v1::RegressRequest too_long;
+  too_long.set_model("sine_rnn");
+  too_long.set_steps(10001);
+  too_long.mutable_values()->Resize(10001, 0.0f);
+  const std::vector<Case> cases = {
+      {"unknown model",
+       {Chunk(sine_.inputs, 0, 1, "nope")},
+       grpc::NOT_FOUND,
+       "model: no model named"},
+      {"classification model",
+       {Chunk(sine_.inputs, 0, 1, "fashion_lstm")},
+       grpc::FAILED_PRECONDITION,
+       "classification model; call Classify"},
+      {"unknown token",
+       {Chunk(sine_.inputs, 0, 1, "sine_rnn", "bogus")},
+       grpc::NOT_FOUND,
+       "session_token: no such session"},
+      {"zero steps",
+       {zero},
+       grpc::INVALID_ARGUMENT,
+       "steps: must be at least 1"},
+      {"values count",
+       {mismatch},
+       grpc::INVALID_ARGUMENT,
+       "values: expected 4 values (4 steps x 1 inputs), got 3"},
+      {"NaN", {nan}, grpc::INVALID_ARGUMENT, "values[1]"},
+      {"too many steps",
+       {too_long},
+       grpc::INVALID_ARGUMENT,
+       "steps: 10001 steps, at most 10000"},
+      {"another model's chunk",
+       {Chunk(sine_.inputs, 0, 1, "sine_rnn"),
+        Chunk(sine_.inputs, 1, 1, "lstm_reg_3l")},
+       grpc::INVALID_ARGUMENT,
+       "model: this stream's session belongs to"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    for (size_t i = 0; i + 1 < c.requests.size(); ++i) {
+      ASSERT_TRUE(stream.Exchange(c.requests[i], &response));
+    }
+    EXPECT_FALSE(stream.Exchange(c.requests.back(), &response));
+    const grpc::Status status = stream.stream->Finish();
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(c.message));
+  }
+  // The server keeps serving.
+  EXPECT_EQ(RunSplit(sine_.inputs, {10}, 1).size(), 10u);
+}
+
+}  // namespace
+}  // namespace rnnserve

@@ -1,0 +1,69 @@
+#include "tests/testing/test_server.h"
+
+#include <chrono>
+
+#include "gtest/gtest.h"
+#include "server/model/loader.h"
+#include "tests/testing/golden.h"
+
+namespace rnnserve::testing {
+
+std::vector<model::Model> LoadModels(const std::vector<std::string>& folders) {
+  std::vector<model::Model> models;
+  for (const std::string& folder : folders) {
+    auto m = model::LoadModel(SourceDir() / folder);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (m.ok()) models.push_back(std::move(*m));
+  }
+  return models;
+}
+
+TestServer::TestServer(std::vector<model::Model> models,
+                       service::ServerOptions options,
+                       const Clock* session_clock)
+    : models_(std::move(models)) {
+  options.grpc_address = "127.0.0.1:0";
+  // Only what the tests use: start-up stays quick.
+  options.warmup_steps = {1};
+  std::vector<model::ModelConfig> configs;
+  for (const model::Model& m : models_) configs.push_back(m.config);
+  metrics_ = std::make_unique<metrics::Metrics>(
+      metrics::BuildInfo{"test", "test"}, configs);
+  auto server =
+      service::Server::Start(options, models_, metrics_.get(),
+                             session_clock ? *session_clock : real_clock_);
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (server.ok()) server_ = std::move(*server);
+}
+
+TestServer::~TestServer() {
+  if (server_ != nullptr) server_->Shutdown(absl::Seconds(5));
+}
+
+std::string TestServer::address() const {
+  return "127.0.0.1:" + std::to_string(server_->port());
+}
+
+std::shared_ptr<grpc::Channel> TestServer::NewChannel() const {
+  // A channel argument that differs per channel keeps gRPC from sharing one
+  // connection between channels, so "several clients" are several.
+  static std::atomic<int> next{0};
+  grpc::ChannelArguments args;
+  args.SetInt("rnnserve.test.channel", next++);
+  return grpc::CreateCustomChannel(address(),
+                                   grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<v1::Inference::Stub> TestServer::NewStub() const {
+  return v1::Inference::NewStub(NewChannel());
+}
+
+std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  return context;
+}
+
+}  // namespace rnnserve::testing
