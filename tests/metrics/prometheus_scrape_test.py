@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,92 +26,16 @@ import time
 import urllib.parse
 import urllib.request
 
-START_TIMEOUT = 90  # Model loading and warm-up.
 SCRAPE_TIMEOUT = 30
 CALL_TIMEOUT = 10
 
 CLASSIFIER = "fashion_lstm"  # 28 steps of 28 features.
 REGRESSOR = "sine_rnn"  # 1 feature per step.
 
-
-def fail(message):
-    print(f"FAIL: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.status, response.read().decode()
-
-
-def generate_stubs(proto_dir, out_dir):
-    # health.proto from its own folder, so that its modules are top-level
-    # health_pb2*: a "grpc" package of ours would clash with grpcio's.
-    jobs = [(proto_dir, "rnnserve/v1/inference.proto"),
-            (os.path.join(proto_dir, "grpc/health/v1"), "health.proto")]
-    for include, proto in jobs:
-        command = [sys.executable, "-m", "grpc_tools.protoc", f"-I{include}",
-                   f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
-                   proto]
-        result = subprocess.run(command, capture_output=True, text=True,
-                                timeout=60)
-        if result.returncode != 0:  # No python3-grpc-tools: Debian's protoc.
-            plugin = shutil.which("grpc_python_plugin")
-            subprocess.run(["protoc", f"-I{include}", f"--python_out={out_dir}",
-                            f"--grpc_python_out={out_dir}",
-                            f"--plugin=protoc-gen-grpc_python={plugin}",
-                            proto], check=True, timeout=60)
-    sys.path.insert(0, out_dir)
-
-
-class Processes:
-    """Children to stop, last started first."""
-
-    def __init__(self):
-        self.children = []
-
-    def start(self, name, command, log_path):
-        log = open(log_path, "w")
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL)
-        self.children.append((name, child, log_path))
-        return child
-
-    def check_alive(self):
-        for name, child, log_path in self.children:
-            if child.poll() is not None:
-                fail(f"{name} exited with {child.returncode}:\n"
-                     + open(log_path).read()[-4000:])
-
-    def stop_all(self):
-        for _, child, _ in reversed(self.children):
-            if child.poll() is None:
-                child.terminate()
-        for _, child, _ in reversed(self.children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def wait_until(what, predicate, timeout, processes):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        try:
-            if predicate():
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    fail(f"timed out after {timeout}s waiting for {what}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "testing"))
+from live import (START_TIMEOUT, Processes, fail, free_port,  # noqa: E402
+                  generate_stubs, http_get, start_rnnserve, wait_until)
 
 
 class Traffic:
@@ -354,19 +277,15 @@ def main():
         stubs = os.path.join(work, "stubs")
         os.makedirs(stubs)
         generate_stubs(args.proto, stubs)
-        grpc_port, metrics_port = free_port(), free_port()
-        processes.start("rnnserve", [
-            args.rnnserve, f"--model-repository={args.models}",
-            f"--grpc-address=127.0.0.1:{grpc_port}",
-            f"--metrics-address=127.0.0.1:{metrics_port}",
-            "--compute-threads=1", "--max-batch-size=8",
-            "--warmup-steps=28"], os.path.join(work, "rnnserve.log"))
+        server = start_rnnserve(processes, args.rnnserve, args.models, work,
+                                ["--compute-threads=1", "--max-batch-size=8"])
+        metrics_port = server.metrics_port
 
         import grpc
-        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        channel = grpc.insecure_channel(server.address)
         wait_until("rnnserve to serve gRPC",
                    lambda: grpc.channel_ready_future(channel).result(
-                       timeout=1) is None, START_TIMEOUT, processes)
+                       timeout=1) is None, 30, processes)
         import health_pb2
         import health_pb2_grpc
         health = health_pb2_grpc.HealthStub(channel).Check(

@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""The rnnserve binary, called from Debian's Python grpcio.
+
+  binary_test.py interop   --rnnserve BIN --source DIR
+  binary_test.py sigterm   --rnnserve BIN --source DIR
+  binary_test.py bad-model --rnnserve BIN --source DIR
+
+- interop: stubs generated now from proto/; a classification of Fashion-MNIST
+  images equals PyTorch's predictions, and a sine stream split over two
+  streams (resumed with the session token) equals PyTorch's outputs.
+- sigterm: under load, SIGTERM turns health NOT_SERVING, refuses new calls,
+  lets calls in flight finish, and exits 0 within the grace period.
+- bad-model: a broken model folder stops start-up with a non-zero exit and a
+  message naming the file and the tensor.
+"""
+import argparse
+import gzip
+import os
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "testing"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from live import Processes, fail, generate_stubs, start_rnnserve  # noqa: E402
+import rnnserve_format  # noqa: E402
+
+IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+CALL_TIMEOUT = 30
+# See tests/engine/engine_golden_test.cc for why 1e-5 against PyTorch.
+TOLERANCE = 1e-5
+
+
+def read_images(count):
+    with gzip.open(IMAGES, "rb") as f:
+        magic, n, rows, cols = struct.unpack(">IIII", f.read(16))
+        if magic != 0x803 or rows != 28 or cols != 28:
+            fail(f"{IMAGES}: not an idx file of 28x28 images")
+        data = f.read(count * 784)
+    return [[b / 255.0 for b in data[i * 784:(i + 1) * 784]]
+            for i in range(count)]
+
+
+def read_golden(source, name):
+    tensors, _ = rnnserve_format.read_safetensors(
+        os.path.join(source, "tests", "goldens", name))
+    return {k: v.reshape(-1).tolist() for k, v in tensors.items()}
+
+
+def check_interop(args, server):
+    import grpc
+    from rnnserve.v1 import inference_pb2 as pb
+    from rnnserve.v1 import inference_pb2_grpc as pb_grpc
+    channel = grpc.insecure_channel(server.address)
+    stub = pb_grpc.InferenceStub(channel)
+
+    # Classification: 64 images in one request, as PyTorch predicts them.
+    golden = read_golden(args.source, "fashion_lstm_test1000.safetensors")
+    images = read_images(64)
+    request = pb.ClassifyRequest(
+        model="fashion_lstm", top_k=3,
+        sequences=[pb.Sequence(steps=28, values=v) for v in images])
+    response = stub.Classify(request, timeout=CALL_TIMEOUT)
+    if len(response.results) != 64:
+        fail(f"Classify answered {len(response.results)} of 64 sequences")
+    for i, result in enumerate(response.results):
+        if result.top[0].index != golden["predictions"][i]:
+            fail(f"image {i}: predicted {result.top[0].index}, PyTorch "
+                 f"{golden['predictions'][i]}")
+        want = golden["logits"][i * 10:(i + 1) * 10]
+        worst = max(abs(a - b) for a, b in zip(result.logits, want))
+        if worst > 5e-5:  # Logits up to ~20: see fashion_test.cc.
+            fail(f"image {i}: logits differ from PyTorch's by {worst}")
+    print(f"interop: 64 predictions equal PyTorch's; labels like "
+          f"'{response.results[0].top[0].label}'")
+
+    # A stream of 100 steps: 40 on one stream, 60 on a second that resumes.
+    sine = read_golden(args.source, "sine_rnn_stream.safetensors")
+    x, want = sine["inputs"], sine["outputs"]
+
+    def chunks(first, last, token):
+        for at in range(first, last, 10):
+            yield pb.RegressRequest(
+                model="sine_rnn", session_token=token if at == first else "",
+                steps=10, values=x[at:at + 10])
+
+    got = []
+    responses = list(stub.Regress(chunks(0, 40, ""), timeout=CALL_TIMEOUT))
+    token = responses[0].session_token
+    if len(token) < 22:
+        fail(f"session token of {len(token)} characters: too short")
+    for r in responses:
+        got += list(r.outputs)
+    responses = list(stub.Regress(chunks(40, 100, token),
+                                  timeout=CALL_TIMEOUT))
+    if responses[0].first_step != 40:
+        fail(f"resumed stream starts at step {responses[0].first_step}")
+    for r in responses:
+        got += list(r.outputs)
+    worst = max(abs(a - b) for a, b in zip(got, want))
+    if len(got) != 100 or worst > TOLERANCE:
+        fail(f"resumed stream differs from PyTorch by {worst}")
+    print(f"interop: 100 streamed steps over two streams match PyTorch "
+          f"(worst {worst:.2e})")
+    channel.close()
+
+
+def check_sigterm(args, server):
+    import grpc
+    import health_pb2
+    import health_pb2_grpc
+    from rnnserve.v1 import inference_pb2 as pb
+    from rnnserve.v1 import inference_pb2_grpc as pb_grpc
+    channel = grpc.insecure_channel(server.address)
+    stub = pb_grpc.InferenceStub(channel)
+    request = pb.ClassifyRequest(
+        model="fashion_lstm",
+        sequences=[pb.Sequence(steps=28, values=[0.5] * 784)] * 16)
+    expected = list(stub.Classify(request, timeout=CALL_TIMEOUT)
+                    .results[0].logits)
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT)
+    if next(watch).status != health_pb2.HealthCheckResponse.SERVING:
+        fail("not SERVING before SIGTERM")
+
+    outcomes = {"ok": 0, "wrong": 0, "refused": 0, "other": []}
+    stop = threading.Event()
+    sent_signal = threading.Event()
+    lock = threading.Lock()
+
+    def load():
+        # Each thread its own channel, as separate clients.
+        own = pb_grpc.InferenceStub(grpc.insecure_channel(server.address))
+        while not stop.is_set():
+            try:
+                r = own.Classify(request, timeout=CALL_TIMEOUT)
+                with lock:
+                    ok = all(list(x.logits) == expected for x in r.results)
+                    outcomes["ok" if ok else "wrong"] += 1
+            except grpc.RpcError as e:
+                with lock:
+                    # Refused at the door once shutdown began.
+                    if sent_signal.is_set() and e.code() in (
+                            grpc.StatusCode.UNAVAILABLE,
+                            grpc.StatusCode.CANCELLED):
+                        outcomes["refused"] += 1
+                    else:
+                        outcomes["other"].append(f"{e.code()} {e.details()}")
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    sent = time.monotonic()
+    sent_signal.set()
+    server.process.send_signal(signal.SIGTERM)
+    statuses = []
+    try:
+        for update in watch:
+            statuses.append(update.status)
+    except grpc.RpcError:
+        pass  # The watch is cut when the server goes.
+    try:
+        code = server.process.wait(timeout=3 + 10)
+    except Exception:
+        fail("rnnserve did not exit within the grace period (3s) + 10s")
+    took = time.monotonic() - sent
+    stop.set()
+    for t in threads:
+        t.join()
+    if code != 0:
+        fail(f"rnnserve exited with {code} after SIGTERM")
+    if health_pb2.HealthCheckResponse.NOT_SERVING not in statuses:
+        fail(f"health never said NOT_SERVING (saw {statuses})")
+    if outcomes["wrong"] or outcomes["other"] or outcomes["ok"] == 0:
+        fail(f"calls around SIGTERM: {outcomes}")
+    log = server.log()
+    for line in ("received SIGTERM", "stopped after"):
+        if line not in log:
+            fail(f"log lacks '{line}':\n{log}")
+    print(f"sigterm: exit 0 after {took:.2f}s; {outcomes['ok']} calls OK, "
+          f"{outcomes['refused']} refused after the signal, none wrong")
+
+
+def check_bad_model(args, work):
+    cases = {
+        # A weights file cut in half.
+        "truncated": (lambda d: truncate(os.path.join(d, "model.safetensors")),
+                      ["model.safetensors"]),
+        # A config whose hidden size contradicts the weights.
+        "contradiction": (lambda d: edit_config(d, '"hidden_size": 32',
+                                                '"hidden_size": 16'),
+                          ["rnn.weight_ih_l0", "hidden_size"]),
+    }
+    for name, (damage, words) in cases.items():
+        repo = os.path.join(work, f"repo_{name}")
+        shutil.copytree(os.path.join(args.source, "models"), repo)
+        damage(os.path.join(repo, "sine_rnn"))
+        processes = Processes()
+        log_path = os.path.join(work, f"{name}.log")
+        child = processes.start("rnnserve", [
+            args.rnnserve, f"--model-repository={repo}",
+            "--grpc-address=127.0.0.1:0", "--metrics-address="], log_path)
+        try:
+            code = child.wait(timeout=60)
+        finally:
+            processes.stop_all()
+        log = open(log_path).read()
+        if code == 0:
+            fail(f"{name}: rnnserve started on a broken model:\n{log}")
+        for word in words + ["sine_rnn"]:
+            if word not in log:
+                fail(f"{name}: the message does not name '{word}':\n{log}")
+        print(f"bad-model {name}: exit {code}: {log.strip().splitlines()[-1]}")
+
+
+def truncate(path):
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+
+
+def edit_config(folder, old, new):
+    path = os.path.join(folder, "config.json")
+    text = open(path).read()
+    if old not in text:
+        fail(f"{path} has no '{old}'")
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("check", choices=["interop", "sigterm", "bad-model"])
+    parser.add_argument("--rnnserve", required=True)
+    parser.add_argument("--source", required=True)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="rnnserve_binary_")
+    processes = Processes()
+    try:
+        if args.check == "bad-model":
+            check_bad_model(args, work)
+            return 0
+        stubs = os.path.join(work, "stubs")
+        os.makedirs(stubs)
+        generate_stubs(os.path.join(args.source, "proto"), stubs)
+        flags = ["--shutdown-grace=3s"]
+        server = start_rnnserve(processes, args.rnnserve,
+                                os.path.join(args.source, "models"), work,
+                                flags, metrics=False)
+        if args.check == "interop":
+            check_interop(args, server)
+        else:
+            check_sigterm(args, server)
+    finally:
+        processes.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

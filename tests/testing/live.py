@@ -1,0 +1,135 @@
+"""Helpers for tests that run the real rnnserve binary and talk to it.
+
+Everything runs on 127.0.0.1; every child is stopped at the end, on failure
+too, and every wait is bounded.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+START_TIMEOUT = 90  # Model loading and warm-up on a slow machine.
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read().decode()
+
+
+def generate_stubs(proto_dir, out_dir):
+    """Python modules for proto/ in out_dir, made now with Debian's protoc
+    and grpc_python_plugin, and put on sys.path. health.proto is compiled
+    from its own folder so that its modules are top-level health_pb2*: a
+    "grpc" package of ours would shadow grpcio's."""
+    plugin = shutil.which("grpc_python_plugin")
+    if plugin is None:
+        fail("grpc_python_plugin not found (Debian package "
+             "protobuf-compiler-grpc)")
+    jobs = [(proto_dir, "rnnserve/v1/inference.proto"),
+            (os.path.join(proto_dir, "grpc/health/v1"), "health.proto")]
+    for include, proto in jobs:
+        subprocess.run(["protoc", f"-I{include}", f"--python_out={out_dir}",
+                        f"--grpc_python_out={out_dir}",
+                        f"--plugin=protoc-gen-grpc_python={plugin}", proto],
+                       check=True, timeout=60)
+    sys.path.insert(0, out_dir)
+
+
+class Processes:
+    """Children to stop, last started first."""
+
+    def __init__(self):
+        self.children = []
+
+    def start(self, name, command, log_path):
+        log = open(log_path, "w")
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+        self.children.append((name, child, log_path))
+        return child
+
+    def check_alive(self):
+        for name, child, log_path in self.children:
+            if child.poll() is not None:
+                fail(f"{name} exited with {child.returncode}:\n"
+                     + open(log_path).read()[-4000:])
+
+    def stop_all(self):
+        for _, child, _ in reversed(self.children):
+            if child.poll() is None:
+                child.terminate()
+        for _, child, _ in reversed(self.children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def wait_until(what, predicate, timeout, processes):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        try:
+            if predicate():
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class Server:
+    """A started rnnserve: its process, log and bound ports."""
+
+    def __init__(self, process, log_path, grpc_port, metrics_port):
+        self.process = process
+        self.log_path = log_path
+        self.grpc_port = grpc_port
+        self.metrics_port = metrics_port
+        self.address = f"127.0.0.1:{grpc_port}"
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def start_rnnserve(processes, binary, models, work, flags=(), metrics=True):
+    """Starts rnnserve on 127.0.0.1 with ports it picks itself, and waits
+    for its start-up line, which names them."""
+    log_path = os.path.join(work, f"rnnserve{len(processes.children)}.log")
+    command = [binary, f"--model-repository={models}",
+               "--grpc-address=127.0.0.1:0",
+               "--metrics-address=" + ("127.0.0.1:0" if metrics else ""),
+               "--warmup-steps=10,28", *flags]
+    process = processes.start("rnnserve", command, log_path)
+    found = {}
+
+    def started():
+        with open(log_path) as f:
+            text = f.read()
+        m = re.search(r"gRPC on port (\d+)", text)
+        if m is None:
+            return False
+        found["grpc"] = int(m.group(1))
+        mm = re.search(r"metrics on port (\d+)", text)
+        found["metrics"] = int(mm.group(1)) if mm else None
+        return True
+
+    wait_until("rnnserve to start", started, START_TIMEOUT, processes)
+    return Server(process, log_path, found["grpc"], found["metrics"])

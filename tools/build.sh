@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures and builds rnnserve into build/ (Release): the server, the
+# client, the tests and the benchmarks. Extra arguments go to the build, e.g.
+# `tools/build.sh --target rnnserve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="${RNNSERVE_JOBS:-$(nproc)}"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRNNSERVE_WERROR=ON \
+  >/dev/null
+cmake --build build -j"$jobs" "$@"
