@@ -17,12 +17,11 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function when it is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    if (::absl::Status rnnserve_status_ = (expr);              \
-        !rnnserve_status_.ok()) {                              \
-      return rnnserve_status_;                                 \
-    }                                                          \
+#define RETURN_IF_ERROR(expr)                                               \
+  do {                                                                      \
+    if (::absl::Status rnnserve_status_ = (expr); !rnnserve_status_.ok()) { \
+      return rnnserve_status_;                                              \
+    }                                                                       \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status when it is not
