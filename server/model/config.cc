@@ -195,7 +195,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
     ASSIGN_OR_RETURN(config.weights_file, reader.String(*weights, "weights"));
   }
   if (const Value* description = reader.Optional("description")) {
-    RETURN_IF_ERROR(reader.String(*description, "description").status());
+    ASSIGN_OR_RETURN(config.description,
+                     reader.String(*description, "description"));
   }
   if (const Value* training = reader.Optional("training");
       training != nullptr && !training->is_object()) {

@@ -46,6 +46,7 @@ struct ModelConfig {
   Task task = Task::kClassification;
   std::vector<std::string> labels;  // Empty, or one per output.
   std::string weights_file = "model.safetensors";
+  std::string description;  // Free text for people; may be empty.
 
   int num_directions() const { return bidirectional ? 2 : 1; }
   // Floats of recurrent state carried between chunks: h of every layer and

@@ -35,6 +35,7 @@ void FillModelInfo(const runtime::ModelRuntime& model, const Limits& limits,
   info.set_bidirectional(c.bidirectional);
   info.set_output_size(c.output_size);
   for (const std::string& label : c.labels) info.add_labels(label);
+  info.set_description(c.description);
   const batching::QueueOptions& q = model.queue_options();
   v1::BatchingInfo* batching = info.mutable_batching();
   batching->set_max_batch_size(q.max_batch_size);

@@ -70,6 +70,7 @@ TEST(ConfigTest, ParsesTheSeedClassifiersConfig) {
   EXPECT_EQ(config.labels[0], "T-shirt/top");
   EXPECT_EQ(config.labels[9], "Ankle boot");
   EXPECT_EQ(config.weights_file, "model.safetensors");
+  EXPECT_EQ(config.description, "Fashion-MNIST classifier");
 }
 
 TEST(ConfigTest, FillsDefaults) {

@@ -91,6 +91,37 @@ TEST_F(ClassifyServiceTest, MatchesPyTorchGoldens) {
   }
 }
 
+TEST_F(ClassifyServiceTest, ModelsDescribeThemselves) {
+  v1::ListModelsResponse list;
+  {
+    auto context = ContextWithDeadline();
+    ASSERT_TRUE(
+        stub_->ListModels(context.get(), v1::ListModelsRequest(), &list).ok());
+  }
+  std::vector<std::string> names;
+  for (const v1::ModelInfo& m : list.models()) names.push_back(m.name());
+  EXPECT_THAT(names, ::testing::ElementsAre("fashion_lstm", "gru_cls_3l",
+                                            "lstm_cls_2l_bi", "sine_rnn"));
+  v1::GetModelRequest get;
+  get.set_model("fashion_lstm");
+  v1::ModelInfo info;
+  auto context = ContextWithDeadline();
+  ASSERT_TRUE(stub_->GetModel(context.get(), get, &info).ok());
+  EXPECT_EQ(info.cell(), v1::CELL_LSTM);
+  EXPECT_EQ(info.task(), v1::TASK_CLASSIFICATION);
+  EXPECT_EQ(info.input_size(), 28u);
+  EXPECT_EQ(info.hidden_size(), 64u);
+  EXPECT_EQ(info.output_size(), 10u);
+  EXPECT_EQ(info.labels_size(), 10);
+  EXPECT_THAT(info.description(), HasSubstr("Fashion-MNIST"));
+  EXPECT_EQ(info.batching().max_batch_size(), 64u);
+  EXPECT_EQ(info.max_steps(), 10000u);
+  get.set_model("nope");
+  auto context2 = ContextWithDeadline();
+  EXPECT_EQ(stub_->GetModel(context2.get(), get, &info).error_code(),
+            grpc::NOT_FOUND);
+}
+
 TEST_F(ClassifyServiceTest, LabelsComeWithTheTopClasses) {
   v1::ClassifyRequest request;
   request.set_model("fashion_lstm");
