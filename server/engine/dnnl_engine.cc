@@ -4,18 +4,24 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
-#include <unordered_map>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "dnnl.hpp"
 #include "server/common/status_macros.h"
+#include "server/engine/call_context.h"
 #include "server/engine/head.h"
 #include "server/engine/lru_cache.h"
 #include "server/engine/recurrent_plan.h"
@@ -23,52 +29,49 @@
 namespace rnnserve::engine {
 namespace {
 
-using dnnl::memory;
-
-// Buffers one thread reuses from call to call, so that steady traffic does
-// not allocate. They only grow.
-struct Workspace {
-  std::vector<float> src;       // (steps, batch, input)
-  std::vector<float> layer[2];  // Group outputs, (steps, batch, dirs * H)
-  std::vector<float> state_in;  // (layers, dirs, batch, H)
-  std::vector<float> cell_in;
-  std::vector<float> state_out;
-  std::vector<float> cell_out;
-  std::vector<char> scratchpad;
-};
-
 float* Reserve(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
 
-// Sequences of one length that run as one batch. Null states mean zeros in,
-// nothing out.
+// Sequences of one length that run as one batch; the vectors belong to the
+// calling thread's workspace. Null states mean zeros in, nothing out.
 struct Batch {
   int steps = 0;
-  std::vector<const float*> inputs;
-  std::vector<const float*> state_in;
-  std::vector<float*> state_out;
+  const std::vector<const float*>& inputs;
+  const std::vector<const float*>& state_in;
+  const std::vector<float*>& state_out;
   int size() const { return static_cast<int>(inputs.size()); }
 };
 
-// Indices of items with equal step counts, in batches of at most
-// `max_batch`; shortest first, and in call order within one length.
-std::vector<std::vector<int>> GroupByLength(const std::vector<int>& steps,
-                                            int max_batch) {
-  std::vector<int> order(steps.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return steps[a] < steps[b]; });
-  std::vector<std::vector<int>> groups;
-  for (size_t i = 0; i < order.size(); ++i) {
-    if (i == 0 || steps[order[i]] != steps[order[i - 1]] ||
-        static_cast<int>(groups.back().size()) == max_batch) {
-      groups.emplace_back();
-    }
-    groups.back().push_back(order[i]);
+// Fills ws.order with the indices of ws.steps, shortest first and in call
+// order within one length, and ws.batches with the ranges of ws.order that
+// run as one batch: one length, at most `max_batch` items.
+void GroupByLength(Workspace& ws, int max_batch) {
+  const std::vector<int>& steps = ws.steps;
+  ws.order.resize(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) ws.order[i] = static_cast<int>(i);
+  if (!std::all_of(steps.begin(), steps.end(),
+                   [&](int s) { return s == steps.front(); })) {
+    std::stable_sort(ws.order.begin(), ws.order.end(),
+                     [&](int a, int b) { return steps[a] < steps[b]; });
   }
-  return groups;
+  ws.batches.clear();
+  const int n = static_cast<int>(ws.order.size());
+  for (int i = 0; i < n; ++i) {
+    if (i == 0 || steps[ws.order[i]] != steps[ws.order[i - 1]] ||
+        i - ws.batches.back().first == max_batch) {
+      ws.batches.emplace_back(i, i);
+    }
+    ws.batches.back().second = i + 1;
+  }
+}
+
+// Distinguishes engines in the threads' one-entry context caches; unlike an
+// address, never reused.
+uint64_t NextEngineId() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
 }
 
 absl::Status SizeError(const char* rpc, size_t item, const char* field,
@@ -102,9 +105,11 @@ class DnnlEngine final : public Engine {
   static constexpr int kMaxBatch = 1024;
 
   absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(int steps, int batch);
+  // The calling thread's context on this engine, made on its first call.
+  CallContext& Context();
   // Runs `batch` and leaves the last group's output in the returned buffer,
   // (steps, batch, dirs * hidden).
-  absl::StatusOr<const float*> Run(const Batch& batch, Workspace& ws);
+  absl::StatusOr<const float*> Run(const Batch& batch, CallContext& context);
   void GatherState(const Batch& batch, const LayerGroup& group, bool cell,
                    float* dst) const;
   void ScatterState(const Batch& batch, const LayerGroup& group, bool cell,
@@ -118,7 +123,26 @@ class DnnlEngine final : public Engine {
   LruCache<std::pair<int, int>, Plan> plans_;
   std::atomic<int64_t> plans_created_{0};
   std::atomic<int64_t> executions_{0};
+  const uint64_t id_ = NextEngineId();
+  absl::Mutex contexts_mu_;
+  // One per thread that has called; they live as long as the engine.
+  absl::flat_hash_map<std::thread::id, std::unique_ptr<CallContext>> contexts_
+      ABSL_GUARDED_BY(contexts_mu_);
 };
+
+CallContext& DnnlEngine::Context() {
+  // Threads call the same engine again and again: remember the last one's
+  // context and take the lock only when the engine changes.
+  thread_local uint64_t last_engine = 0;
+  thread_local CallContext* last_context = nullptr;
+  if (last_engine == id_) return *last_context;
+  absl::MutexLock lock(&contexts_mu_);
+  std::unique_ptr<CallContext>& context = contexts_[std::this_thread::get_id()];
+  if (context == nullptr) context = std::make_unique<CallContext>(cpu_);
+  last_engine = id_;
+  last_context = context.get();
+  return *context;
+}
 
 absl::StatusOr<std::shared_ptr<const Plan>> DnnlEngine::GetPlan(int steps,
                                                                 int batch) {
@@ -183,7 +207,8 @@ void DnnlEngine::ScatterState(const Batch& batch, const LayerGroup& group,
 }
 
 absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
-                                             Workspace& ws) {
+                                             CallContext& context) {
+  Workspace& ws = context.workspace();
   const int steps = batch.steps;
   const int n = batch.size();
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(steps, n));
@@ -204,39 +229,50 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
     ws.scratchpad.resize(plan->scratchpad_bytes);
   }
   try {
-    dnnl::stream stream(cpu_);
+    std::vector<GroupArgs>& bound = context.Bind(*plan, lstm);
     const float* layer_in = src;
     float* layer_out = nullptr;
     for (size_t g = 0; g < plan->groups.size(); ++g) {
       const GroupPrimitive& p = plan->groups[g];
       const LayerGroup& group = groups_[g];
+      GroupArgs& a = bound[g];
       const size_t state_floats = p.state.get_size() / sizeof(float);
       layer_out = Reserve(ws.layer[g % 2], layer_floats);
       float* state_in = Reserve(ws.state_in, state_floats);
       float* state_out = Reserve(ws.state_out, state_floats);
       GatherState(batch, group, false, state_in);
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC_LAYER,
-           memory(p.src_layer, cpu_, const_cast<float*>(layer_in))},
-          {DNNL_ARG_SRC_ITER, memory(p.state, cpu_, state_in)},
-          {DNNL_ARG_WEIGHTS_LAYER, p.weights_layer},
-          {DNNL_ARG_WEIGHTS_ITER, p.weights_iter},
-          {DNNL_ARG_BIAS, p.bias},
-          {DNNL_ARG_DST_LAYER, memory(p.dst_layer, cpu_, layer_out)},
-          {DNNL_ARG_DST_ITER, memory(p.state, cpu_, state_out)},
-          {DNNL_ARG_SCRATCHPAD,
-           memory(p.scratchpad, cpu_, ws.scratchpad.data())},
+      a.src_layer.set_data_handle(const_cast<float*>(layer_in));
+      a.dst_layer.set_data_handle(layer_out);
+      a.state_in.set_data_handle(state_in);
+      a.state_out.set_data_handle(state_out);
+      a.scratchpad.set_data_handle(ws.scratchpad.data());
+      // The C call takes a plain array; the C++ one wants a hash map.
+      dnnl_exec_arg_t args[10] = {
+          {DNNL_ARG_SRC_LAYER, a.src_layer.get()},
+          {DNNL_ARG_SRC_ITER, a.state_in.get()},
+          {DNNL_ARG_WEIGHTS_LAYER, p.weights_layer.get()},
+          {DNNL_ARG_WEIGHTS_ITER, p.weights_iter.get()},
+          {DNNL_ARG_BIAS, p.bias.get()},
+          {DNNL_ARG_DST_LAYER, a.dst_layer.get()},
+          {DNNL_ARG_DST_ITER, a.state_out.get()},
+          {DNNL_ARG_SCRATCHPAD, a.scratchpad.get()},
       };
+      int num_args = 8;
       float* cell_out = nullptr;
       if (lstm) {
         float* cell_in = Reserve(ws.cell_in, state_floats);
         cell_out = Reserve(ws.cell_out, state_floats);
         GatherState(batch, group, true, cell_in);
-        args.emplace(DNNL_ARG_SRC_ITER_C, memory(p.state, cpu_, cell_in));
-        args.emplace(DNNL_ARG_DST_ITER_C, memory(p.state, cpu_, cell_out));
+        a.cell_in.set_data_handle(cell_in);
+        a.cell_out.set_data_handle(cell_out);
+        args[num_args++] = {DNNL_ARG_SRC_ITER_C, a.cell_in.get()};
+        args[num_args++] = {DNNL_ARG_DST_ITER_C, a.cell_out.get()};
       }
-      p.primitive.execute(stream, args);
-      stream.wait();
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(p.primitive.get(), context.stream().get(),
+                                 num_args, args),
+          "could not execute a primitive");
+      context.stream().wait();
       ++executions_;
       ScatterState(batch, group, false, state_out);
       if (lstm) ScatterState(batch, group, true, cell_out);
@@ -252,7 +288,9 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   const size_t input = config_.input_size;
   const size_t outputs = config_.output_size;
-  std::vector<int> steps(items.size());
+  CallContext& context = Context();
+  Workspace& ws = context.workspace();
+  ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const ClassifyItem& item = items[i];
     if (item.steps < 1) {
@@ -270,20 +308,22 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
       return SizeError("Classify", i, "probabilities",
                        item.probabilities.size(), outputs);
     }
-    steps[i] = item.steps;
+    ws.steps[i] = item.steps;
   }
-  thread_local Workspace ws;
   const size_t width =
       static_cast<size_t>(config_.num_directions()) * config_.hidden_size;
-  for (const std::vector<int>& group : GroupByLength(steps, kMaxBatch)) {
-    Batch batch;
-    batch.steps = steps[group.front()];
-    for (int i : group) {
-      batch.inputs.push_back(items[i].inputs.data());
-      batch.state_in.push_back(nullptr);
-      batch.state_out.push_back(nullptr);
+  GroupByLength(ws, kMaxBatch);
+  for (const auto& [begin, end] : ws.batches) {
+    const int* group = ws.order.data() + begin;
+    ws.inputs.clear();
+    for (int b = 0; b < end - begin; ++b) {
+      ws.inputs.push_back(items[group[b]].inputs.data());
     }
-    ASSIGN_OR_RETURN(const float* out, Run(batch, ws));
+    ws.states_in.assign(ws.inputs.size(), nullptr);
+    ws.states_out.assign(ws.inputs.size(), nullptr);
+    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
+                      ws.states_out};
+    ASSIGN_OR_RETURN(const float* out, Run(batch, context));
     // The output at the last step: for a bidirectional model, the forward
     // direction's last step beside the reverse direction's first, as
     // PyTorch's output[:, -1, :].
@@ -309,7 +349,9 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   const size_t input = config_.input_size;
   const size_t outputs = config_.output_size;
   const size_t state = config_.state_size();
-  std::vector<int> steps(items.size());
+  CallContext& context = Context();
+  Workspace& ws = context.workspace();
+  ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const RegressItem& item = items[i];
     if (item.steps < 1) {
@@ -330,20 +372,25 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
     if (item.outputs.size() != want_out) {
       return SizeError("Regress", i, "outputs", item.outputs.size(), want_out);
     }
-    steps[i] = item.steps;
+    ws.steps[i] = item.steps;
   }
-  thread_local Workspace ws;
   const size_t width = config_.hidden_size;  // Unidirectional.
-  for (const std::vector<int>& group : GroupByLength(steps, kMaxBatch)) {
-    Batch batch;
-    batch.steps = steps[group.front()];
-    for (int i : group) {
-      batch.inputs.push_back(items[i].inputs.data());
-      batch.state_in.push_back(
-          items[i].state_in.empty() ? nullptr : items[i].state_in.data());
-      batch.state_out.push_back(items[i].state_out.data());
+  GroupByLength(ws, kMaxBatch);
+  for (const auto& [begin, end] : ws.batches) {
+    const int* group = ws.order.data() + begin;
+    ws.inputs.clear();
+    ws.states_in.clear();
+    ws.states_out.clear();
+    for (int b = 0; b < end - begin; ++b) {
+      const RegressItem& item = items[group[b]];
+      ws.inputs.push_back(item.inputs.data());
+      ws.states_in.push_back(item.state_in.empty() ? nullptr
+                                                   : item.state_in.data());
+      ws.states_out.push_back(item.state_out.data());
     }
-    ASSIGN_OR_RETURN(const float* out, Run(batch, ws));
+    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
+                      ws.states_out};
+    ASSIGN_OR_RETURN(const float* out, Run(batch, context));
     const int n = batch.size();
     for (int b = 0; b < n; ++b) {
       float* dst = items[group[b]].outputs.data();
