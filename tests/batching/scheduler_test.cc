@@ -15,6 +15,11 @@ namespace {
 using ::testing::ElementsAre;
 
 // A task that records how it ended.
+//
+// Each test declares its Outcome and Recorder before its Scheduler, so that
+// they outlive it: the Scheduler's destructor stops the compute threads,
+// which may still be inside the Recorder's processor, and drops what is
+// still queued, into the Outcome.
 struct Outcome {
   absl::Mutex mu;
   std::vector<absl::StatusCode> dropped;
@@ -92,13 +97,13 @@ std::unique_ptr<Task> MakeTask(int size, Outcome* outcome,
 
 TEST(SchedulerTest, TasksQueuedWhileBusyRunAsOneBatch) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   recorder.HoldFirstBatch();
   Queue* queue = scheduler.AddQueue("q", {64, absl::ZeroDuration(), 1024},
                                     recorder.processor());
   scheduler.Start();
-  Outcome outcome;
   auto first = MakeTask(1, &outcome);
   ASSERT_TRUE(queue->Schedule(first).ok());
   recorder.WaitUntilHeld();
@@ -114,13 +119,13 @@ TEST(SchedulerTest, TasksQueuedWhileBusyRunAsOneBatch) {
 
 TEST(SchedulerTest, BatchesNeverExceedMaxBatchSize) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   recorder.HoldFirstBatch();
   Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 1024},
                                     recorder.processor());
   scheduler.Start();
-  Outcome outcome;
   auto first = MakeTask(1, &outcome);
   ASSERT_TRUE(queue->Schedule(first).ok());
   recorder.WaitUntilHeld();
@@ -136,12 +141,12 @@ TEST(SchedulerTest, BatchesNeverExceedMaxBatchSize) {
 
 TEST(SchedulerTest, TaskLargerThanMaxBatchRunsAlone) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 1024},
                                     recorder.processor());
   scheduler.Start();
-  Outcome outcome;
   auto big = MakeTask(10, &outcome);
   ASSERT_TRUE(queue->Schedule(big).ok());
   recorder.WaitForTasks(1);
@@ -150,11 +155,11 @@ TEST(SchedulerTest, TaskLargerThanMaxBatchRunsAlone) {
 
 TEST(SchedulerTest, FullQueueRefusesAtOnceAndKeepsTheTaskWithTheCaller) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
   Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 3},
                                     recorder.processor());
-  Outcome outcome;
   auto a = MakeTask(2, &outcome);
   ASSERT_TRUE(queue->Schedule(a).ok());
   auto b = MakeTask(2, &outcome);
@@ -168,11 +173,11 @@ TEST(SchedulerTest, FullQueueRefusesAtOnceAndKeepsTheTaskWithTheCaller) {
 
 TEST(SchedulerTest, CancelledAndExpiredTasksAreDroppedBeforeCompute) {
   FakeClock clock(absl::FromUnixSeconds(1000));
-  Scheduler scheduler({1, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   Queue* queue = scheduler.AddQueue("q", {64, absl::ZeroDuration(), 1024},
                                     recorder.processor());
-  Outcome outcome;
   auto cancelled = MakeTask(1, &outcome, /*cancelled=*/true);
   auto expired = MakeTask(1, &outcome);
   expired->deadline = absl::FromUnixSeconds(999);
@@ -193,12 +198,12 @@ TEST(SchedulerTest, CancelledAndExpiredTasksAreDroppedBeforeCompute) {
 
 TEST(SchedulerTest, QueueDelayWaitsForTheBatchToFill) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   Queue* queue = scheduler.AddQueue("q", {4, absl::Seconds(1), 1024},
                                     recorder.processor());
   scheduler.Start();
-  Outcome outcome;
   // The clock does not move, so only a full batch may run.
   for (int i = 0; i < 4; ++i) {
     auto task = MakeTask(1, &outcome);
@@ -218,12 +223,12 @@ TEST(SchedulerTest, QueueDelayWaitsForTheBatchToFill) {
 
 TEST(SchedulerTest, StopRunsWhatIsQueuedThenRefuses) {
   FakeClock clock;
-  Scheduler scheduler({2, nullptr}, clock);
   Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({2, nullptr}, clock);
   Queue* queue =
       scheduler.AddQueue("q", {2, absl::Hours(1), 1024}, recorder.processor());
   scheduler.Start();
-  Outcome outcome;
   auto task = MakeTask(1, &outcome);
   ASSERT_TRUE(queue->Schedule(task).ok());
   scheduler.Stop();
@@ -234,9 +239,10 @@ TEST(SchedulerTest, StopRunsWhatIsQueuedThenRefuses) {
 
 TEST(SchedulerTest, OldestReadyQueueIsServedFirst) {
   FakeClock clock;
-  Scheduler scheduler({1, nullptr}, clock);
   std::vector<std::string> order;
   absl::Mutex mu;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
   auto record = [&](std::string name) {
     return [&, name](Batch) {
       absl::MutexLock lock(&mu);
@@ -245,7 +251,6 @@ TEST(SchedulerTest, OldestReadyQueueIsServedFirst) {
   };
   Queue* a = scheduler.AddQueue("a", {}, record("a"));
   Queue* b = scheduler.AddQueue("b", {}, record("b"));
-  Outcome outcome;
   auto first = MakeTask(1, &outcome);
   ASSERT_TRUE(b->Schedule(first).ok());
   clock.Advance(absl::Milliseconds(1));
