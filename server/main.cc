@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,12 @@ struct Flags {
   int64_t max_sessions = 10000;
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string warmup_steps = "1,10,28";
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string auth_tokens_file;
+  int64_t max_streams_per_connection = 2048;
+  absl::Duration keepalive_time = absl::Minutes(1);
   bool version = false;
 };
 
@@ -52,8 +59,24 @@ void AddFlags(FlagSet& flags, Flags& f) {
                "HOST:PORT where gRPC listens (0.0.0.0:PORT for every "
                "interface; port 0 picks a free one).");
   flags.String("metrics-address", &f.metrics_address,
-               "HOST:PORT where Prometheus metrics are served at /metrics; "
-               "empty turns the endpoint off.");
+               "HOST:PORT where Prometheus metrics are served at /metrics, "
+               "in plain HTTP with no authentication: keep it on a private "
+               "interface. Empty turns the endpoint off.");
+  flags.String("tls-cert", &f.tls_cert,
+               "PEM certificate chain of the server (with --tls-key): gRPC "
+               "is served over TLS. Empty: plaintext.");
+  flags.String("tls-key", &f.tls_key,
+               "PEM private key (unencrypted) of --tls-cert.");
+  flags.String("tls-client-ca", &f.tls_client_ca,
+               "PEM file of the CA(s) that sign client certificates: mutual "
+               "TLS, every client must present a certificate they signed. "
+               "Needs --tls-cert and --tls-key.");
+  flags.String("auth-tokens-file", &f.auth_tokens_file,
+               "File of bearer tokens, one per line ('#' comment lines and "
+               "blank lines ignored; at least 16 characters each): every "
+               "rnnserve.v1.Inference call must send 'authorization: Bearer "
+               "<token>' with one of them. Health and reflection stay open. "
+               "Read once at start-up. Empty: no authentication.");
   flags.Int("max-batch-size", &f.max_batch_size,
             "Most sequences (or streaming chunks) run together in one "
             "engine call.",
@@ -77,6 +100,14 @@ void AddFlags(FlagSet& flags, Flags& f) {
             "Most sequences in one Classify request.", 1, 1 << 20);
   flags.Int("max-message-bytes", &f.max_message_bytes,
             "Largest request message accepted.", 1024, INT32_MAX);
+  flags.Int("max-streams-per-connection", &f.max_streams_per_connection,
+            "Most calls (streams) open at once on one client connection; "
+            "the client's further calls wait for one to end.",
+            1, INT32_MAX);
+  flags.Duration("keepalive-time", &f.keepalive_time,
+                 "A client connection silent this long is pinged; one that "
+                 "does not answer within 20s is closed, ending its streams "
+                 "so their sessions can be resumed elsewhere.");
   flags.Duration("session-idle-ttl", &f.session_idle_ttl,
                  "A streaming session not attached to any call expires after "
                  "this long.");
@@ -106,6 +137,18 @@ absl::StatusOr<std::vector<int>> ParseSteps(const std::string& text) {
     steps.push_back(n);
   }
   return steps;
+}
+
+// How the gRPC port is protected, for the start-up line. Never the tokens.
+std::string SecurityLine(const service::ServerOptions& options) {
+  const std::string tls = !options.tls.enabled() ? "plaintext"
+                          : options.tls.mutual() ? "mutual TLS"
+                                                 : "TLS";
+  const std::string auth =
+      options.bearer_tokens.has_value()
+          ? absl::StrCat(options.bearer_tokens->size(), " bearer token(s)")
+          : std::string("no authentication");
+  return absl::StrCat(tls, ", ", auth);
 }
 
 // A relative repository path that is not found from the working directory
@@ -150,6 +193,28 @@ int Run(int argc, char** argv) {
                  std::string(warmup.status().message()).c_str());
     return 2;
   }
+  if (f.keepalive_time < absl::Seconds(1)) {
+    std::fprintf(stderr, "rnnserve: flag --keepalive-time: at least 1s\n");
+    return 2;
+  }
+  // Security files are read before the models, so that a mistake in them
+  // is reported at once.
+  auto tls = service::LoadTlsOptions({f.tls_cert, f.tls_key, f.tls_client_ca});
+  if (!tls.ok()) {
+    std::fprintf(stderr, "rnnserve: %s\n",
+                 std::string(tls.status().message()).c_str());
+    return 2;
+  }
+  std::optional<service::BearerTokens> tokens;
+  if (!f.auth_tokens_file.empty()) {
+    auto loaded = service::BearerTokens::Load(f.auth_tokens_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "rnnserve: --auth-tokens-file: %s\n",
+                   std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    tokens = *std::move(loaded);
+  }
 
   // Signals are taken by sigwait below, so every thread must block them;
   // threads inherit the mask of the thread that starts them.
@@ -193,6 +258,11 @@ int Run(int argc, char** argv) {
   options.sessions.idle_ttl = f.session_idle_ttl;
   options.sessions.max_sessions = f.max_sessions;
   options.warmup_steps = *warmup;
+  options.tls = *std::move(tls);
+  options.bearer_tokens = std::move(tokens);
+  options.max_streams_per_connection =
+      static_cast<int>(f.max_streams_per_connection);
+  options.keepalive_time = f.keepalive_time;
 
   RealClock clock;
   auto server = service::Server::Start(options, *models, &metrics, clock);
@@ -213,7 +283,11 @@ int Run(int argc, char** argv) {
       " compute thread(s) x ", f.engine_threads,
       " engine thread(s), session TTL ",
       absl::FormatDuration(f.session_idle_ttl), ", max sessions ",
-      f.max_sessions);
+      f.max_sessions, "; ", SecurityLine(options));
+  if (options.bearer_tokens.has_value() && !options.tls.enabled()) {
+    Log("warning: bearer tokens travel in clear text without TLS; use "
+        "--tls-cert/--tls-key, or a TLS-terminating proxy on this host");
+  }
 
   int signal = 0;
   sigwait(&signals, &signal);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/common/status_macros.h"
+#include "server/service/authenticate.h"
 #include "server/service/call_util.h"
 #include "server/service/chunk.h"
 #include "server/service/model_info.h"
@@ -156,12 +157,34 @@ class ChunkCall final : public runtime::RegressTask {
   PendingChunk chunk_;
 };
 
+// Finishes a unary call that lacks a valid bearer token; false when the
+// call may go on. Runs before the handler looks at the request, so that an
+// unauthenticated caller learns nothing, not even which models exist.
+bool Refused(const ServingState& state, grpc::CallbackServerContext& context,
+             grpc::ServerUnaryReactor* reactor) {
+  absl::Status status = Authenticate(context, state.bearer_tokens);
+  if (status.ok()) return false;
+  reactor->Finish(ToGrpcStatus(status));
+  return true;
+}
+
+// A Regress stream refused before its first read.
+class RefusedStream final
+    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+ public:
+  explicit RefusedStream(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerUnaryReactor* InferenceService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(state_, *context, reactor)) return reactor;
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -193,6 +216,10 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
 
 grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>*
 InferenceService::Regress(grpc::CallbackServerContext* context) {
+  if (absl::Status status = Authenticate(*context, state_.bearer_tokens);
+      !status.ok()) {
+    return new RefusedStream(status);
+  }
   return new RegressStream(state_, context);
 }
 
@@ -200,6 +227,7 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
     grpc::CallbackServerContext* context, const v1::RegressRequest* request,
     v1::RegressResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(state_, *context, reactor)) return reactor;
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -242,10 +270,11 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
     grpc::CallbackServerContext* context,
     const v1::ListModelsRequest* /*request*/,
     v1::ListModelsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(state_, *context, reactor)) return reactor;
   for (const auto& [name, model] : state_.models) {
     FillModelInfo(*model, state_.limits, *response->add_models());
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -254,6 +283,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModel(
     grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
     v1::ModelInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(state_, *context, reactor)) return reactor;
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
   if (model.ok()) FillModelInfo(**model, state_.limits, *response);

@@ -10,7 +10,8 @@
 namespace rnnserve::service {
 
 // Turns calls into runtime tasks; never blocks a gRPC thread: the compute
-// threads finish the calls. Thread-safe.
+// threads finish the calls. Every method first checks the caller's bearer
+// token when the state has tokens. Thread-safe.
 class InferenceService final : public v1::Inference::CallbackService {
  public:
   // `state` must outlive the service.

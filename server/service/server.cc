@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,65 @@ namespace rnnserve::service {
 
 // The health service name of the whole API.
 constexpr char kServiceName[] = "rnnserve.v1.Inference";
+
+// Transport limits that need no tuning per deployment (SECURITY.md lists
+// them). A TLS or HTTP/2 handshake takes milliseconds; one still going after
+// 10 s holds a connection for nothing.
+constexpr absl::Duration kHandshakeTimeout = absl::Seconds(10);
+// An unanswered keepalive ping means the peer or the path is gone.
+constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
+// Clients may ping to keep NAT and load-balancer flows open, but not more
+// often than this while the server sends nothing; a client that does so
+// more than twice is disconnected (a ping flood).
+constexpr absl::Duration kMinClientPingInterval = absl::Seconds(10);
+constexpr int kMaxPingStrikes = 2;
+// Connections with no call for this long are closed; clients reconnect
+// transparently on their next call.
+constexpr absl::Duration kMaxConnectionIdle = absl::Minutes(30);
+
+namespace {
+
+int Millis(absl::Duration d) {
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_root_certs = tls.client_ca;
+  ssl.pem_key_cert_pairs.push_back({tls.private_key, tls.cert_chain});
+  return grpc::SslServerCredentials(ssl);
+}
+
+void SetTransportLimits(const ServerOptions& options,
+                        grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_streams_per_connection);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             Millis(kHandshakeTimeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             Millis(options.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             Millis(kKeepaliveTimeout));
+  // Keepalive covers connections without calls too: the idle limit below
+  // closes live ones, keepalive finds dead ones sooner.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // By default a transport stops pinging after two pings without data, so
+  // a silent stream's vanished client would hold its session attached.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(kMinClientPingInterval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             Millis(kMaxConnectionIdle));
+}
+
+}  // namespace
 
 Server::Server(const ServerOptions& options) : options_(options) {}
 
@@ -43,6 +104,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   state.metrics = metrics;
   state.clock = &clock;
   state.limits = options.limits;
+  if (server->options_.bearer_tokens.has_value()) {
+    state.bearer_tokens = &*server->options_.bearer_tokens;
+  }
   // Plans are made for the thread count that will run them.
   engine::SetThreadsForThisThread(engine_threads);
   for (const model::Model& m : models) {
@@ -69,9 +133,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_address,
-                           grpc::InsecureServerCredentials(), &server->port_);
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.AddListeningPort(options.grpc_address, Credentials(options.tls),
+                           &server->port_);
+  SetTransportLimits(options, builder);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {

@@ -3,6 +3,7 @@
 #define RNNSERVE_SERVER_SERVICE_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,8 +16,10 @@
 #include "server/common/clock.h"
 #include "server/metrics/metrics.h"
 #include "server/model/model.h"
+#include "server/service/bearer_tokens.h"
 #include "server/service/limits.h"
 #include "server/service/serving_state.h"
+#include "server/service/tls_options.h"
 #include "server/sessions/session_store.h"
 
 namespace grpc {
@@ -43,10 +46,26 @@ struct ServerOptions {
   int max_message_bytes = 64 << 20;
   // How often expired sessions are dropped. Default 10 s.
   absl::Duration reap_interval = absl::Seconds(10);
+  // TLS, or mutual TLS, on the gRPC port. Default: plaintext.
+  TlsOptions tls;
+  // When set, every rnnserve.v1.Inference call must carry one of these
+  // tokens; health checks and reflection stay open. Default: unset.
+  std::optional<BearerTokens> bearer_tokens;
+  // Most calls open at once on one HTTP/2 connection (HTTP/2's
+  // SETTINGS_MAX_CONCURRENT_STREAMS); a client's further calls wait for a
+  // free stream. Default 2048: a load generator's 1,000 sessions on one
+  // channel, with room for its unary calls.
+  int max_streams_per_connection = 2048;
+  // A connection that has been silent this long is pinged; one that does
+  // not answer within 20 s is closed, which ends its calls and frees their
+  // sessions for resumption. Default 1 min.
+  absl::Duration keepalive_time = absl::Minutes(1);
 };
 
 // Serves rnnserve.v1.Inference, grpc.health.v1.Health and reflection.
-// Thread-safe.
+// Besides the options, every connection gets fixed transport limits (see
+// server.cc): a 10 s handshake, client keepalive pings no more often than
+// every 10 s, and closing after 30 min without calls. Thread-safe.
 class Server {
  public:
   // Builds an engine per model, warms each up, starts the compute threads

@@ -10,6 +10,7 @@
 #include "server/common/clock.h"
 #include "server/metrics/metrics.h"
 #include "server/runtime/model_runtime.h"
+#include "server/service/bearer_tokens.h"
 #include "server/service/limits.h"
 #include "server/sessions/session_store.h"
 
@@ -23,6 +24,8 @@ struct ServingState {
   metrics::Metrics* metrics = nullptr;  // May be null: nothing recorded.
   const Clock* clock = nullptr;
   Limits limits;
+  // Tokens every Inference call must carry; null: no authentication.
+  const BearerTokens* bearer_tokens = nullptr;
 
   // The model called `name`: NOT_FOUND (naming the loaded models) when
   // there is none, INVALID_ARGUMENT when the name is empty.

@@ -1,0 +1,28 @@
+#include "server/service/authenticate.h"
+
+#include <iterator>
+#include <string_view>
+
+namespace rnnserve::service {
+
+absl::Status Authenticate(const grpc::CallbackServerContext& context,
+                          const BearerTokens* tokens) {
+  if (tokens == nullptr) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  const auto [first, last] = metadata.equal_range("authorization");
+  if (first == last) {
+    return absl::UnauthenticatedError(
+        "this server requires a bearer token: send the metadata "
+        "'authorization: Bearer <token>' (rnnctl: --auth-token-file)");
+  }
+  // Two headers could mean two different things to two different readers.
+  if (std::next(first) != last ||
+      !tokens->Accepts(
+          std::string_view(first->second.data(), first->second.size()))) {
+    return absl::UnauthenticatedError(
+        "the bearer token in 'authorization' is not valid for this server");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rnnserve::service
