@@ -4,6 +4,7 @@
   binary_test.py interop   --rnnserve BIN --source DIR
   binary_test.py sigterm   --rnnserve BIN --source DIR
   binary_test.py bad-model --rnnserve BIN --source DIR
+  binary_test.py tls       --rnnserve BIN --source DIR [--rnnctl BIN]
 
 - interop: stubs generated now from proto/; a classification of Fashion-MNIST
   images equals PyTorch's predictions, and a sine stream split over two
@@ -12,13 +13,23 @@
   lets calls in flight finish, and exits 0 within the grace period.
 - bad-model: a broken model folder stops start-up with a non-zero exit and a
   message naming the file and the tensor.
+- tls: with certificates made now (tests/testing/make_test_certs.sh) and a
+  bearer token, rnnserve serves mutual TLS with authentication: rnnctl (found
+  beside rnnserve unless --rnnctl) lists the models with the CA, its client
+  certificate and the token, and is refused without the token; Python grpcio
+  streams a resumed session, is refused with a wrong token, and checks
+  health without one. The log never holds a session token nor a bearer
+  token. Mistakes in the security flags stop start-up, naming flag and file,
+  and --help lists every security flag and limit.
 """
 import argparse
 import gzip
 import os
+import secrets
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -220,6 +231,150 @@ def check_bad_model(args, work):
         print(f"bad-model {name}: exit {code}: {log.strip().splitlines()[-1]}")
 
 
+def make_certificates(source, work):
+    certs = os.path.join(work, "certs")
+    subprocess.run(["sh", os.path.join(source, "tests", "testing",
+                                       "make_test_certs.sh"), certs],
+                   check=True, timeout=60)
+    return certs
+
+
+def write_private(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def check_tls_flags(args, work, certs):
+    """Mistakes in the security flags stop start-up, naming flag and file."""
+    empty = os.path.join(work, "empty_tokens")
+    write_private(empty, "# no token yet\n\n")
+    cert, key = (os.path.join(certs, f"server.{e}") for e in ("pem", "key"))
+    cases = [
+        (["--tls-cert", cert], ["--tls-cert", "--tls-key"]),
+        (["--tls-cert", cert, "--tls-key", os.path.join(certs, "client.key")],
+         ["--tls-key", "client.key", "not the private key"]),
+        (["--tls-client-ca", os.path.join(certs, "ca.pem")],
+         ["--tls-client-ca", "--tls-cert"]),
+        (["--auth-tokens-file", empty], ["--auth-tokens-file", empty,
+                                         "no token"]),
+        (["--auth-tokens-file", os.path.join(work, "missing")],
+         ["--auth-tokens-file", "missing"]),
+    ]
+    for flags, words in cases:
+        result = subprocess.run(
+            [args.rnnserve, "--model-repository=/nonexistent",
+             "--grpc-address=127.0.0.1:0", "--metrics-address=", *flags],
+            capture_output=True, text=True, timeout=60)
+        if result.returncode == 0:
+            fail(f"rnnserve {flags} started")
+        for word in words:
+            if word not in result.stderr:
+                fail(f"rnnserve {flags}: message lacks '{word}': "
+                     f"{result.stderr}")
+    help_text = subprocess.run([args.rnnserve, "--help"], capture_output=True,
+                               text=True, timeout=60, check=True).stdout
+    for flag in ("--tls-cert", "--tls-key", "--tls-client-ca",
+                 "--auth-tokens-file", "--max-message-bytes",
+                 "--max-sequence-length", "--max-sequences-per-request",
+                 "--max-streams-per-connection", "--keepalive-time",
+                 "--max-sessions", "--max-queued-items"):
+        if flag not in help_text:
+            fail(f"--help lacks {flag}")
+    print(f"tls: {len(cases)} bad security flag sets refused at start-up")
+
+
+def check_tls(args, work, certs, server, token):
+    import grpc
+    import health_pb2
+    import health_pb2_grpc
+    from rnnserve.v1 import inference_pb2 as pb
+    from rnnserve.v1 import inference_pb2_grpc as pb_grpc
+
+    def path(name):
+        return os.path.join(certs, name)
+
+    token_file = os.path.join(work, "client_token")
+    write_private(token_file, token + "\n")
+    rnnctl = args.rnnctl or os.path.join(os.path.dirname(args.rnnserve),
+                                         "rnnctl")
+    secure = ["--server", server.address, "--tls-ca", path("ca.pem"),
+              "--tls-cert", path("client.pem"),
+              "--tls-key", path("client.key")]
+    listed = subprocess.run([rnnctl, "models", *secure, "--auth-token-file",
+                             token_file], capture_output=True, text=True,
+                            timeout=60)
+    if listed.returncode != 0 or "fashion_lstm" not in listed.stdout \
+            or "sine_rnn" not in listed.stdout:
+        fail(f"rnnctl models over mutual TLS with the token: exit "
+             f"{listed.returncode}\n{listed.stdout}{listed.stderr}")
+    refused = subprocess.run([rnnctl, "models", *secure], capture_output=True,
+                             text=True, timeout=60)
+    if refused.returncode == 0 or "UNAUTHENTICATED" not in refused.stderr:
+        fail(f"rnnctl models without the token: exit {refused.returncode}\n"
+             f"{refused.stdout}{refused.stderr}")
+    print("tls: rnnctl lists the models over mutual TLS with its token, and "
+          "is refused without it")
+
+    def read(name):
+        with open(path(name), "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read("ca.pem"), private_key=read("client.key"),
+        certificate_chain=read("client.pem"))
+    channel = grpc.secure_channel(server.address, credentials)
+    stub = pb_grpc.InferenceStub(channel)
+    metadata = [("authorization", f"Bearer {token}")]
+
+    def chunks(first, count, session):
+        for i in range(count):
+            yield pb.RegressRequest(model="sine_rnn",
+                                    session_token=session if i == 0 else "",
+                                    steps=10, values=[0.1 * (first + i)] * 10)
+
+    responses = list(stub.Regress(chunks(0, 3, ""), metadata=metadata,
+                                  timeout=CALL_TIMEOUT))
+    session = responses[0].session_token
+    resumed = list(stub.Regress(chunks(3, 2, session), metadata=metadata,
+                                timeout=CALL_TIMEOUT))
+    if len(session) < 22 or resumed[0].first_step != 30:
+        fail(f"session over TLS: token of {len(session)} characters, "
+             f"resumed at step {resumed[0].first_step}")
+
+    wrong = secrets.token_urlsafe(32)
+    try:
+        stub.ListModels(pb.ListModelsRequest(),
+                        metadata=[("authorization", f"Bearer {wrong}")],
+                        timeout=CALL_TIMEOUT)
+        fail("ListModels with a wrong token was served")
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.UNAUTHENTICATED or \
+                wrong in (e.details() or ""):
+            fail(f"wrong token: {e.code()} {e.details()}")
+    health = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="rnnserve.v1.Inference"),
+        timeout=CALL_TIMEOUT)
+    if health.status != health_pb2.HealthCheckResponse.SERVING:
+        fail(f"health without a token: {health.status}")
+    channel.close()
+    print("tls: a session streamed and resumed over mutual TLS; a wrong token "
+          "is UNAUTHENTICATED; health needs no token")
+
+    server.process.send_signal(signal.SIGTERM)
+    code = server.process.wait(timeout=30)
+    log = server.log()
+    if code != 0:
+        fail(f"rnnserve exited with {code} after SIGTERM:\n{log}")
+    if "mutual TLS, 1 bearer token(s)" not in log:
+        fail(f"the start-up line does not say how gRPC is protected:\n{log}")
+    for secret, what in ((session, "session token"), (token, "bearer token"),
+                         (wrong, "wrong bearer token")):
+        if secret in log:
+            fail(f"the log holds a full {what}:\n{log}")
+    print("tls: the log holds no session token and no bearer token")
+
+
 def truncate(path):
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -237,9 +392,12 @@ def edit_config(folder, old, new):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("check", choices=["interop", "sigterm", "bad-model"])
+    parser.add_argument("check",
+                        choices=["interop", "sigterm", "bad-model", "tls"])
     parser.add_argument("--rnnserve", required=True)
     parser.add_argument("--source", required=True)
+    parser.add_argument("--rnnctl",
+                        help="rnnctl binary (default: beside --rnnserve)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="rnnserve_binary_")
     processes = Processes()
@@ -251,10 +409,22 @@ def main():
         os.makedirs(stubs)
         generate_stubs(os.path.join(args.source, "proto"), stubs)
         flags = ["--shutdown-grace=3s"]
+        if args.check == "tls":
+            certs = make_certificates(args.source, work)
+            check_tls_flags(args, work, certs)
+            token = secrets.token_urlsafe(32)
+            tokens_file = os.path.join(work, "tokens")
+            write_private(tokens_file, f"# test token\n{token}\n")
+            flags += [f"--tls-cert={certs}/server.pem",
+                      f"--tls-key={certs}/server.key",
+                      f"--tls-client-ca={certs}/ca.pem",
+                      f"--auth-tokens-file={tokens_file}"]
         server = start_rnnserve(processes, args.rnnserve,
                                 os.path.join(args.source, "models"), work,
                                 flags, metrics=False)
-        if args.check == "interop":
+        if args.check == "tls":
+            check_tls(args, work, certs, server, token)
+        elif args.check == "interop":
             check_interop(args, server)
         else:
             check_sigterm(args, server)

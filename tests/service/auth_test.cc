@@ -1,0 +1,269 @@
+// Bearer-token authentication: the tokens file, the check itself, and a real
+// server that refuses every rnnserve.v1.Inference call without a valid
+// token while health checks and reflection stay open.
+#include <grpcpp/generic/generic_stub.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "server/service/bearer_tokens.h"
+#include "tests/testing/test_server.h"
+
+namespace rnnserve {
+namespace {
+
+using service::BearerTokens;
+using testing::ContextWithDeadline;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TestServer;
+
+constexpr char kToken[] = "k9VY3x0Zq8rS1tUe7wP2mN5bQ4aL6cD0";
+constexpr char kOtherToken[] = "other.token_with~all+allowed/chars==";
+constexpr char kTokensFile[] =
+    "# rnnserve bearer tokens\n"
+    "\n"
+    "  k9VY3x0Zq8rS1tUe7wP2mN5bQ4aL6cD0  \n"
+    "other.token_with~all+allowed/chars==\n";
+
+std::string Bearer(const std::string& token) { return "Bearer " + token; }
+
+TEST(BearerTokensTest, ParsesTokensSkippingCommentsAndBlankLines) {
+  auto tokens = BearerTokens::Parse(kTokensFile);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ(tokens->size(), 2);
+  EXPECT_TRUE(tokens->Accepts(Bearer(kToken)));
+  EXPECT_TRUE(tokens->Accepts(Bearer(kOtherToken)));
+  // The scheme is case-insensitive (RFC 7235); the token is not.
+  EXPECT_TRUE(tokens->Accepts("bearer " + std::string(kToken)));
+  EXPECT_TRUE(tokens->Accepts("BEARER " + std::string(kToken)));
+}
+
+TEST(BearerTokensTest, RefusesAnythingButAConfiguredToken) {
+  auto tokens = BearerTokens::Parse(kTokensFile);
+  ASSERT_TRUE(tokens.ok());
+  const std::string token = kToken;
+  for (const std::string& header : std::vector<std::string>{
+           "", "Bearer", "Bearer ", token, "Basic " + token,
+           "Bearer " + token.substr(0, token.size() - 1),
+           "Bearer " + token + "x", "Bearer  " + token, "Bearer " + token + " ",
+           "Bearer k9vy3x0zq8rs1tue7wp2mn5bq4al6cd0",
+           "Bearer # rnnserve bearer tokens", "Bearer \n"}) {
+    EXPECT_FALSE(tokens->Accepts(header)) << "'" << header << "'";
+  }
+}
+
+TEST(BearerTokensTest, RefusesFilesWithoutGoodTokensAndNeverEchoesThem) {
+  for (const char* file : {"", "\n\n", "# only a comment\n  \n"}) {
+    auto tokens = BearerTokens::Parse(file);
+    ASSERT_FALSE(tokens.ok()) << "'" << file << "'";
+    EXPECT_THAT(std::string(tokens.status().message()), HasSubstr("no token"));
+  }
+  // A space inside a line, a quote, a ':' header line: not b64tokens.
+  for (const char* line :
+       {"two secret-halves-of-one-token", "\"secret-quoted-token-x\"",
+        "authorization: Bearer secret-token-abcdef"}) {
+    auto tokens = BearerTokens::Parse(std::string("# c\n") + line + "\n");
+    ASSERT_FALSE(tokens.ok()) << line;
+    const std::string message(tokens.status().message());
+    EXPECT_THAT(message, HasSubstr("line 2"));
+    EXPECT_THAT(message, Not(HasSubstr("secret")));
+  }
+  auto short_token = BearerTokens::Parse("secret12\n");
+  ASSERT_FALSE(short_token.ok());
+  EXPECT_THAT(std::string(short_token.status().message()),
+              HasSubstr("at least 16"));
+  EXPECT_THAT(std::string(short_token.status().message()),
+              Not(HasSubstr("secret")));
+}
+
+TEST(BearerTokensTest, LoadNamesTheFile) {
+  auto tokens = BearerTokens::Load("/nonexistent/rnnserve-tokens");
+  ASSERT_FALSE(tokens.ok());
+  EXPECT_THAT(std::string(tokens.status().message()),
+              HasSubstr("/nonexistent/rnnserve-tokens"));
+}
+
+class AuthTest : public ::testing::Test {
+ protected:
+  AuthTest()
+      : server_(testing::LoadModels({"models/fashion_lstm", "models/sine_rnn"}),
+                Options()) {}
+
+  static service::ServerOptions Options() {
+    service::ServerOptions options;
+    auto tokens = BearerTokens::Parse(kTokensFile);
+    EXPECT_TRUE(tokens.ok());
+    if (tokens.ok()) options.bearer_tokens = *tokens;
+    return options;
+  }
+
+  // A context with `authorization` set to `header`, or none if empty.
+  static std::unique_ptr<grpc::ClientContext> Context(
+      const std::string& header) {
+    auto context = ContextWithDeadline();
+    if (!header.empty()) context->AddMetadata("authorization", header);
+    return context;
+  }
+
+  static v1::ClassifyRequest Image() {
+    v1::ClassifyRequest request;
+    request.set_model("fashion_lstm");
+    v1::Sequence* s = request.add_sequences();
+    s->set_steps(28);
+    s->mutable_values()->Resize(28 * 28, 0.25f);
+    return request;
+  }
+
+  grpc::Status Classify(const std::string& header) {
+    v1::ClassifyResponse response;
+    return server_.NewStub()->Classify(Context(header).get(), Image(),
+                                       &response);
+  }
+
+  // A method of any service called with one message of raw bytes (empty:
+  // all defaults); for a streaming method, one request and a half-close.
+  grpc::Status CallRaw(const std::string& method, const std::string& header,
+                       const std::string& request_bytes = "",
+                       std::string* response_bytes = nullptr) {
+    grpc::GenericStub stub(server_.NewChannel());
+    auto context = Context(header);
+    grpc::Slice slice(request_bytes.data(), request_bytes.size());
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    absl::Notification done;
+    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
+                   &response, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    if (response_bytes != nullptr && status.ok()) {
+      std::vector<grpc::Slice> slices;
+      EXPECT_TRUE(response.Dump(&slices).ok());
+      for (const grpc::Slice& s : slices) {
+        response_bytes->append(reinterpret_cast<const char*>(s.begin()),
+                               s.size());
+      }
+    }
+    return status;
+  }
+
+  TestServer server_;
+};
+
+TEST_F(AuthTest, ClassifyWithAConfiguredTokenIsServed) {
+  const grpc::Status first = Classify(Bearer(kToken));
+  EXPECT_TRUE(first.ok()) << first.error_message();
+  const grpc::Status second = Classify(Bearer(kOtherToken));
+  EXPECT_TRUE(second.ok()) << second.error_message();
+}
+
+TEST_F(AuthTest, ClassifyWithAWrongOrMissingTokenIsUnauthenticated) {
+  const std::string wrong = "wrong-token-0123456789abcdef";
+  for (const std::string& header :
+       {Bearer(wrong), std::string(""), wrong, "Basic " + wrong}) {
+    const grpc::Status s = Classify(header);
+    EXPECT_EQ(s.error_code(), grpc::UNAUTHENTICATED) << "'" << header << "'";
+    EXPECT_THAT(s.error_message(), Not(HasSubstr(wrong)));
+    EXPECT_THAT(s.error_message(), Not(HasSubstr(kToken)));
+  }
+  EXPECT_THAT(Classify("").error_message(), HasSubstr("Bearer"));
+}
+
+TEST_F(AuthTest, TwoAuthorizationHeadersAreRefused) {
+  auto context = Context(Bearer(kToken));
+  context->AddMetadata("authorization", Bearer("wrong-token-0123456789"));
+  v1::ClassifyResponse response;
+  EXPECT_EQ(server_.NewStub()
+                ->Classify(context.get(), Image(), &response)
+                .error_code(),
+            grpc::UNAUTHENTICATED);
+}
+
+TEST_F(AuthTest, RegressStreamWithAConfiguredTokenIsServed) {
+  auto context = Context(Bearer(kToken));
+  auto stream = server_.NewStub()->Regress(context.get());
+  std::string session;
+  for (int chunk = 0; chunk < 3; ++chunk) {
+    v1::RegressRequest request;
+    request.set_model("sine_rnn");
+    request.set_steps(10);
+    request.mutable_values()->Resize(10, 0.1f * chunk);
+    ASSERT_TRUE(stream->Write(request));
+    v1::RegressResponse response;
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.outputs_size(), 10);
+    EXPECT_EQ(response.first_step(), 10 * chunk);
+    if (chunk == 0) session = response.session_token();
+  }
+  stream->WritesDone();
+  const grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(session.empty());
+}
+
+TEST_F(AuthTest, RegressStreamWithoutATokenIsRefusedBeforeAnySession) {
+  auto context = Context("");
+  auto stream = server_.NewStub()->Regress(context.get());
+  v1::RegressRequest request;
+  request.set_model("sine_rnn");
+  request.set_steps(1);
+  request.add_values(0.5f);
+  stream->Write(request);  // May fail: the server may have finished already.
+  v1::RegressResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::UNAUTHENTICATED);
+  EXPECT_EQ(server_.server().sessions().size(), 0);
+}
+
+// Every method of the service, those added later included, is guarded.
+TEST_F(AuthTest, EveryInferenceMethodRequiresAToken) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          "rnnserve.v1.Inference");
+  ASSERT_NE(service, nullptr);
+  ASSERT_GE(service->method_count(), 5);
+  for (int i = 0; i < service->method_count(); ++i) {
+    const std::string method =
+        "/rnnserve.v1.Inference/" + service->method(i)->name();
+    for (const std::string& header :
+         {std::string(""), Bearer("wrong-token-0123456789abcdef")}) {
+      EXPECT_EQ(CallRaw(method, header).error_code(), grpc::UNAUTHENTICATED)
+          << method << " '" << header << "'";
+    }
+  }
+  // With the token, the same empty requests get past authentication.
+  EXPECT_TRUE(
+      CallRaw("/rnnserve.v1.Inference/ListModels", Bearer(kToken)).ok());
+  EXPECT_EQ(server_.server().sessions().size(), 0);
+}
+
+TEST_F(AuthTest, HealthAndReflectionNeedNoToken) {
+  auto health = grpc::health::v1::Health::NewStub(server_.NewChannel());
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("rnnserve.v1.Inference");
+  grpc::health::v1::HealthCheckResponse response;
+  auto context = ContextWithDeadline();
+  const grpc::Status s = health->Check(context.get(), request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+  std::string services;
+  const grpc::Status listed =
+      CallRaw("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+              "", std::string("\x3a\x00", 2), &services);
+  ASSERT_TRUE(listed.ok()) << listed.error_message();
+  EXPECT_THAT(services, HasSubstr("rnnserve.v1.Inference"));
+}
+
+}  // namespace
+}  // namespace rnnserve
