@@ -86,6 +86,7 @@ struct Metrics::Impl {
   std::shared_ptr<ProcessCollector> process =
       std::make_shared<ProcessCollector>();
   prometheus::Gauge* sessions_max = nullptr;
+  std::map<std::string, prometheus::Counter*> auth_refused;
 
   absl::Mutex mu;
   // Last, so that it stops serving before anything it reads goes.
@@ -109,6 +110,14 @@ Metrics::Metrics(const BuildInfo& build,
                     "Most streaming sessions the server holds at once; "
                     "new sessions beyond it are refused.")
            .Add({});
+
+  auto& auth_refused = Build<Counter>(
+      r, "rnnserve_auth_refused_total",
+      "Calls refused for a missing or wrong bearer token, by method.");
+  for (const char* rpc :
+       {"Classify", "Regress", "RegressChunk", "ListModels", "GetModel"}) {
+    impl_->auth_refused[rpc] = &auth_refused.Add({{"method", rpc}});
+  }
 
   auto& model_info = Build<Gauge>(
       r, "rnnserve_model_info",
@@ -248,6 +257,11 @@ std::string Metrics::Render() const {
 
 void Metrics::SetMaxSessions(int64_t sessions) {
   impl_->sessions_max->Set(static_cast<double>(sessions));
+}
+
+void Metrics::AuthRefused(const std::string& rpc) {
+  auto it = impl_->auth_refused.find(rpc);
+  if (it != impl_->auth_refused.end()) it->second->Increment();
 }
 
 void Metrics::OnCreated(const std::string& model) {

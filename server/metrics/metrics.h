@@ -109,6 +109,12 @@ class Metrics final : public sessions::SessionObserver {
   // sessions-near-limit alert.
   void SetMaxSessions(int64_t sessions);
 
+  // A call refused for a missing or wrong bearer token, before its model is
+  // known. `rpc` is the rnnserve.v1.Inference method's name ("Classify",
+  // "Regress", "RegressChunk", "ListModels", "GetModel"); others are not
+  // counted.
+  void AuthRefused(const std::string& rpc);
+
   // sessions::SessionObserver: counts session events by model.
   void OnCreated(const std::string& model) override;
   void OnResumed(const std::string& model) override;

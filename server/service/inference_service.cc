@@ -161,9 +161,10 @@ class ChunkCall final : public runtime::RegressTask {
 // call may go on. Runs before the handler looks at the request, so that an
 // unauthenticated caller learns nothing, not even which models exist.
 bool Refused(const ServingState& state, grpc::CallbackServerContext& context,
-             grpc::ServerUnaryReactor* reactor) {
+             const char* rpc, grpc::ServerUnaryReactor* reactor) {
   absl::Status status = Authenticate(context, state.bearer_tokens);
   if (status.ok()) return false;
+  if (state.metrics != nullptr) state.metrics->AuthRefused(rpc);
   reactor->Finish(ToGrpcStatus(status));
   return true;
 }
@@ -184,7 +185,7 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, reactor)) return reactor;
+  if (Refused(state_, *context, "Classify", reactor)) return reactor;
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -218,6 +219,7 @@ grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>*
 InferenceService::Regress(grpc::CallbackServerContext* context) {
   if (absl::Status status = Authenticate(*context, state_.bearer_tokens);
       !status.ok()) {
+    if (state_.metrics != nullptr) state_.metrics->AuthRefused("Regress");
     return new RefusedStream(status);
   }
   return new RegressStream(state_, context);
@@ -227,7 +229,7 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
     grpc::CallbackServerContext* context, const v1::RegressRequest* request,
     v1::RegressResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, reactor)) return reactor;
+  if (Refused(state_, *context, "RegressChunk", reactor)) return reactor;
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -271,7 +273,7 @@ grpc::ServerUnaryReactor* InferenceService::ListModels(
     const v1::ListModelsRequest* /*request*/,
     v1::ListModelsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, reactor)) return reactor;
+  if (Refused(state_, *context, "ListModels", reactor)) return reactor;
   for (const auto& [name, model] : state_.models) {
     FillModelInfo(*model, state_.limits, *response->add_models());
   }
@@ -283,7 +285,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModel(
     grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
     v1::ModelInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, reactor)) return reactor;
+  if (Refused(state_, *context, "GetModel", reactor)) return reactor;
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
   if (model.ok()) FillModelInfo(**model, state_.limits, *response);

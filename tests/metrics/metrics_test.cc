@@ -271,6 +271,7 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
       "rnnserve_sessions_expired_total",
       "rnnserve_sessions_refused_total",
       "rnnserve_sessions_ended_total",
+      "rnnserve_auth_refused_total",
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
       "process_virtual_memory_bytes",

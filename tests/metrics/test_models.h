@@ -19,7 +19,8 @@ inline std::vector<model::ModelConfig> SeedConfigs() {
        .hidden_size = 64,
        .output_size = 10,
        .task = model::Task::kClassification,
-       .labels = {}},
+       .labels = {},
+       .description = "test"},
       {.name = "sine_rnn",
        .version = "2024-01",
        .cell = model::Cell::kRnnTanh,
@@ -27,7 +28,8 @@ inline std::vector<model::ModelConfig> SeedConfigs() {
        .hidden_size = 32,
        .output_size = 1,
        .task = model::Task::kRegression,
-       .labels = {}},
+       .labels = {},
+       .description = "test"},
   };
 }
 

@@ -244,6 +244,12 @@ TEST_F(AuthTest, EveryInferenceMethodRequiresAToken) {
   EXPECT_TRUE(
       CallRaw("/rnnserve.v1.Inference/ListModels", Bearer(kToken)).ok());
   EXPECT_EQ(server_.server().sessions().size(), 0);
+  // Each refusal was counted, by method.
+  const std::string metrics = server_.metrics().Render();
+  for (int i = 0; i < service->method_count(); ++i) {
+    EXPECT_THAT(metrics, HasSubstr("rnnserve_auth_refused_total{method=\"" +
+                                   service->method(i)->name() + "\"} 2"));
+  }
 }
 
 TEST_F(AuthTest, HealthAndReflectionNeedNoToken) {
