@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "rnnserve/v1/inference.grpc.pb.h"
+#include "server/service/arena_allocator.h"
 #include "server/service/serving_state.h"
 
 namespace rnnserve::service {
@@ -15,7 +16,10 @@ namespace rnnserve::service {
 class InferenceService final : public v1::Inference::CallbackService {
  public:
   // `state` must outlive the service.
-  explicit InferenceService(const ServingState& state) : state_(state) {}
+  explicit InferenceService(const ServingState& state) : state_(state) {
+    SetMessageAllocatorFor_Classify(&classify_allocator_);
+    SetMessageAllocatorFor_RegressChunk(&chunk_allocator_);
+  }
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -39,6 +43,10 @@ class InferenceService final : public v1::Inference::CallbackService {
 
  private:
   const ServingState& state_;
+  ArenaMessageAllocator<v1::ClassifyRequest, v1::ClassifyResponse>
+      classify_allocator_;
+  ArenaMessageAllocator<v1::RegressRequest, v1::RegressResponse>
+      chunk_allocator_;
 };
 
 }  // namespace rnnserve::service
