@@ -6,6 +6,19 @@
 #include "absl/strings/str_cat.h"
 
 namespace rnnserve::batching {
+namespace {
+
+// Tells a task whose caller gave up why it will not run.
+void DropDead(Task& task, absl::Time now) {
+  if (task.cancelled()) {
+    task.Drop(absl::CancelledError("the call was cancelled"));
+  } else if (task.deadline <= now) {
+    task.Drop(absl::DeadlineExceededError(
+        "the call's deadline passed while it was queued"));
+  }
+}
+
+}  // namespace
 
 Queue::Queue(Scheduler& scheduler, std::string name, QueueOptions options,
              Processor processor)
@@ -16,25 +29,49 @@ Queue::Queue(Scheduler& scheduler, std::string name, QueueOptions options,
 
 absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
   const int size = task->size();
+  std::vector<std::unique_ptr<Task>> dead;
+  absl::Status status;
   {
     absl::MutexLock lock(&scheduler_.mu_);
     if (scheduler_.stopping_) {
       return absl::UnavailableError("the server is shutting down");
     }
+    const absl::Time now = scheduler_.clock_.Now();
+    // Callers that gave up must not keep live ones out.
+    if (items_ > 0 && items_ + size > options_.max_queued_items) {
+      dead = RemoveDeadLocked(now);
+    }
     // A task larger than the whole queue still gets in when the queue is
     // empty; otherwise it could never run.
     if (items_ > 0 && items_ + size > options_.max_queued_items) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      status = absl::ResourceExhaustedError(absl::StrCat(
           "queue ", name_, " is full (", items_, " of ",
           options_.max_queued_items, " items waiting); retry later"));
+    } else {
+      task->enqueued = now;
+      items_ += size;
+      ++scheduler_.queued_tasks_;
+      tasks_.push_back(std::move(task));
     }
-    task->enqueued = scheduler_.clock_.Now();
-    items_ += size;
-    ++scheduler_.queued_tasks_;
-    tasks_.push_back(std::move(task));
   }
-  scheduler_.cv_.Signal();
-  return absl::OkStatus();
+  for (auto& t : dead) DropDead(*t, scheduler_.clock_.Now());
+  if (status.ok()) scheduler_.cv_.Signal();
+  return status;
+}
+
+std::vector<std::unique_ptr<Task>> Queue::RemoveDeadLocked(absl::Time now) {
+  std::vector<std::unique_ptr<Task>> dead;
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if ((*it)->cancelled() || (*it)->deadline <= now) {
+      items_ -= (*it)->size();
+      --scheduler_.queued_tasks_;
+      dead.push_back(std::move(*it));
+      it = tasks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return dead;
 }
 
 int Queue::queued_items() const {
@@ -144,11 +181,8 @@ void Scheduler::Loop() {
     mu_.Unlock();
     Batch live;
     for (auto& task : batch) {
-      if (task->cancelled()) {
-        task->Drop(absl::CancelledError("the call was cancelled"));
-      } else if (task->deadline <= now) {
-        task->Drop(absl::DeadlineExceededError(
-            "the call's deadline passed while it was queued"));
+      if (task->cancelled() || task->deadline <= now) {
+        DropDead(*task, now);
       } else {
         live.push_back(std::move(task));
       }

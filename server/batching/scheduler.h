@@ -38,8 +38,9 @@ class Scheduler;
 class Queue {
  public:
   // Takes the task and returns OK; or leaves it with the caller and returns
-  // RESOURCE_EXHAUSTED (the queue is full) or UNAVAILABLE (the scheduler is
-  // stopping). Never blocks.
+  // RESOURCE_EXHAUSTED (the queue is full, even after dropping the tasks
+  // whose callers gave up) or UNAVAILABLE (the scheduler is stopping).
+  // Never blocks.
   absl::Status Schedule(std::unique_ptr<Task>& task);
 
   // Items waiting now.
@@ -51,6 +52,9 @@ class Queue {
   friend class Scheduler;
   Queue(Scheduler& scheduler, std::string name, QueueOptions options,
         Processor processor);
+  // Takes out the tasks whose callers gave up (cancelled or past their
+  // deadline), for the caller to drop once the lock is released.
+  std::vector<std::unique_ptr<Task>> RemoveDeadLocked(absl::Time now);
 
   Scheduler& scheduler_;
   const std::string name_;

@@ -171,6 +171,30 @@ TEST(SchedulerTest, FullQueueRefusesAtOnceAndKeepsTheTaskWithTheCaller) {
   EXPECT_EQ(queue->queued_items(), 2);
 }
 
+TEST(SchedulerTest, CallersThatGaveUpDoNotKeepLiveOnesOutOfAFullQueue) {
+  FakeClock clock(absl::FromUnixSeconds(1000));
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
+  Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 3},
+                                    recorder.processor());
+  auto cancelled = MakeTask(1, &outcome, /*cancelled=*/true);
+  auto expiring = MakeTask(1, &outcome);
+  expiring->deadline = absl::FromUnixSeconds(1001);
+  auto live = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(cancelled).ok());
+  ASSERT_TRUE(queue->Schedule(expiring).ok());
+  ASSERT_TRUE(queue->Schedule(live).ok());
+  clock.Advance(absl::Seconds(2));  // `expiring` is past its deadline now.
+  auto late = MakeTask(2, &outcome);
+  ASSERT_TRUE(queue->Schedule(late).ok());
+  EXPECT_EQ(queue->queued_items(), 3);  // live and late.
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_THAT(outcome.dropped,
+              ElementsAre(absl::StatusCode::kCancelled,
+                          absl::StatusCode::kDeadlineExceeded));
+}
+
 TEST(SchedulerTest, CancelledAndExpiredTasksAreDroppedBeforeCompute) {
   FakeClock clock(absl::FromUnixSeconds(1000));
   Recorder recorder;

@@ -96,8 +96,10 @@ TEST(FaultTest, CallsCancelledAtAnyPointLeaveTheServerServing) {
             ++wrong;
           }
         } else {
-          EXPECT_THAT(s.error_code(), ::testing::AnyOf(grpc::DEADLINE_EXCEEDED,
-                                                       grpc::CANCELLED));
+          // Under this load the queue may also be full of live calls.
+          EXPECT_THAT(s.error_code(),
+                      ::testing::AnyOf(grpc::DEADLINE_EXCEEDED, grpc::CANCELLED,
+                                       grpc::RESOURCE_EXHAUSTED));
           ++cut;
         }
       }
