@@ -2,6 +2,18 @@
 
 namespace rnnserve::engine {
 
+void Workspace::TrimAbove(size_t max_bytes) {
+  std::vector<float>* floats[] = {&src,     &layer[0],  &layer[1], &state_in,
+                                  &cell_in, &state_out, &cell_out};
+  size_t bytes = scratchpad.capacity();
+  for (const std::vector<float>* v : floats) {
+    bytes += v->capacity() * sizeof(float);
+  }
+  if (bytes <= max_bytes) return;
+  for (std::vector<float>* v : floats) std::vector<float>().swap(*v);
+  std::vector<char>().swap(scratchpad);
+}
+
 bool CallContext::Matches(const Entry& entry, const Plan& plan) const {
   if (entry.steps != plan.steps || entry.batch != plan.batch ||
       entry.groups.size() != plan.groups.size()) {

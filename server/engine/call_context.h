@@ -17,7 +17,7 @@
 
 namespace rnnserve::engine {
 
-// Host buffers; they only grow.
+// Host buffers; they grow as calls need, and are trimmed after a huge one.
 struct Workspace {
   std::vector<float> src;       // (steps, batch, input)
   std::vector<float> layer[2];  // Group outputs, (steps, batch, dirs * H)
@@ -35,6 +35,9 @@ struct Workspace {
   std::vector<const float*> inputs;
   std::vector<const float*> states_in;
   std::vector<float*> states_out;
+
+  // Frees the large buffers when together they hold more than `max_bytes`.
+  void TrimAbove(size_t max_bytes);
 };
 
 // One plan group's arguments as library memory objects, made once for the

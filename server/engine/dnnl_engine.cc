@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -103,6 +104,9 @@ class DnnlEngine final : public Engine {
  private:
   // Sequences beyond this run in further batches; bounds buffer sizes.
   static constexpr int kMaxBatch = 1024;
+  // A thread keeps its buffers between calls up to this size; steady
+  // traffic stays far below it.
+  static constexpr size_t kKeepWorkspaceBytes = size_t{64} << 20;
 
   absl::StatusOr<std::shared_ptr<const Plan>> GetPlan(int steps, int batch);
   // The calling thread's context on this engine, made on its first call.
@@ -290,6 +294,8 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   const size_t outputs = config_.output_size;
   CallContext& context = Context();
   Workspace& ws = context.workspace();
+  // A rare huge call must not pin its buffers on this thread for good.
+  absl::Cleanup trim = [&ws] { ws.TrimAbove(kKeepWorkspaceBytes); };
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const ClassifyItem& item = items[i];
@@ -351,6 +357,8 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   const size_t state = config_.state_size();
   CallContext& context = Context();
   Workspace& ws = context.workspace();
+  // A rare huge call must not pin its buffers on this thread for good.
+  absl::Cleanup trim = [&ws] { ws.TrimAbove(kKeepWorkspaceBytes); };
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const RegressItem& item = items[i];

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/engine/call_context.h"
 #include "server/engine/dnnl_engine.h"
 #include "server/engine/layer_groups.h"
 #include "server/model/loader.h"
@@ -246,6 +247,19 @@ TEST(EngineTest, BidirectionalModelsRefuseChunks) {
   RegressItem item{1, x, {}, state, out};
   EXPECT_EQ(engine->Regress({&item, 1}).code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(WorkspaceTest, TrimFreesBuffersOnlyAboveTheLimit) {
+  Workspace ws;
+  ws.src.resize(1000);
+  ws.layer[1].resize(1000);
+  ws.scratchpad.resize(1000);
+  ws.TrimAbove(100'000);
+  EXPECT_EQ(ws.src.capacity(), 1000u);
+  ws.TrimAbove(8999);  // 4000 + 4000 + 1000 bytes.
+  EXPECT_EQ(ws.src.capacity(), 0u);
+  EXPECT_EQ(ws.layer[1].capacity(), 0u);
+  EXPECT_EQ(ws.scratchpad.capacity(), 0u);
 }
 
 TEST(LayerGroupsTest, LayersShareAPrimitiveOnlyWhereWidthsMatch) {
