@@ -114,6 +114,9 @@ class DnnlEngine final : public Engine {
   // Runs `batch` and leaves the last group's output in the returned buffer,
   // (steps, batch, dirs * hidden).
   absl::StatusOr<const float*> Run(const Batch& batch, CallContext& context);
+  // An item's step count, and its inputs' size against it.
+  absl::Status CheckSteps(const char* rpc, size_t item, int steps,
+                          size_t inputs) const;
   void GatherState(const Batch& batch, const LayerGroup& group, bool cell,
                    float* dst) const;
   void ScatterState(const Batch& batch, const LayerGroup& group, bool cell,
@@ -289,8 +292,18 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
   }
 }
 
+absl::Status DnnlEngine::CheckSteps(const char* rpc, size_t item, int steps,
+                                    size_t inputs) const {
+  if (steps < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(rpc, " item ", item, ": steps must be >= 1, got ", steps));
+  }
+  const size_t want = static_cast<size_t>(steps) * config_.input_size;
+  if (inputs != want) return SizeError(rpc, item, "inputs", inputs, want);
+  return absl::OkStatus();
+}
+
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
-  const size_t input = config_.input_size;
   const size_t outputs = config_.output_size;
   CallContext& context = Context();
   Workspace& ws = context.workspace();
@@ -299,14 +312,7 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const ClassifyItem& item = items[i];
-    if (item.steps < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Classify item ", i, ": steps must be >= 1, got ", item.steps));
-    }
-    const size_t want = static_cast<size_t>(item.steps) * input;
-    if (item.inputs.size() != want) {
-      return SizeError("Classify", i, "inputs", item.inputs.size(), want);
-    }
+    RETURN_IF_ERROR(CheckSteps("Classify", i, item.steps, item.inputs.size()));
     if (item.logits.size() != outputs) {
       return SizeError("Classify", i, "logits", item.logits.size(), outputs);
     }
@@ -352,7 +358,6 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
         "model ", config_.name,
         " is bidirectional: it needs whole sequences, not chunks"));
   }
-  const size_t input = config_.input_size;
   const size_t outputs = config_.output_size;
   const size_t state = config_.state_size();
   CallContext& context = Context();
@@ -362,14 +367,7 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const RegressItem& item = items[i];
-    if (item.steps < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Regress item ", i, ": steps must be >= 1, got ", item.steps));
-    }
-    const size_t want = static_cast<size_t>(item.steps) * input;
-    if (item.inputs.size() != want) {
-      return SizeError("Regress", i, "inputs", item.inputs.size(), want);
-    }
+    RETURN_IF_ERROR(CheckSteps("Regress", i, item.steps, item.inputs.size()));
     if (!item.state_in.empty() && item.state_in.size() != state) {
       return SizeError("Regress", i, "state_in", item.state_in.size(), state);
     }

@@ -195,12 +195,8 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
   }
   metrics::ModelMetrics* metrics = state_.MetricsFor(request->model());
   const model::ModelConfig& config = (*model)->config();
-  absl::Status status =
-      config.task == model::Task::kClassification
-          ? ValidateClassify(*request, config, state_.limits)
-          : absl::FailedPreconditionError(
-                "model: \"" + config.name +
-                "\" is a regression model; call Regress or RegressChunk");
+  absl::Status status = CheckTask(config, model::Task::kClassification);
+  if (status.ok()) status = ValidateClassify(*request, config, state_.limits);
   if (status.ok()) {
     std::unique_ptr<runtime::ClassifyTask> call =
         std::make_unique<ClassifyCall>(context, *request, response, reactor,
@@ -240,11 +236,7 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
   metrics::ModelMetrics* metrics = state_.MetricsFor(request->model());
   const model::ModelConfig& config = (*model)->config();
   auto run = [&]() -> absl::Status {
-    if (config.task != model::Task::kRegression) {
-      return absl::FailedPreconditionError(
-          "model: \"" + config.name +
-          "\" is a classification model; call Classify");
-    }
+    RETURN_IF_ERROR(CheckTask(config, model::Task::kRegression));
     RETURN_IF_ERROR(ValidateChunk(*request, config, state_.limits));
     absl::StatusOr<sessions::Lease> lease =
         request->session_token().empty()

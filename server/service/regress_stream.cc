@@ -48,11 +48,7 @@ absl::Status RegressStream::Attach() {
   ASSIGN_OR_RETURN(model_, state_.FindModel(request_.model()));
   metrics_ = state_.MetricsFor(request_.model());
   const model::ModelConfig& config = model_->config();
-  if (config.task != model::Task::kRegression) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("model: \"", config.name,
-                     "\" is a classification model; call Classify"));
-  }
+  RETURN_IF_ERROR(CheckTask(config, model::Task::kRegression));
   ASSIGN_OR_RETURN(
       lease_,
       request_.session_token().empty()

@@ -15,6 +15,17 @@ std::string Field(const std::string& prefix, const char* name) {
 
 }  // namespace
 
+absl::Status CheckTask(const model::ModelConfig& config, model::Task task) {
+  if (config.task == task) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      config.task == model::Task::kClassification
+          ? absl::StrCat("model: \"", config.name,
+                         "\" is a classification model; call Classify")
+          : absl::StrCat("model: \"", config.name,
+                         "\" is a regression model; call Regress or "
+                         "RegressChunk"));
+}
+
 absl::Status ValidateSteps(const std::string& prefix, uint32_t steps,
                            const google::protobuf::RepeatedField<float>& values,
                            const model::ModelConfig& config,

@@ -12,6 +12,10 @@
 
 namespace rnnserve::service {
 
+// FAILED_PRECONDITION, naming the RPC to call instead, unless the model
+// serves `task`.
+absl::Status CheckTask(const model::ModelConfig& config, model::Task task);
+
 // One sequence or chunk: 1..max_steps steps (0 allowed when `allow_empty`),
 // steps * input_size values, all finite. Messages name the fields under
 // `prefix`, e.g. "sequences[3]" gives "sequences[3].values"; "" gives
