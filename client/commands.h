@@ -19,6 +19,8 @@ absl::Status RunClassify(const std::vector<std::string>& args);
 absl::Status RunStream(const std::vector<std::string>& args);
 // rnnctl bench: a closed-loop load generator.
 absl::Status RunBench(const std::vector<std::string>& args);
+// rnnctl health [SERVICE]: the gRPC health service's answer.
+absl::Status RunHealth(const std::vector<std::string>& args);
 
 }  // namespace rnnserve::client
 

@@ -21,6 +21,7 @@ constexpr char kUsage[] =
     "  stream         streams sin(t) through a regression model, chunk by\n"
     "                 chunk, and compares the predictions with cos(t)\n"
     "  bench          closed-loop load generator: throughput and latency\n"
+    "  health [NAME]  the gRPC health status; exits 0 only when SERVING\n"
     "\n"
     "Run 'rnnctl <command> --help' for a command's flags.\n";
 
@@ -34,6 +35,7 @@ constexpr Command kCommands[] = {
     {"classify", rnnserve::client::RunClassify},
     {"stream", rnnserve::client::RunStream},
     {"bench", rnnserve::client::RunBench},
+    {"health", rnnserve::client::RunHealth},
 };
 
 }  // namespace

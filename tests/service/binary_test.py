@@ -315,6 +315,16 @@ def check_tls(args, work, certs, server, token):
              f"{refused.stdout}{refused.stderr}")
     print("tls: rnnctl lists the models over mutual TLS with its token, and "
           "is refused without it")
+    # The container health check: no token needed, exit 0 only on SERVING.
+    for service, code, word in (("", 0, "SERVING"), ("fashion_lstm", 0,
+                                                     "SERVING"),
+                                ("no_such_model", 1, "NOT_FOUND")):
+        probe = subprocess.run([rnnctl, "health", *secure, service],
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode != code or word not in probe.stdout + probe.stderr:
+            fail(f"rnnctl health '{service}': exit {probe.returncode}\n"
+                 f"{probe.stdout}{probe.stderr}")
+    print("tls: rnnctl health answers without a token, 0 only when SERVING")
 
     def read(name):
         with open(path(name), "rb") as f:
