@@ -28,7 +28,9 @@ namespace {
 struct Flags {
   std::string model_repository = "models";
   std::string grpc_address = "localhost:50051";
-  std::string metrics_address = "localhost:9090";
+  // Not 9090: that is Prometheus' own port, where Debian's prometheus
+  // package starts a server as soon as it is installed.
+  std::string metrics_address = "localhost:8002";
   int64_t max_batch_size = 64;
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int64_t max_queued_items = 1024;
