@@ -1,10 +1,12 @@
 // Classify over a real gRPC channel to an in-process server.
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/dnnl_engine.h"
@@ -156,6 +158,8 @@ TEST_F(ClassifyServiceTest, ConcurrentClientsGetSerialAnswersAndBatchesForm) {
       server_.server().state().models.at("lstm_cls_2l_bi")->engine().stats();
   constexpr int kClients = 64, kCallsEach = 20;
   std::atomic<int> wrong{0}, failed{0};
+  absl::Mutex mu;
+  std::map<std::string, int> failures;  // "CODE: message" -> count
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
@@ -167,8 +171,13 @@ TEST_F(ClassifyServiceTest, ConcurrentClientsGetSerialAnswersAndBatchesForm) {
         *one.add_sequences() = all.sequences(i);
         v1::ClassifyResponse response;
         auto context = ContextWithDeadline();
-        if (!stub->Classify(context.get(), one, &response).ok()) {
+        const grpc::Status status =
+            stub->Classify(context.get(), one, &response);
+        if (!status.ok()) {
           ++failed;
+          absl::MutexLock lock(&mu);
+          ++failures[std::to_string(status.error_code()) + ": " +
+                     status.error_message()];
           continue;
         }
         // Bit for bit: batching must not change any answer.
@@ -183,7 +192,7 @@ TEST_F(ClassifyServiceTest, ConcurrentClientsGetSerialAnswersAndBatchesForm) {
     });
   }
   for (std::thread& t : clients) t.join();
-  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(failed, 0) << ::testing::PrintToString(failures);
   EXPECT_EQ(wrong, 0);
   const engine::EngineStats after =
       server_.server().state().models.at("lstm_cls_2l_bi")->engine().stats();

@@ -102,6 +102,7 @@ fs::path* TlsTest::dir_ = nullptr;
 TEST_F(TlsTest, ClientTrustingTheCaIsServed) {
   auto server = Start(/*mutual=*/false);
   auto channel = TlsChannel(*server, "ca.pem", "");
+  ASSERT_TRUE(testing::WaitUntilConnected(*channel));
   v1::ListModelsResponse models;
   const grpc::Status listed = ListModels(channel, &models);
   ASSERT_TRUE(listed.ok()) << listed.error_message();
@@ -140,9 +141,10 @@ TEST_F(TlsTest, ClientTrustingAnotherCaRefusesTheServer) {
 
 TEST_F(TlsTest, MutualTlsServesAClientWithACertificateFromTheCa) {
   auto server = Start(/*mutual=*/true);
+  auto channel = TlsChannel(*server, "ca.pem", "client");
+  ASSERT_TRUE(testing::WaitUntilConnected(*channel));
   v1::ListModelsResponse models;
-  const grpc::Status s =
-      ListModels(TlsChannel(*server, "ca.pem", "client"), &models);
+  const grpc::Status s = ListModels(channel, &models);
   EXPECT_TRUE(s.ok()) << s.error_message();
 }
 

@@ -50,12 +50,20 @@ std::shared_ptr<grpc::Channel> TestServer::NewChannel() const {
   static std::atomic<int> next{0};
   grpc::ChannelArguments args;
   args.SetInt("rnnserve.test.channel", next++);
-  return grpc::CreateCustomChannel(address(),
-                                   grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      address(), grpc::InsecureChannelCredentials(), args);
+  WaitUntilConnected(*channel);
+  return channel;
 }
 
 std::unique_ptr<v1::Inference::Stub> TestServer::NewStub() const {
   return v1::Inference::NewStub(NewChannel());
+}
+
+bool WaitUntilConnected(grpc::Channel& channel, double seconds) {
+  return channel.WaitForConnected(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
 }
 
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {

@@ -36,6 +36,8 @@ class TestServer {
   metrics::Metrics& metrics() { return *metrics_; }
   std::string address() const;
 
+  // A channel of its own connection, connected when the server is up (see
+  // WaitUntilConnected).
   std::shared_ptr<grpc::Channel> NewChannel() const;
   std::unique_ptr<v1::Inference::Stub> NewStub() const;
 
@@ -45,6 +47,15 @@ class TestServer {
   std::unique_ptr<metrics::Metrics> metrics_;
   std::unique_ptr<service::Server> server_;
 };
+
+// Waits until `channel` is connected; false if it is not within `seconds`.
+// A call on a fresh channel fails at once with UNAVAILABLE if the first
+// connection attempt failed, and Debian's gRPC 1.51 can fail one that
+// is under way: its tcp_client_posix.cc reads connect()'s errno only after
+// calls that may overwrite it (seen as "connect: No such file or
+// directory", about one run in 30 of 64 fresh channels). Waiting rides out
+// gRPC's retry, as rnnctl's --connect-timeout does.
+bool WaitUntilConnected(grpc::Channel& channel, double seconds = 10);
 
 // A context whose call fails after `seconds` instead of hanging a test.
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds = 30);
