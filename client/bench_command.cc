@@ -49,24 +49,6 @@ struct BenchOptions {
   bool json = false;
 };
 
-// Fails fast, with UNAVAILABLE, when the server cannot be reached: a closed
-// loop against nothing would only count connection errors.
-absl::Status WaitForServer(const Connection& connection,
-                           const CommonOptions& common) {
-  const absl::Duration wait = common.timeout > absl::ZeroDuration()
-                                  ? common.timeout
-                                  : absl::Seconds(10);
-  for (int i = 0; i < connection.num_channels(); ++i) {
-    if (!connection.channel(i)->WaitForConnected(
-            absl::ToChronoTime(absl::Now() + wait))) {
-      return absl::UnavailableError(absl::StrCat("cannot connect to ",
-                                                 common.server, " within ",
-                                                 absl::FormatDuration(wait)));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::vector<v1::ClassifyRequest>> MakeClassifyRequests(
     const BenchOptions& o, const v1::ModelInfo& model) {
   if (model.max_sequences_per_request() > 0 &&
@@ -199,7 +181,6 @@ absl::Status RunBench(const std::vector<std::string>& args) {
 
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common, static_cast<int>(o.channels)));
-  RETURN_IF_ERROR(WaitForServer(*connection, o.common));
 
   const int workers = static_cast<int>(o.concurrency);
   BenchDescription description;

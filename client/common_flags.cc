@@ -9,6 +9,10 @@ void AddCommonFlags(FlagSet& flags, CommonOptions* options) {
   flags.Duration("timeout", &options->timeout,
                  "Deadline of each call (of each whole stream for streaming "
                  "calls); 0 means none.");
+  flags.Duration("connect-timeout", &options->connect_timeout,
+                 "How long to wait for the connection to the server before "
+                 "the first call, retrying failed attempts; 0 means no "
+                 "wait.");
   flags.Bool("tls", &options->tls,
              "Connect with TLS, trusting the system's root certificates "
              "(implied by --tls-ca, --tls-cert).");

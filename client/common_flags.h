@@ -17,6 +17,10 @@ struct CommonOptions {
   std::string server = "localhost:50051";
   // Deadline of each unary call and of each stream; 0 means none.
   absl::Duration timeout = absl::Seconds(10);
+  // How long to wait for the connection before the first call; a failed
+  // attempt is retried (with gRPC's backoff) until then. 0: no wait, the
+  // first call fails at once if the server cannot be reached.
+  absl::Duration connect_timeout = absl::Seconds(10);
   // TLS with the system's root certificates (implied by the --tls-* files).
   bool tls = false;
   std::string tls_ca;           // PEM file of the root CA to trust.

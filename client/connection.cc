@@ -96,6 +96,18 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
     connection->stubs_.push_back(v1::Inference::NewStub(channel));
     connection->channels_.push_back(std::move(channel));
   }
+  if (options.connect_timeout > absl::ZeroDuration()) {
+    const absl::Time deadline = absl::Now() + options.connect_timeout;
+    for (const auto& channel : connection->channels_) {
+      if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) {
+        return absl::UnavailableError(absl::StrCat(
+            "cannot connect to ", options.server, " within ",
+            absl::FormatDuration(options.connect_timeout),
+            " (--connect-timeout): is the server running there, and do the "
+            "--tls flags match its set-up?"));
+      }
+    }
+  }
   return connection;
 }
 

@@ -26,7 +26,10 @@ class Connection {
   // Builds `num_channels` channels to options.server. Each channel gets its
   // own subchannel pool, hence its own TCP connection, so that several
   // channels really spread load. Reads the TLS and token files now; a
-  // missing or unreadable file is an error naming it.
+  // missing or unreadable file is an error naming it. Then waits up to
+  // options.connect_timeout for every channel to connect (UNAVAILABLE if
+  // one does not), so that one failed connection attempt, which gRPC retries
+  // after a backoff, does not fail the first calls.
   static absl::StatusOr<std::unique_ptr<Connection>> Create(
       const CommonOptions& options, int num_channels = 1);
 

@@ -1,0 +1,105 @@
+// rnnctl's Connection against real sockets: it waits for a server that is
+// not up yet, and names the address when none comes.
+#include "client/connection.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+
+namespace rnnserve::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A port on 127.0.0.1 that was free a moment ago.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A gRPC server with only the standard health service, on `address`. (A
+// server needs one service of its own besides; the generic one answers
+// UNIMPLEMENTED to anything else.)
+std::unique_ptr<grpc::Server> StartHealthServer(
+    const std::string& address, grpc::CallbackGenericService* generic) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  builder.RegisterCallbackGenericService(generic);
+  return builder.BuildAndStart();
+}
+
+TEST(ConnectionTest, WaitsForAServerThatComesUpLate) {
+  CommonOptions options;
+  options.server = "127.0.0.1:" + std::to_string(FreePort());
+  options.connect_timeout = absl::Seconds(20);
+  // The first connection attempt is refused; gRPC retries after its
+  // backoff and finds the server.
+  grpc::CallbackGenericService generic;
+  std::unique_ptr<grpc::Server> server;
+  std::thread late([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    server = StartHealthServer(options.server, &generic);
+  });
+  auto connection = Connection::Create(options);
+  late.join();
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  grpc::ClientContext context;
+  (*connection)->Prepare(&context);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status =
+      grpc::health::v1::Health::NewStub((*connection)->channel(0))
+          ->Check(&context, {}, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  server->Shutdown();
+}
+
+TEST(ConnectionTest, NamesTheAddressWhenNothingListens) {
+  CommonOptions options;
+  options.server = "127.0.0.1:" + std::to_string(FreePort());
+  options.connect_timeout = absl::Milliseconds(300);
+  auto connection = Connection::Create(options, /*num_channels=*/2);
+  ASSERT_FALSE(connection.ok());
+  EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(connection.status().message(), HasSubstr(options.server));
+  EXPECT_THAT(connection.status().message(), HasSubstr("--connect-timeout"));
+}
+
+TEST(ConnectionTest, WithoutAWaitTheFirstCallReportsTheFailure) {
+  CommonOptions options;
+  options.server = "127.0.0.1:" + std::to_string(FreePort());
+  options.connect_timeout = absl::ZeroDuration();
+  auto connection = Connection::Create(options);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  grpc::ClientContext context;
+  (*connection)->Prepare(&context);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status =
+      grpc::health::v1::Health::NewStub((*connection)->channel(0))
+          ->Check(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace rnnserve::client
