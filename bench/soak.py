@@ -35,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "testing"))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from live import Processes, fail, generate_stubs, start_rnnserve  # noqa: E402
+from live import (Processes, connected_aio_channel,  # noqa: E402
+                  connected_channel, fail, generate_stubs, start_rnnserve)
 import rnnserve_format  # noqa: E402
 
 IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -182,10 +183,9 @@ async def classify_loop(stub, pb, expected, tally, deadline, rng):
 
 
 async def run_soak(args, server, expected):
-    import grpc
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-    channels = [grpc.aio.insecure_channel(server.address) for _ in range(4)]
+    channels = [await connected_aio_channel(server.address) for _ in range(4)]
     stubs = [pb_grpc.InferenceStub(c) for c in channels]
     tally = Tally()
     deadline = time.monotonic() + args.duration
@@ -216,7 +216,7 @@ def probe_refusals(address, duration, results, stubs_dir):
     import grpc
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-    stub = pb_grpc.InferenceStub(grpc.insecure_channel(address))
+    stub = pb_grpc.InferenceStub(connected_channel(address))
     request = pb.ClassifyRequest(model="fashion_lstm", sequences=[
         pb.Sequence(steps=28, values=[0.5] * 784)])
     deadline = time.monotonic() + duration - 1
@@ -235,7 +235,7 @@ async def run_overload(args, server, probe_results):
     import grpc
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-    channels = [grpc.aio.insecure_channel(server.address) for _ in range(4)]
+    channels = [await connected_aio_channel(server.address) for _ in range(4)]
     stubs = [pb_grpc.InferenceStub(c) for c in channels]
     request = pb.ClassifyRequest(model="fashion_lstm", sequences=[
         pb.Sequence(steps=28, values=[0.5] * 784)] * 64)

@@ -38,7 +38,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-from live import Processes, fail, generate_stubs, start_rnnserve  # noqa: E402
+from live import (Processes, connected_channel, fail,  # noqa: E402
+                  generate_stubs, start_rnnserve)
 import rnnserve_format  # noqa: E402
 
 IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -64,10 +65,9 @@ def read_golden(source, name):
 
 
 def check_interop(args, server):
-    import grpc
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-    channel = grpc.insecure_channel(server.address)
+    channel = connected_channel(server.address)
     stub = pb_grpc.InferenceStub(channel)
 
     # Classification: 64 images in one request, as PyTorch predicts them.
@@ -127,7 +127,7 @@ def check_sigterm(args, server):
     import health_pb2_grpc
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-    channel = grpc.insecure_channel(server.address)
+    channel = connected_channel(server.address)
     stub = pb_grpc.InferenceStub(channel)
     request = pb.ClassifyRequest(
         model="fashion_lstm",
@@ -146,7 +146,7 @@ def check_sigterm(args, server):
 
     def load():
         # Each thread its own channel, as separate clients.
-        own = pb_grpc.InferenceStub(grpc.insecure_channel(server.address))
+        own = pb_grpc.InferenceStub(connected_channel(server.address))
         while not stop.is_set():
             try:
                 r = own.Classify(request, timeout=CALL_TIMEOUT)
@@ -333,7 +333,7 @@ def check_tls(args, work, certs, server, token):
     credentials = grpc.ssl_channel_credentials(
         root_certificates=read("ca.pem"), private_key=read("client.key"),
         certificate_chain=read("client.pem"))
-    channel = grpc.secure_channel(server.address, credentials)
+    channel = connected_channel(server.address, credentials)
     stub = pb_grpc.InferenceStub(channel)
     metadata = [("authorization", f"Bearer {token}")]
 

@@ -31,6 +31,39 @@ def http_get(url, timeout=5):
         return response.status, response.read().decode()
 
 
+# A call on a fresh channel fails at once with UNAVAILABLE when the first
+# connection attempt failed, and Debian's gRPC 1.51 can fail one that is
+# under way (it reads connect()'s errno after calls that may overwrite it;
+# seen as "connect: No such file or directory"). The helpers below wait for
+# the connection, riding out gRPC's retry, before the first call.
+CONNECT_TIMEOUT = 10
+
+
+def connected_channel(address, credentials=None):
+    """A grpc channel to `address` (TLS when `credentials` are given),
+    connected; fails the test if it does not connect in time."""
+    import grpc
+    channel = (grpc.secure_channel(address, credentials) if credentials
+               else grpc.insecure_channel(address))
+    try:
+        grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
+    except grpc.FutureTimeoutError:
+        fail(f"cannot connect to {address} within {CONNECT_TIMEOUT} s")
+    return channel
+
+
+async def connected_aio_channel(address):
+    """The same for grpc.aio, to be awaited."""
+    import asyncio
+    import grpc
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT)
+    except asyncio.TimeoutError:
+        fail(f"cannot connect to {address} within {CONNECT_TIMEOUT} s")
+    return channel
+
+
 def generate_stubs(proto_dir, out_dir):
     """Python modules for proto/ in out_dir, made now with Debian's protoc
     and grpc_python_plugin, and put on sys.path. health.proto is compiled
