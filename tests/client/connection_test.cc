@@ -48,6 +48,15 @@ std::unique_ptr<grpc::Server> StartHealthServer(
   return builder.BuildAndStart();
 }
 
+// One health check over the connection's first channel.
+grpc::Status CheckHealth(const Connection& connection,
+                         grpc::health::v1::HealthCheckResponse* response) {
+  grpc::ClientContext context;
+  connection.Prepare(&context);
+  return grpc::health::v1::Health::NewStub(connection.channel(0))
+      ->Check(&context, {}, response);
+}
+
 TEST(ConnectionTest, WaitsForAServerThatComesUpLate) {
   CommonOptions options;
   options.server = "127.0.0.1:" + std::to_string(FreePort());
@@ -64,12 +73,8 @@ TEST(ConnectionTest, WaitsForAServerThatComesUpLate) {
   late.join();
   ASSERT_NE(server, nullptr);
   ASSERT_TRUE(connection.ok()) << connection.status();
-  grpc::ClientContext context;
-  (*connection)->Prepare(&context);
   grpc::health::v1::HealthCheckResponse response;
-  const grpc::Status status =
-      grpc::health::v1::Health::NewStub((*connection)->channel(0))
-          ->Check(&context, {}, &response);
+  const grpc::Status status = CheckHealth(**connection, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   server->Shutdown();
@@ -92,12 +97,8 @@ TEST(ConnectionTest, WithoutAWaitTheFirstCallReportsTheFailure) {
   options.connect_timeout = absl::ZeroDuration();
   auto connection = Connection::Create(options);
   ASSERT_TRUE(connection.ok()) << connection.status();
-  grpc::ClientContext context;
-  (*connection)->Prepare(&context);
   grpc::health::v1::HealthCheckResponse response;
-  const grpc::Status status =
-      grpc::health::v1::Health::NewStub((*connection)->channel(0))
-          ->Check(&context, {}, &response);
+  const grpc::Status status = CheckHealth(**connection, &response);
   EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
 }
 
