@@ -60,17 +60,22 @@ std::unique_ptr<v1::Inference::Stub> TestServer::NewStub() const {
   return v1::Inference::NewStub(NewChannel());
 }
 
+namespace {
+
+std::chrono::system_clock::time_point SecondsFromNow(double seconds) {
+  return std::chrono::system_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+}  // namespace
+
 bool WaitUntilConnected(grpc::Channel& channel, double seconds) {
-  return channel.WaitForConnected(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  return channel.WaitForConnected(SecondsFromNow(seconds));
 }
 
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  context->set_deadline(SecondsFromNow(seconds));
   return context;
 }
 
