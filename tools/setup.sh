@@ -9,6 +9,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev prometheus-cpp-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The shared session store: Redis's C client, SHA digests, and a real
+  # redis-server for the tests.
+  libhiredis-dev libssl-dev redis-server
   # Sanitizers and fuzzing.
   clang-14 libclang-rt-14-dev
   # Reference numbers, goldens, Python interop test, data.
