@@ -12,6 +12,8 @@ packages=(
   # The shared session store: Redis's C client, SHA digests, and a real
   # redis-server for the tests.
   libhiredis-dev libssl-dev redis-server
+  # A real gRPC proxy in front of several replicas in the cluster tests.
+  nginx
   # Sanitizers and fuzzing.
   clang-14 libclang-rt-14-dev
   # Reference numbers, goldens, Python interop test, data.
