@@ -196,6 +196,8 @@ class ChunkCall final
   std::optional<PendingChunk> chunk_;
 };
 
+// ListModels and GetModel are not counted: they have no model series, so
+// their method label is never used.
 class ListModelsCall final
     : public TypedUnaryCall<v1::ListModelsRequest, v1::ListModelsResponse> {
  public:
