@@ -39,6 +39,7 @@ struct Flags {
   int64_t max_sequence_length = 10000;
   int64_t max_sequences_per_request = 256;
   int64_t max_message_bytes = 64 << 20;
+  int64_t max_server_memory_bytes = int64_t{1} << 30;
   absl::Duration session_idle_ttl = absl::Minutes(10);
   int64_t max_sessions = 10000;
   absl::Duration shutdown_grace = absl::Seconds(10);
@@ -103,6 +104,12 @@ void AddFlags(FlagSet& flags, Flags& f) {
             "Most sequences in one Classify request.", 1, 1 << 20);
   flags.Int("max-message-bytes", &f.max_message_bytes,
             "Largest request message accepted.", 1024, INT32_MAX);
+  flags.Int("max-server-memory-bytes", &f.max_server_memory_bytes,
+            "Most memory gRPC may use for its connections' buffers (messages "
+            "being received and sent); past it, it stops reading from "
+            "connections and refuses new calls until memory is freed "
+            "(1073741824 = 1 GiB).",
+            16 << 20, int64_t{1} << 40);
   flags.Int("max-streams-per-connection", &f.max_streams_per_connection,
             "Most calls (streams) open at once on one client connection; "
             "the client's further calls wait for one to end.",
@@ -261,6 +268,7 @@ int Run(int argc, char** argv) {
   options.limits.max_sequences_per_request =
       static_cast<int>(f.max_sequences_per_request);
   options.max_message_bytes = static_cast<int>(f.max_message_bytes);
+  options.max_server_memory_bytes = f.max_server_memory_bytes;
   options.sessions.idle_ttl = f.session_idle_ttl;
   options.sessions.max_sessions = f.max_sessions;
   options.warmup_steps = *warmup;

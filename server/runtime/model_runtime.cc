@@ -115,12 +115,16 @@ void ModelRuntime::RunRegress(batching::Batch batch) {
   }
   const absl::Status status = engine_->Regress(items);
   if (metrics_ != nullptr) {
-    metrics_->BatchRan(Method::kRegress, static_cast<int>(items.size()), steps,
-                       clock_.Now() - start);
+    // A batch of RegressChunk calls only is theirs; one with any stream
+    // chunk counts as Regress.
+    Method method = Method::kRegressChunk;
     for (auto& task : batch) {
-      metrics_->QueueWait(Method::kRegress,
-                          static_cast<RuntimeTask&>(*task).queue_wait);
+      const auto& t = static_cast<RuntimeTask&>(*task);
+      metrics_->QueueWait(t.method, t.queue_wait);
+      if (t.method != Method::kRegressChunk) method = Method::kRegress;
     }
+    metrics_->BatchRan(method, static_cast<int>(items.size()), steps,
+                       clock_.Now() - start);
   }
   for (auto& task : batch) static_cast<RuntimeTask&>(*task).Done(status);
 }

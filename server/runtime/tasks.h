@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "server/batching/task.h"
 #include "server/engine/engine.h"
+#include "server/metrics/metrics.h"
 
 namespace rnnserve::runtime {
 
@@ -26,11 +27,19 @@ class RuntimeTask : public batching::Task {
 
   // Filled in by the runtime before Done, for the caller's metrics and logs.
   absl::Duration queue_wait;
+  // The RPC the task serves, as the metrics label it: its queue wait is
+  // recorded under it. Set by the caller; defaults to the queue's method.
+  metrics::Method method;
+
+ protected:
+  explicit RuntimeTask(metrics::Method default_method)
+      : method(default_method) {}
 };
 
 // Sequences to classify.
 class ClassifyTask : public RuntimeTask {
  public:
+  ClassifyTask() : RuntimeTask(metrics::Method::kClassify) {}
   int size() const override { return static_cast<int>(items.size()); }
   std::vector<engine::ClassifyItem> items;
 };
@@ -39,6 +48,8 @@ class ClassifyTask : public RuntimeTask {
 // life, so no two chunks of one session are ever queued at once.
 class RegressTask : public RuntimeTask {
  public:
+  // Regress by default; RegressChunk sets its own method.
+  RegressTask() : RuntimeTask(metrics::Method::kRegress) {}
   int size() const override { return 1; }
   engine::RegressItem item;
 };

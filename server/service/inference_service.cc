@@ -1,18 +1,21 @@
 #include "server/service/inference_service.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <numeric>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "server/common/status_macros.h"
 #include "server/service/authenticate.h"
-#include "server/service/call_util.h"
 #include "server/service/chunk.h"
 #include "server/service/model_info.h"
 #include "server/service/regress_stream.h"
 #include "server/service/status.h"
+#include "server/service/unary_call.h"
 #include "server/service/validation.h"
 
 namespace rnnserve::service {
@@ -20,67 +23,83 @@ namespace {
 
 using metrics::Method;
 
-// Finishes a unary call and counts it.
-void FinishUnary(grpc::ServerUnaryReactor* reactor,
-                 metrics::ModelMetrics* metrics, Method method,
-                 absl::Time start, const Clock& clock,
-                 const absl::Status& status) {
-  if (metrics != nullptr) {
-    metrics->RequestDone(method, status.code(), clock.Now() - start);
+// Hands a call's compute to the runtime and its outcome back to the call,
+// which outlives it: the call cannot finish before Done.
+template <typename Base, typename Call>
+class CallTask final : public Base {
+ public:
+  explicit CallTask(Call* call) : call_(call) {}
+  bool cancelled() const override { return call_->cancelled(); }
+  void Done(absl::Status status) override {
+    call_->Computed(*this, std::move(status));
   }
-  reactor->Finish(ToGrpcStatus(status));
-}
+
+ private:
+  Call* const call_;
+};
 
 // A Classify call waiting for, then receiving, its batch.
-class ClassifyCall final : public runtime::ClassifyTask {
+class ClassifyCall final
+    : public TypedUnaryCall<v1::ClassifyRequest, v1::ClassifyResponse> {
  public:
-  ClassifyCall(grpc::CallbackServerContext* context,
-               const v1::ClassifyRequest& request,
-               v1::ClassifyResponse* response,
-               grpc::ServerUnaryReactor* reactor,
-               const model::ModelConfig& config, metrics::ModelMetrics* metrics,
-               const Clock& clock, absl::Time start)
-      : context_(context),
-        request_(request),
-        response_(response),
-        reactor_(reactor),
-        config_(config),
-        metrics_(metrics),
-        clock_(clock),
-        start_(start) {
-    const size_t n = request.sequences_size();
-    const size_t outputs = config.output_size;
+  ClassifyCall(const ServingState& state, grpc::CallbackServerContext& context)
+      : TypedUnaryCall(state, context, Method::kClassify, "Classify") {}
+
+  void Computed(const runtime::RuntimeTask& /*task*/, absl::Status status) {
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+    Respond();
+    Answer(response());
+  }
+
+ private:
+  void Run() override {
+    if (absl::Status status = Accept(); !status.ok()) Fail(status);
+    // Accepted calls are finished by their task.
+  }
+
+  absl::Status Accept() {
+    RETURN_IF_ERROR(CheckUtf8("model", request().model()));
+    ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
+                     state_.FindModel(request().model()));
+    set_metrics(state_.MetricsFor(request().model()));
+    config_ = &model->config();
+    RETURN_IF_ERROR(CheckTask(*config_, model::Task::kClassification));
+    RETURN_IF_ERROR(ValidateClassify(request(), *config_, state_.limits));
+    auto task =
+        std::make_unique<CallTask<runtime::ClassifyTask, ClassifyCall>>(this);
+    const size_t n = request().sequences_size();
+    const size_t outputs = config_->output_size;
     logits_.resize(n * outputs);
     probabilities_.resize(n * outputs);
     for (size_t i = 0; i < n; ++i) {
-      const v1::Sequence& s = request.sequences(i);
-      items.push_back(
+      const v1::Sequence& s = request().sequences(i);
+      task->items.push_back(
           {static_cast<int>(s.steps()),
            {s.values().data(), static_cast<size_t>(s.values_size())},
            {logits_.data() + i * outputs, outputs},
            {probabilities_.data() + i * outputs, outputs}});
     }
-    deadline = Deadline(*context);
+    task->deadline = deadline_;
+    std::unique_ptr<runtime::ClassifyTask> base = std::move(task);
+    return model->Classify(base);
   }
 
-  bool cancelled() const override { return context_->IsCancelled(); }
-
-  void Done(absl::Status status) override {
-    if (status.ok()) Respond();
-    FinishUnary(reactor_, metrics_, Method::kClassify, start_, clock_, status);
-  }
-
- private:
   void Respond() {
-    response_->set_model(config_.name);
-    response_->set_model_version(config_.version);
-    const int outputs = config_.output_size;
-    const int k = std::clamp<int>(request_.top_k(), 1, outputs);
+    v1::ClassifyResponse& response = this->response();
+    response.set_model(config_->name);
+    response.set_model_version(config_->version);
+    const int outputs = config_->output_size;
+    // top_k is a uint32: clamp it as one, so that 2^31 and above mean all.
+    const int k = static_cast<int>(std::clamp<uint32_t>(
+        request().top_k(), 1, static_cast<uint32_t>(outputs)));
     std::vector<int> order(outputs);
-    for (size_t i = 0; i < items.size(); ++i) {
+    for (int i = 0; i < request().sequences_size(); ++i) {
       const float* logits = logits_.data() + i * outputs;
       const float* probs = probabilities_.data() + i * outputs;
-      v1::Classification* result = response_->add_results();
+      v1::Classification* result = response.add_results();
       result->mutable_logits()->Add(logits, logits + outputs);
       result->mutable_probabilities()->Add(probs, probs + outputs);
       std::iota(order.begin(), order.end(), 0);
@@ -91,83 +110,129 @@ class ClassifyCall final : public runtime::ClassifyTask {
       for (int j = 0; j < k; ++j) {
         v1::ClassScore* score = result->add_top();
         score->set_index(order[j]);
-        if (!config_.labels.empty()) score->set_label(config_.labels[order[j]]);
+        if (!config_->labels.empty()) {
+          score->set_label(config_->labels[order[j]]);
+        }
         score->set_probability(probs[order[j]]);
       }
     }
   }
 
-  grpc::CallbackServerContext* const context_;
-  const v1::ClassifyRequest& request_;
-  v1::ClassifyResponse* const response_;
-  grpc::ServerUnaryReactor* const reactor_;
-  const model::ModelConfig& config_;
-  metrics::ModelMetrics* const metrics_;
-  const Clock& clock_;
-  const absl::Time start_;
+  const model::ModelConfig* config_ = nullptr;
   std::vector<float> logits_;
   std::vector<float> probabilities_;
 };
 
-// A RegressChunk call: holds its session for the whole call.
-class ChunkCall final : public runtime::RegressTask {
+// A RegressChunk call: holds its session for the whole call. The chunk
+// counts only once its answer is handed to the transport: a call whose
+// client stopped waiting leaves the session where it was.
+class ChunkCall final
+    : public TypedUnaryCall<v1::RegressRequest, v1::RegressResponse> {
  public:
-  ChunkCall(grpc::CallbackServerContext* context,
-            const v1::RegressRequest& request, v1::RegressResponse* response,
-            grpc::ServerUnaryReactor* reactor, const model::ModelConfig& config,
-            metrics::ModelMetrics* metrics, const Clock& clock,
-            absl::Time start, sessions::Lease lease)
-      : context_(context),
-        response_(response),
-        reactor_(reactor),
-        config_(config),
-        metrics_(metrics),
-        clock_(clock),
-        start_(start),
-        lease_(std::move(lease)),
-        chunk_(request, *lease_, config, *response) {
-    deadline = Deadline(*context);
-    if (chunk_.steps() > 0) item = chunk_.Item(request, *lease_, *response);
-  }
+  ChunkCall(const ServingState& state, grpc::CallbackServerContext& context)
+      : TypedUnaryCall(state, context, Method::kRegressChunk, "RegressChunk") {}
 
-  bool has_steps() const { return chunk_.steps() > 0; }
-  bool cancelled() const override { return context_->IsCancelled(); }
-
-  void Done(absl::Status status) override {
-    if (status.ok()) {
-      chunk_.Describe(*lease_, config_, /*with_token=*/true, *response_);
-      chunk_.Commit(lease_);
+  void Computed(const runtime::RuntimeTask& task, absl::Status status) {
+    if (state_.chunk_computed_hook) state_.chunk_computed_hook(task);
+    if (status.ok()) status = StillWanted();
+    if (!status.ok()) {
+      lease_.Release();
+      Fail(status);
+      return;
     }
-    // Detach before answering, so that a client's next call finds the
-    // session free.
-    lease_.Release();
-    FinishUnary(reactor_, metrics_, Method::kRegressChunk, start_, clock_,
-                status);
+    Respond();
   }
 
  private:
-  grpc::CallbackServerContext* const context_;
-  v1::RegressResponse* const response_;
-  grpc::ServerUnaryReactor* const reactor_;
-  const model::ModelConfig& config_;
-  metrics::ModelMetrics* const metrics_;
-  const Clock& clock_;
-  const absl::Time start_;
+  void Run() override {
+    if (absl::Status status = Accept(); !status.ok()) {
+      lease_.Release();
+      Fail(status);
+    }
+    // Accepted chunks are finished by their task.
+  }
+
+  absl::Status Accept() {
+    RETURN_IF_ERROR(CheckUtf8("model", request().model()));
+    RETURN_IF_ERROR(CheckUtf8("session_token", request().session_token()));
+    ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
+                     state_.FindModel(request().model()));
+    set_metrics(state_.MetricsFor(request().model()));
+    config_ = &model->config();
+    RETURN_IF_ERROR(CheckTask(*config_, model::Task::kRegression));
+    RETURN_IF_ERROR(ValidateChunk(request(), *config_, state_.limits));
+    ASSIGN_OR_RETURN(
+        lease_,
+        request().session_token().empty()
+            ? state_.sessions->Create(config_->name, config_->state_size())
+            : state_.sessions->Resume(request().session_token(),
+                                      config_->name));
+    chunk_.emplace(request(), *lease_, *config_, response());
+    if (chunk_->steps() == 0) {
+      Respond();
+      return absl::OkStatus();
+    }
+    auto task =
+        std::make_unique<CallTask<runtime::RegressTask, ChunkCall>>(this);
+    task->method = Method::kRegressChunk;
+    task->item = chunk_->Item(request(), *lease_, response());
+    task->deadline = deadline_;
+    std::unique_ptr<runtime::RegressTask> base = std::move(task);
+    return model->Regress(base);
+  }
+
+  // Commits the chunk and answers: the last step before the transport.
+  void Respond() {
+    chunk_->Describe(*lease_, *config_, /*with_token=*/true, response());
+    chunk_->Commit(lease_);
+    // Detach before answering, so that a client's next call finds the
+    // session free.
+    lease_.Release();
+    Answer(response());
+  }
+
+  const model::ModelConfig* config_ = nullptr;
   sessions::Lease lease_;
-  PendingChunk chunk_;
+  std::optional<PendingChunk> chunk_;
 };
 
-// Finishes a unary call that lacks a valid bearer token; false when the
-// call may go on. Runs before the handler looks at the request, so that an
-// unauthenticated caller learns nothing, not even which models exist.
-bool Refused(const ServingState& state, grpc::CallbackServerContext& context,
-             const char* rpc, grpc::ServerUnaryReactor* reactor) {
-  absl::Status status = Authenticate(context, state.bearer_tokens);
-  if (status.ok()) return false;
-  if (state.metrics != nullptr) state.metrics->AuthRefused(rpc);
-  reactor->Finish(ToGrpcStatus(status));
-  return true;
-}
+// ListModels and GetModel are not counted: they have no model series, so
+// their method label is never used.
+class ListModelsCall final
+    : public TypedUnaryCall<v1::ListModelsRequest, v1::ListModelsResponse> {
+ public:
+  ListModelsCall(const ServingState& state,
+                 grpc::CallbackServerContext& context)
+      : TypedUnaryCall(state, context, Method::kClassify, "ListModels") {}
+
+ private:
+  void Run() override {
+    for (const auto& [name, model] : state_.models) {
+      FillModelInfo(*model, state_.limits, *response().add_models());
+    }
+    Answer(response());
+  }
+};
+
+class GetModelCall final
+    : public TypedUnaryCall<v1::GetModelRequest, v1::ModelInfo> {
+ public:
+  GetModelCall(const ServingState& state, grpc::CallbackServerContext& context)
+      : TypedUnaryCall(state, context, Method::kClassify, "GetModel") {}
+
+ private:
+  void Run() override {
+    absl::Status status = CheckUtf8("model", request().model());
+    absl::StatusOr<runtime::ModelRuntime*> model =
+        status.ok() ? state_.FindModel(request().model()) : status;
+    if (!model.ok()) {
+      Fail(model.status());
+      return;
+    }
+    FillModelInfo(**model, state_.limits, response());
+    Answer(response());
+  }
+};
 
 // A Regress stream refused before its first read.
 class RefusedStream final
@@ -179,36 +244,31 @@ class RefusedStream final
   void OnDone() override { delete this; }
 };
 
+constexpr std::string_view kMethodPrefix = "/rnnserve.v1.Inference/";
+
 }  // namespace
 
-grpc::ServerUnaryReactor* InferenceService::Classify(
-    grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
-    v1::ClassifyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, "Classify", reactor)) return reactor;
-  const absl::Time start = state_.clock->Now();
-  absl::StatusOr<runtime::ModelRuntime*> model =
-      state_.FindModel(request->model());
-  if (!model.ok()) {
-    reactor->Finish(ToGrpcStatus(model.status()));
-    return reactor;
+grpc::ServerGenericBidiReactor* UnaryMethods::CreateReactor(
+    grpc::GenericCallbackServerContext* context) {
+  std::string_view method = context->method();
+  UnaryCall* call = nullptr;
+  if (method.substr(0, kMethodPrefix.size()) == kMethodPrefix) {
+    method.remove_prefix(kMethodPrefix.size());
+    if (method == "Classify") {
+      call = new ClassifyCall(state_, *context);
+    } else if (method == "RegressChunk") {
+      call = new ChunkCall(state_, *context);
+    } else if (method == "ListModels") {
+      call = new ListModelsCall(state_, *context);
+    } else if (method == "GetModel") {
+      call = new GetModelCall(state_, *context);
+    }
   }
-  metrics::ModelMetrics* metrics = state_.MetricsFor(request->model());
-  const model::ModelConfig& config = (*model)->config();
-  absl::Status status = CheckTask(config, model::Task::kClassification);
-  if (status.ok()) status = ValidateClassify(*request, config, state_.limits);
-  if (status.ok()) {
-    std::unique_ptr<runtime::ClassifyTask> call =
-        std::make_unique<ClassifyCall>(context, *request, response, reactor,
-                                       config, metrics, *state_.clock, start);
-    status = (*model)->Classify(call);
-  }
-  // Accepted calls are finished by their task.
-  if (!status.ok()) {
-    FinishUnary(reactor, metrics, Method::kClassify, start, *state_.clock,
-                status);
-  }
-  return reactor;
+  // Anything else is no method of this server: UNIMPLEMENTED, unread.
+  if (call == nullptr)
+    return grpc::CallbackGenericService::CreateReactor(context);
+  call->Start();
+  return call;
 }
 
 grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>*
@@ -219,70 +279,6 @@ InferenceService::Regress(grpc::CallbackServerContext* context) {
     return new RefusedStream(status);
   }
   return new RegressStream(state_, context);
-}
-
-grpc::ServerUnaryReactor* InferenceService::RegressChunk(
-    grpc::CallbackServerContext* context, const v1::RegressRequest* request,
-    v1::RegressResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, "RegressChunk", reactor)) return reactor;
-  const absl::Time start = state_.clock->Now();
-  absl::StatusOr<runtime::ModelRuntime*> model =
-      state_.FindModel(request->model());
-  if (!model.ok()) {
-    reactor->Finish(ToGrpcStatus(model.status()));
-    return reactor;
-  }
-  metrics::ModelMetrics* metrics = state_.MetricsFor(request->model());
-  const model::ModelConfig& config = (*model)->config();
-  auto run = [&]() -> absl::Status {
-    RETURN_IF_ERROR(CheckTask(config, model::Task::kRegression));
-    RETURN_IF_ERROR(ValidateChunk(*request, config, state_.limits));
-    absl::StatusOr<sessions::Lease> lease =
-        request->session_token().empty()
-            ? state_.sessions->Create(config.name, config.state_size())
-            : state_.sessions->Resume(request->session_token(), config.name);
-    RETURN_IF_ERROR(lease.status());
-    auto chunk = std::make_unique<ChunkCall>(
-        context, *request, response, reactor, config, metrics, *state_.clock,
-        start, std::move(*lease));
-    if (!chunk->has_steps()) {
-      chunk->Done(absl::OkStatus());
-      return absl::OkStatus();
-    }
-    std::unique_ptr<runtime::RegressTask> task = std::move(chunk);
-    return (*model)->Regress(task);
-  };
-  if (absl::Status status = run(); !status.ok()) {
-    FinishUnary(reactor, metrics, Method::kRegressChunk, start, *state_.clock,
-                status);
-  }
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* InferenceService::ListModels(
-    grpc::CallbackServerContext* context,
-    const v1::ListModelsRequest* /*request*/,
-    v1::ListModelsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, "ListModels", reactor)) return reactor;
-  for (const auto& [name, model] : state_.models) {
-    FillModelInfo(*model, state_.limits, *response->add_models());
-  }
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* InferenceService::GetModel(
-    grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
-    v1::ModelInfo* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (Refused(state_, *context, "GetModel", reactor)) return reactor;
-  absl::StatusOr<runtime::ModelRuntime*> model =
-      state_.FindModel(request->model());
-  if (model.ok()) FillModelInfo(**model, state_.limits, *response);
-  reactor->Finish(ToGrpcStatus(model.status()));
-  return reactor;
 }
 
 }  // namespace rnnserve::service

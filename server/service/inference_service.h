@@ -2,51 +2,59 @@
 #ifndef RNNSERVE_SERVER_SERVICE_INFERENCE_SERVICE_H_
 #define RNNSERVE_SERVER_SERVICE_INFERENCE_SERVICE_H_
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include "rnnserve/v1/inference.grpc.pb.h"
-#include "server/service/arena_allocator.h"
 #include "server/service/serving_state.h"
 
 namespace rnnserve::service {
 
-// Turns calls into runtime tasks; never blocks a gRPC thread: the compute
-// threads finish the calls. Every method first checks the caller's bearer
-// token when the state has tokens. Thread-safe.
-class InferenceService final : public v1::Inference::CallbackService {
+// The unary methods (Classify, RegressChunk, ListModels, GetModel), served
+// as generic calls so that each is authenticated before its body is read
+// (see unary_call.h); any other method is UNIMPLEMENTED. Register it with
+// the server next to InferenceService. Thread-safe.
+class UnaryMethods final : public grpc::CallbackGenericService {
  public:
   // `state` must outlive the service.
-  explicit InferenceService(const ServingState& state) : state_(state) {
-    SetMessageAllocatorFor_Classify(&classify_allocator_);
-    SetMessageAllocatorFor_RegressChunk(&chunk_allocator_);
-  }
+  explicit UnaryMethods(const ServingState& state) : state_(state) {}
 
-  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
-                                     const v1::ClassifyRequest* request,
-                                     v1::ClassifyResponse* response) override;
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
+
+ private:
+  const ServingState& state_;
+};
+
+// The typed part of the service: the Regress stream, whose messages gRPC
+// reads one at a time once the stream is authenticated. The unary methods
+// are marked generic here, which leaves them to unary_methods(); the
+// service still registers under its name, for health and reflection.
+using InferenceServiceBase = v1::Inference::WithGenericMethod_Classify<
+    v1::Inference::WithGenericMethod_RegressChunk<
+        v1::Inference::WithGenericMethod_ListModels<
+            v1::Inference::WithGenericMethod_GetModel<
+                v1::Inference::WithCallbackMethod_Regress<
+                    v1::Inference::Service>>>>>;
+
+// Turns calls into runtime tasks; never blocks a gRPC thread: the compute
+// threads finish the calls. Every method first checks the caller's bearer
+// token when the state has tokens. Register both this service and
+// unary_methods() with one server. Thread-safe.
+class InferenceService final : public InferenceServiceBase {
+ public:
+  // `state` must outlive the service.
+  explicit InferenceService(const ServingState& state)
+      : state_(state), unary_methods_(state) {}
 
   grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>* Regress(
       grpc::CallbackServerContext* context) override;
 
-  grpc::ServerUnaryReactor* RegressChunk(
-      grpc::CallbackServerContext* context, const v1::RegressRequest* request,
-      v1::RegressResponse* response) override;
-
-  grpc::ServerUnaryReactor* ListModels(
-      grpc::CallbackServerContext* context,
-      const v1::ListModelsRequest* request,
-      v1::ListModelsResponse* response) override;
-
-  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
-                                     const v1::GetModelRequest* request,
-                                     v1::ModelInfo* response) override;
+  grpc::CallbackGenericService* unary_methods() { return &unary_methods_; }
 
  private:
   const ServingState& state_;
-  ArenaMessageAllocator<v1::ClassifyRequest, v1::ClassifyResponse>
-      classify_allocator_;
-  ArenaMessageAllocator<v1::RegressRequest, v1::RegressResponse>
-      chunk_allocator_;
+  UnaryMethods unary_methods_;
 };
 
 }  // namespace rnnserve::service

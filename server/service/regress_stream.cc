@@ -58,6 +58,8 @@ absl::Status RegressStream::Attach() {
 }
 
 absl::Status RegressStream::Handle() {
+  RETURN_IF_ERROR(CheckUtf8("model", request_.model()));
+  RETURN_IF_ERROR(CheckUtf8("session_token", request_.session_token()));
   if (ended_) {
     return absl::FailedPreconditionError(
         "the session was ended by end_session; no request may follow it on "

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -30,11 +31,17 @@ class RegressStream final
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+  // The client cancelled, or gRPC did at the deadline: the chunk in flight
+  // is dropped if still queued.
+  void OnCancel() override {
+    cancelled_.store(true, std::memory_order_release);
+  }
 
   // The compute thread's answer for the chunk in flight.
   void ChunkDone(absl::Status status);
 
-  bool cancelled() const { return context_->IsCancelled(); }
+  // Any thread; lock-free, as the scheduler asks under its lock.
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
  private:
   // Checks the request, attaches the session on the first one, and starts
@@ -56,6 +63,7 @@ class RegressStream final
   v1::RegressResponse response_;
   std::optional<PendingChunk> chunk_;
   absl::Time received_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace rnnserve::service

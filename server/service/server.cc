@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -55,6 +56,9 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsOptions& tls) {
 void SetTransportLimits(const ServerOptions& options,
                         grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  grpc::ResourceQuota quota("rnnserve");
+  quota.Resize(static_cast<size_t>(options.max_server_memory_bytes));
+  builder.SetResourceQuota(quota);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options.max_streams_per_connection);
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
@@ -107,6 +111,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (server->options_.bearer_tokens.has_value()) {
     state.bearer_tokens = &*server->options_.bearer_tokens;
   }
+  state.chunk_computed_hook = options.chunk_computed_hook;
   // Plans are made for the thread count that will run them.
   engine::SetThreadsForThisThread(engine_threads);
   for (const model::Model& m : models) {
@@ -137,6 +142,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                            &server->port_);
   SetTransportLimits(options, builder);
   builder.RegisterService(server->service_.get());
+  // The unary methods, marked generic in the service above.
+  builder.RegisterCallbackGenericService(server->service_->unary_methods());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     server->scheduler_->Stop();

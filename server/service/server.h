@@ -2,6 +2,8 @@
 #ifndef RNNSERVE_SERVER_SERVICE_SERVER_H_
 #define RNNSERVE_SERVER_SERVICE_SERVER_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +62,15 @@ struct ServerOptions {
   // not answer within 20 s is closed, which ends its calls and frees their
   // sessions for resumption. Default 1 min.
   absl::Duration keepalive_time = absl::Minutes(1);
+  // Most memory gRPC may take for its transports: buffers of messages being
+  // received and sent on every connection. Past it gRPC stops reading from
+  // connections and refuses new calls until memory is freed, instead of
+  // growing without bound under large or many calls. Default 1 GiB.
+  int64_t max_server_memory_bytes = int64_t{1} << 30;
+  // Tests only: runs on the compute thread when a RegressChunk's compute
+  // has finished, before the call decides whether to answer, so that a test
+  // can hold a chunk there. Default: none.
+  std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
 };
 
 // Serves rnnserve.v1.Inference, grpc.health.v1.Health and reflection.

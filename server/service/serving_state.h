@@ -2,6 +2,7 @@
 #ifndef RNNSERVE_SERVER_SERVICE_SERVING_STATE_H_
 #define RNNSERVE_SERVER_SERVICE_SERVING_STATE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ struct ServingState {
   Limits limits;
   // Tokens every Inference call must carry; null: no authentication.
   const BearerTokens* bearer_tokens = nullptr;
+  // Tests only (see ServerOptions::chunk_computed_hook); empty otherwise.
+  std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
 
   // The model called `name`: NOT_FOUND (naming the loaded models) when
   // there is none, INVALID_ARGUMENT when the name is empty.

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/utf8.h"
 
 namespace rnnserve::service {
 namespace {
@@ -14,6 +15,23 @@ std::string Field(const std::string& prefix, const char* name) {
 }
 
 }  // namespace
+
+absl::Status CheckUtf8(const char* field, std::string_view value) {
+  size_t i = 0;
+  while (i < value.size()) {
+    if (static_cast<unsigned char>(value[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(value.substr(i));
+    if (n == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": not valid UTF-8"));
+    }
+    i += n;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckTask(const model::ModelConfig& config, model::Task task) {
   if (config.task == task) return absl::OkStatus();

@@ -4,6 +4,7 @@
 #define RNNSERVE_SERVER_SERVICE_VALIDATION_H_
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "rnnserve/v1/inference.pb.h"
@@ -11,6 +12,11 @@
 #include "server/service/limits.h"
 
 namespace rnnserve::service {
+
+// INVALID_ARGUMENT "<field>: not valid UTF-8" unless `value` is
+// well-formed UTF-8. The request's text fields are bytes on the wire, so
+// that a bad one is refused here, by name, rather than by the parser.
+absl::Status CheckUtf8(const char* field, std::string_view value);
 
 // FAILED_PRECONDITION, naming the RPC to call instead, unless the model
 // serves `task`.

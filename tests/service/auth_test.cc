@@ -13,6 +13,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/service/bearer_tokens.h"
+#include "server/service/unary_call.h"
 #include "tests/testing/test_server.h"
 
 namespace rnnserve {
@@ -250,6 +251,37 @@ TEST_F(AuthTest, EveryInferenceMethodRequiresAToken) {
     EXPECT_THAT(metrics, HasSubstr("rnnserve_auth_refused_total{method=\"" +
                                    service->method(i)->name() + "\"} 2"));
   }
+}
+
+// A refused call's body is never read: a caller without a token cannot make
+// the server buffer or parse tens of MiB. The server counts the bytes of
+// every unary body it reads; the same call with the token shows the count
+// would have seen it.
+TEST_F(AuthTest, AnUnauthenticatedLargeCallIsRefusedBeforeItsBodyIsRead) {
+  v1::ClassifyRequest big = Image();
+  // 40 MiB of values: too many for the model, but a valid message.
+  big.mutable_sequences(0)->mutable_values()->Resize(10 << 20, 0.5f);
+  const std::string bytes = big.SerializeAsString();
+  ASSERT_GT(bytes.size(), 40u << 20);
+  const std::string method = "/rnnserve.v1.Inference/Classify";
+
+  const int64_t before = service::UnaryRequestBytesRead();
+  for (const std::string& header :
+       {std::string(""), Bearer("wrong-token-0123456789abcdef")}) {
+    EXPECT_EQ(CallRaw(method, header, bytes).error_code(),
+              grpc::UNAUTHENTICATED);
+  }
+  // Bytes that are no message at all: refused for the token, not parsed.
+  EXPECT_EQ(CallRaw(method, "", "\xff\xff\xff\xff").error_code(),
+            grpc::UNAUTHENTICATED);
+  EXPECT_EQ(service::UnaryRequestBytesRead(), before);
+
+  // With the token the body is read (and refused on its merits).
+  const grpc::Status served = CallRaw(method, Bearer(kToken), bytes);
+  EXPECT_EQ(served.error_code(), grpc::INVALID_ARGUMENT)
+      << served.error_message();
+  EXPECT_EQ(service::UnaryRequestBytesRead() - before,
+            static_cast<int64_t>(bytes.size()));
 }
 
 TEST_F(AuthTest, HealthAndReflectionNeedNoToken) {

@@ -1,0 +1,326 @@
+// The unary calls' plumbing on a real server: text fields that are not
+// UTF-8 and bodies that are no message are refused by name without a log
+// line; a RegressChunk whose client stopped waiting before its answer was
+// sent leaves its session where it was and is counted by what happened;
+// RegressChunk's queue waits are its own series.
+#include <grpcpp/generic/generic_stub.h>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_server.h"
+
+namespace rnnserve {
+namespace {
+
+using testing::ContextWithDeadline;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::TestServer;
+
+// Chunking may change the last bits only.
+constexpr float kSameTolerance = 1e-6f;
+constexpr int kSteps = 60;
+
+std::vector<float> Sine() {
+  std::vector<float> x(kSteps);
+  for (int k = 0; k < kSteps; ++k) x[k] = std::sin(0.7f + k * 0.3f);
+  return x;
+}
+
+v1::RegressRequest Chunk(const std::vector<float>& x, int from, int steps,
+                         const std::string& token) {
+  v1::RegressRequest r;
+  r.set_model("sine_rnn");
+  r.set_session_token(token);
+  r.set_steps(steps);
+  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
+  return r;
+}
+
+// Waits up to 20 s for `done`; a condition, not a timing.
+bool WaitFor(const std::function<bool()>& done) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!done()) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+class UnaryCallTest : public ::testing::Test {
+ protected:
+  UnaryCallTest()
+      : server_(testing::LoadModels({"models/fashion_lstm", "models/sine_rnn"}),
+                Options(this)),
+        stub_(server_.NewStub()) {}
+
+  static service::ServerOptions Options(UnaryCallTest* test) {
+    service::ServerOptions options;
+    options.chunk_computed_hook = [test](const runtime::RuntimeTask& task) {
+      if (test->hold_) test->hold_(task);
+    };
+    return options;
+  }
+
+  // One message of raw bytes to `method`.
+  grpc::Status CallRaw(const std::string& method, const std::string& bytes) {
+    grpc::GenericStub stub(server_.NewChannel());
+    auto context = ContextWithDeadline();
+    grpc::Slice slice(bytes.data(), bytes.size());
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    absl::Notification done;
+    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
+                   &response, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    return status;
+  }
+
+  v1::RegressResponse RunChunk(const v1::RegressRequest& request) {
+    v1::RegressResponse response;
+    auto context = ContextWithDeadline();
+    const grpc::Status s =
+        stub_->RegressChunk(context.get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  double Metric(const std::string& series) {
+    const std::string text = server_.metrics().Render();
+    const size_t at = text.find(series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + series.size() + 1));
+  }
+
+  // Runs a chunk whose answer is held on the compute thread by `hold`
+  // after `interrupt` (run on this thread once the compute is done) until
+  // the server has seen the client stop waiting; then checks that the
+  // session did not move and that the call is counted under `code`.
+  void ExpectInterruptedChunkIsNotCommitted(
+      std::unique_ptr<grpc::ClientContext> context,
+      const std::function<void(grpc::ClientContext&)>& interrupt,
+      const std::function<bool(const runtime::RuntimeTask&)>& server_saw_it,
+      grpc::StatusCode client_code, const std::string& code) {
+    const std::vector<float> x = Sine();
+    // The whole sequence in one chunk: what every split must give.
+    const v1::RegressResponse whole = RunChunk(Chunk(x, 0, kSteps, ""));
+    const v1::RegressResponse first = RunChunk(Chunk(x, 0, 20, ""));
+    const std::string token = first.session_token();
+
+    absl::Notification computed, seen;
+    bool server_saw = false;
+    hold_ = [&](const runtime::RuntimeTask& task) {
+      computed.Notify();
+      server_saw = WaitFor([&] { return server_saw_it(task); });
+      seen.Notify();
+    };
+    const v1::RegressRequest second = Chunk(x, 20, 20, token);
+    v1::RegressResponse lost;
+    grpc::Status status;
+    absl::Notification answered;
+    stub_->async()->RegressChunk(context.get(), &second, &lost,
+                                 [&](grpc::Status s) {
+                                   status = std::move(s);
+                                   answered.Notify();
+                                 });
+    ASSERT_TRUE(computed.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    interrupt(*context);
+    ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    EXPECT_EQ(status.error_code(), client_code) << status.error_message();
+    ASSERT_TRUE(seen.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    hold_ = nullptr;
+    EXPECT_TRUE(server_saw);
+    // The call is counted once the server has finished it, after it let
+    // the session go.
+    const std::string series = "rnnserve_requests_total{code=\"" + code +
+                               "\",method=\"RegressChunk\",model=\"sine_rnn\"}";
+    EXPECT_TRUE(WaitFor([&] { return Metric(series) == 1; }))
+        << server_.metrics().Render();
+
+    // The client retries the same chunk: it starts where the first ended.
+    const v1::RegressResponse again = RunChunk(second);
+    EXPECT_EQ(again.first_step(), 20u);
+    const v1::RegressResponse last = RunChunk(Chunk(x, 40, 20, token));
+    EXPECT_EQ(last.first_step(), 40u);
+    std::vector<float> outputs(first.outputs().begin(), first.outputs().end());
+    outputs.insert(outputs.end(), again.outputs().begin(),
+                   again.outputs().end());
+    outputs.insert(outputs.end(), last.outputs().begin(), last.outputs().end());
+    ASSERT_EQ(outputs.size(), static_cast<size_t>(whole.outputs_size()));
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      EXPECT_NEAR(outputs[i], whole.outputs(i), kSameTolerance) << i;
+    }
+    // Only the interrupted call is counted that way; the others were OK.
+    EXPECT_EQ(Metric(series), 1);
+    EXPECT_EQ(Metric("rnnserve_requests_total{code=\"OK\",method="
+                     "\"RegressChunk\",model=\"sine_rnn\"}"),
+              4);
+  }
+
+  // Set before the calls it holds; read on a compute thread.
+  std::function<void(const runtime::RuntimeTask&)> hold_;
+  TestServer server_;
+  std::unique_ptr<v1::Inference::Stub> stub_;
+};
+
+TEST_F(UnaryCallTest, TextFieldsThatAreNotUtf8AreRefusedByName) {
+  ::testing::internal::CaptureStderr();
+  {
+    v1::ClassifyRequest request;
+    request.set_model("fashion_lstm\xff");
+    request.add_sequences()->set_steps(1);
+    v1::ClassifyResponse response;
+    const grpc::Status s =
+        stub_->Classify(ContextWithDeadline().get(), request, &response);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
+  }
+  {
+    // An encoded surrogate, and a cut-short sequence.
+    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
+    request.set_model("\xed\xa0\x80");
+    v1::RegressResponse response;
+    grpc::Status s =
+        stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
+    request.set_model("sine_rnn");
+    request.set_session_token("abc\xc3");
+    s = stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
+  }
+  {
+    v1::GetModelRequest request;
+    request.set_model("\xc0\xaf");  // An overlong '/'.
+    v1::ModelInfo response;
+    const grpc::Status s =
+        stub_->GetModel(ContextWithDeadline().get(), request, &response);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
+  }
+  {
+    auto context = ContextWithDeadline();
+    auto stream = stub_->Regress(context.get());
+    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
+    request.set_session_token("\xff");
+    stream->Write(request);
+    stream->WritesDone();
+    v1::RegressResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    const grpc::Status s = stream->Finish();
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
+  }
+  {
+    // Well-formed UTF-8 that names no model gets past the check.
+    v1::GetModelRequest request;
+    request.set_model("mod\xc3\xa8le");
+    v1::ModelInfo response;
+    EXPECT_EQ(stub_->GetModel(ContextWithDeadline().get(), request, &response)
+                  .error_code(),
+              grpc::NOT_FOUND);
+  }
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              Not(HasSubstr("libprotobuf")));
+  EXPECT_EQ(server_.server().sessions().size(), 0);
+}
+
+TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
+  // Field 1 as a varint, then a truncated length-delimited field.
+  const std::string garbage = "\x08\x96\x01\x12\x7f\xff\xff";
+  ::testing::internal::CaptureStderr();
+  for (const auto& [method, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Classify", "rnnserve.v1.ClassifyRequest"},
+           {"RegressChunk", "rnnserve.v1.RegressRequest"},
+           {"GetModel", "rnnserve.v1.GetModelRequest"},
+           {"ListModels", "rnnserve.v1.ListModelsRequest"}}) {
+    const grpc::Status s = CallRaw("/rnnserve.v1.Inference/" + method, garbage);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << method;
+    EXPECT_EQ(s.error_message(), "request: not a valid " + message + " message")
+        << method;
+  }
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              Not(HasSubstr("libprotobuf")));
+  // Methods the service does not have stay UNIMPLEMENTED.
+  EXPECT_EQ(CallRaw("/rnnserve.v1.Inference/Nothing", "").error_code(),
+            grpc::UNIMPLEMENTED);
+  EXPECT_EQ(CallRaw("/other.Service/Classify", "").error_code(),
+            grpc::UNIMPLEMENTED);
+}
+
+TEST_F(UnaryCallTest, TopKOf2To31OrMoreReturnsEveryClass) {
+  for (uint32_t top_k : {10u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+    v1::ClassifyRequest request;
+    request.set_model("fashion_lstm");
+    request.set_top_k(top_k);
+    v1::Sequence* s = request.add_sequences();
+    s->set_steps(28);
+    s->mutable_values()->Resize(28 * 28, 0.25f);
+    v1::ClassifyResponse response;
+    const grpc::Status status =
+        stub_->Classify(ContextWithDeadline().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.results_size(), 1);
+    // Clamped to the model's 10 classes, most probable first.
+    const v1::Classification& result = response.results(0);
+    ASSERT_EQ(result.top_size(), 10) << top_k;
+    for (int j = 1; j < result.top_size(); ++j) {
+      EXPECT_GE(result.top(j - 1).probability(), result.top(j).probability());
+    }
+  }
+}
+
+TEST_F(UnaryCallTest, AChunkCancelledWhileComputingIsNotCommitted) {
+  ExpectInterruptedChunkIsNotCommitted(
+      ContextWithDeadline(),
+      [](grpc::ClientContext& context) { context.TryCancel(); },
+      [](const runtime::RuntimeTask& task) { return task.cancelled(); },
+      grpc::StatusCode::CANCELLED, "CANCELLED");
+}
+
+TEST_F(UnaryCallTest, AChunkPastItsDeadlineWhenComputedIsNotCommitted) {
+  // The deadline passes while the compute is held: the server finds it
+  // passed when it would answer.
+  ExpectInterruptedChunkIsNotCommitted(
+      ContextWithDeadline(2), [](grpc::ClientContext&) {},
+      [](const runtime::RuntimeTask& task) {
+        return absl::Now() > task.deadline;
+      },
+      grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED");
+}
+
+// RegressChunk's queue waits and batches are its own series, not Regress's.
+TEST_F(UnaryCallTest, RegressChunkIsMeasuredUnderItsOwnMethod) {
+  const std::vector<float> x = Sine();
+  RunChunk(Chunk(x, 0, 20, ""));
+  RunChunk(Chunk(x, 0, 20, ""));
+  const std::string labels = ",model=\"sine_rnn\"}";
+  EXPECT_EQ(Metric("rnnserve_queue_wait_seconds_count{method=\"RegressChunk\"" +
+                   labels),
+            2);
+  EXPECT_EQ(
+      Metric("rnnserve_queue_wait_seconds_count{method=\"Regress\"" + labels),
+      0);
+  // Each ran alone: two batches of RegressChunk calls only.
+  EXPECT_EQ(Metric("rnnserve_compute_duration_seconds_count{method="
+                   "\"RegressChunk\"" +
+                   labels),
+            2);
+}
+
+}  // namespace
+}  // namespace rnnserve
