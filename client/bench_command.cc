@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/bench_load.h"
+#include "client/bench_mode.h"
 #include "client/bench_report.h"
 #include "client/bench_stream.h"
 #include "client/classify_inputs.h"
@@ -32,7 +33,8 @@ constexpr int kDistinctRequests = 8;
 
 struct BenchOptions {
   CommonOptions common;
-  std::string mode = "classify";
+  std::string mode_name = "classify";  // --mode, parsed into `mode`.
+  BenchMode mode = BenchMode::kClassify;
   int64_t concurrency = 16;
   absl::Duration duration = absl::Seconds(10);
   int64_t requests = 0;
@@ -117,21 +119,115 @@ LoadResult RunLoad(LoadControl& control, const BenchOptions& o,
   return result;
 }
 
-}  // namespace
+// What the workers read; it lives until control.Finish().
+struct WorkerInputs {
+  std::vector<v1::ClassifyRequest> classify_requests;
+  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> health_stubs;
+  grpc::health::v1::HealthCheckRequest health_request;
+  StreamBenchPlan stream_plan;
+};
 
-absl::Status RunBench(const std::vector<std::string>& args) {
-  BenchOptions o;
-  FlagSet flags(
-      "rnnctl bench [flags]",
-      "Closed-loop load generator: --concurrency workers each keep one "
-      "operation in flight and start the next as soon as it is answered. "
-      "Modes: classify (Classify requests of --batch sequences), stream (one "
-      "session per worker on its own Regress stream, chunks of --chunk steps "
-      "back to back), health (grpc.health.v1.Health/Check: the cost of a bare "
-      "RPC, to compare against). Prints progress every second on stderr, "
-      "then throughput, errors by status code and latency percentiles.");
+absl::Status PrepareClassify(const BenchOptions& o, Connection& connection,
+                             WorkerInputs& inputs,
+                             BenchDescription& description) {
+  ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(connection, o.model));
+  RETURN_IF_ERROR(CheckTask(model, v1::TASK_CLASSIFICATION));
+  ASSIGN_OR_RETURN(inputs.classify_requests, MakeClassifyRequests(o, model));
+  description.unit = "sequences";
+  description.units_per_op = o.batch;
+  description.input = o.input == "fashion"
+                          ? "Fashion-MNIST images"
+                          : absl::StrCat("synthetic, ", o.steps, " steps");
+  return absl::OkStatus();
+}
+
+absl::Status PrepareStream(const BenchOptions& o, Connection& connection,
+                           WorkerInputs& inputs,
+                           BenchDescription& description) {
+  ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(connection, o.model));
+  RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
+  StreamBenchPlan& plan = inputs.stream_plan;
+  plan.model = o.model;
+  plan.chunk_steps = static_cast<uint32_t>(o.chunk);
+  for (int64_t k = 0; k < o.chunk; ++k) {
+    for (uint32_t f = 0; f < model.input_size(); ++f) {
+      plan.chunk_values.push_back(static_cast<float>(std::sin(k * M_PI / 10)));
+    }
+  }
+  // A stream lives as long as the run; --timeout is the slack after it.
+  if (o.requests == 0 && o.common.timeout > absl::ZeroDuration()) {
+    plan.deadline = absl::Now() + o.warmup + o.duration + o.common.timeout;
+  }
+  description.operation = "chunks";
+  description.unit = "steps";
+  description.units_per_op = o.chunk;
+  description.input = "sin(t)";
+  return absl::OkStatus();
+}
+
+void PrepareHealth(const BenchOptions& o, Connection& connection,
+                   WorkerInputs& inputs) {
+  for (int i = 0; i < connection.num_channels(); ++i) {
+    inputs.health_stubs.push_back(
+        grpc::health::v1::Health::NewStub(connection.channel(i)));
+  }
+  inputs.health_request.set_service(o.health_service);
+}
+
+absl::Status Prepare(const BenchOptions& o, Connection& connection,
+                     WorkerInputs& inputs, BenchDescription& description) {
+  switch (o.mode) {
+    case BenchMode::kClassify:
+      return PrepareClassify(o, connection, inputs, description);
+    case BenchMode::kStream:
+      return PrepareStream(o, connection, inputs, description);
+    case BenchMode::kHealth:
+      PrepareHealth(o, connection, inputs);
+      return absl::OkStatus();
+  }
+  return absl::InternalError("unknown bench mode");
+}
+
+void StartWorker(LoadControl& control, int w, const BenchOptions& o,
+                 Connection& connection, const WorkerInputs& inputs) {
+  switch (o.mode) {
+    case BenchMode::kStream:
+      StartStreamWorker(control, w, connection, inputs.stream_plan);
+      return;
+    case BenchMode::kClassify: {
+      auto response = std::make_shared<v1::ClassifyResponse>();
+      const v1::ClassifyRequest* request =
+          &inputs.classify_requests[w % inputs.classify_requests.size()];
+      v1::Inference::Stub::async_interface* stub =
+          connection.inference(w).async();
+      StartUnaryWorker(
+          control, w, connection,
+          [stub, request, response](grpc::ClientContext* context,
+                                    std::function<void(grpc::Status)> done) {
+            stub->Classify(context, request, response.get(), std::move(done));
+          },
+          o.batch);
+      return;
+    }
+    case BenchMode::kHealth: {
+      auto response = std::make_shared<grpc::health::v1::HealthCheckResponse>();
+      auto* stub = inputs.health_stubs[w % inputs.health_stubs.size()]->async();
+      const auto* request = &inputs.health_request;
+      StartUnaryWorker(
+          control, w, connection,
+          [stub, request, response](grpc::ClientContext* context,
+                                    std::function<void(grpc::Status)> done) {
+            stub->Check(context, request, response.get(), std::move(done));
+          },
+          0);
+      return;
+    }
+  }
+}
+
+void AddBenchFlags(FlagSet& flags, BenchOptions& o) {
   AddCommonFlags(flags, &o.common);
-  flags.String("mode", &o.mode, "classify, stream or health.");
+  flags.String("mode", &o.mode_name, "classify, stream or health.");
   flags.Int("concurrency", &o.concurrency,
             "Workers: requests in flight, or concurrent sessions for stream.",
             1, 100000);
@@ -158,16 +254,16 @@ absl::Status RunBench(const std::vector<std::string>& args) {
   flags.String("health-service", &o.health_service,
                "health: service name to check; empty means the server.");
   flags.Bool("json", &o.json, "Print the summary as one JSON object.");
-  ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
-  if (line.help) return absl::OkStatus();
+}
+
+// Checks the parsed flags and fills in what they imply: the mode, and the
+// mode's default model.
+absl::Status FinishOptions(const CommandLine& line, BenchOptions& o) {
   if (!line.positional.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "unexpected argument \"", line.positional[0], "\" (see --help)"));
   }
-  if (o.mode != "classify" && o.mode != "stream" && o.mode != "health") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--mode: expected classify, stream or health, got \"", o.mode, "\""));
-  }
+  ASSIGN_OR_RETURN(o.mode, ParseBenchMode(o.mode_name));
   if (o.input != "synthetic" && o.input != "fashion") {
     return absl::InvalidArgumentError(absl::StrCat(
         "--input: expected synthetic or fashion, got \"", o.input, "\""));
@@ -175,98 +271,48 @@ absl::Status RunBench(const std::vector<std::string>& args) {
   if (o.requests == 0 && o.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--duration must be above 0");
   }
-  if (o.model.empty() && o.mode != "health") {
-    o.model = o.mode == "classify" ? "fashion_lstm" : "sine_rnn";
-  }
+  if (o.model.empty()) o.model = std::string(BenchDefaultModel(o.mode));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunBench(const std::vector<std::string>& args) {
+  BenchOptions o;
+  FlagSet flags(
+      "rnnctl bench [flags]",
+      "Closed-loop load generator: --concurrency workers each keep one "
+      "operation in flight and start the next as soon as it is answered. "
+      "Modes: classify (Classify requests of --batch sequences), stream (one "
+      "session per worker on its own Regress stream, chunks of --chunk steps "
+      "back to back), health (grpc.health.v1.Health/Check: the cost of a bare "
+      "RPC, to compare against). Prints progress every second on stderr, "
+      "then throughput, errors by status code and latency percentiles.");
+  AddBenchFlags(flags, o);
+  ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
+  if (line.help) return absl::OkStatus();
+  RETURN_IF_ERROR(FinishOptions(line, o));
 
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common, static_cast<int>(o.channels)));
-
   const int workers = static_cast<int>(o.concurrency);
   BenchDescription description;
-  description.mode = o.mode;
+  description.mode = std::string(BenchModeName(o.mode));
   description.model = o.model;
   description.operation = "requests";
   description.concurrency = workers;
   description.channels = static_cast<int>(o.channels);
   description.warmup = o.warmup;
+  WorkerInputs inputs;
+  RETURN_IF_ERROR(Prepare(o, *connection, inputs, description));
+
   LoadControl control(LoadPlan{.workers = workers,
                                .warmup = o.warmup,
                                .duration = o.duration,
                                .operations = o.requests});
-  // Whatever the workers read lives here, until control.Finish().
-  std::vector<v1::ClassifyRequest> classify_requests;
-  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> health_stubs;
-  grpc::health::v1::HealthCheckRequest health_request;
-  StreamBenchPlan stream_plan;
-
-  if (o.mode == "classify") {
-    ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(*connection, o.model));
-    RETURN_IF_ERROR(CheckTask(model, v1::TASK_CLASSIFICATION));
-    ASSIGN_OR_RETURN(classify_requests, MakeClassifyRequests(o, model));
-    description.unit = "sequences";
-    description.units_per_op = o.batch;
-    description.input = o.input == "fashion"
-                            ? "Fashion-MNIST images"
-                            : absl::StrCat("synthetic, ", o.steps, " steps");
-  } else if (o.mode == "stream") {
-    ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(*connection, o.model));
-    RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
-    stream_plan.model = o.model;
-    stream_plan.chunk_steps = static_cast<uint32_t>(o.chunk);
-    for (int64_t k = 0; k < o.chunk; ++k) {
-      for (uint32_t f = 0; f < model.input_size(); ++f) {
-        stream_plan.chunk_values.push_back(
-            static_cast<float>(std::sin(k * M_PI / 10)));
-      }
-    }
-    // A stream lives as long as the run; --timeout is the slack after it.
-    if (o.requests == 0 && o.common.timeout > absl::ZeroDuration()) {
-      stream_plan.deadline =
-          absl::Now() + o.warmup + o.duration + o.common.timeout;
-    }
-    description.operation = "chunks";
-    description.unit = "steps";
-    description.units_per_op = o.chunk;
-    description.input = "sin(t)";
-  } else {
-    for (int i = 0; i < connection->num_channels(); ++i) {
-      health_stubs.push_back(
-          grpc::health::v1::Health::NewStub(connection->channel(i)));
-    }
-    health_request.set_service(o.health_service);
-  }
-
   control.Begin();
-  for (int w = 0; w < workers; ++w) {
-    if (o.mode == "stream") {
-      StartStreamWorker(control, w, *connection, stream_plan);
-    } else if (o.mode == "classify") {
-      auto response = std::make_shared<v1::ClassifyResponse>();
-      const v1::ClassifyRequest* request =
-          &classify_requests[w % classify_requests.size()];
-      v1::Inference::Stub::async_interface* stub =
-          connection->inference(w).async();
-      StartUnaryWorker(
-          control, w, *connection,
-          [stub, request, response](grpc::ClientContext* context,
-                                    std::function<void(grpc::Status)> done) {
-            stub->Classify(context, request, response.get(), std::move(done));
-          },
-          o.batch);
-    } else {
-      auto response = std::make_shared<grpc::health::v1::HealthCheckResponse>();
-      auto* stub = health_stubs[w % health_stubs.size()]->async();
-      const auto* request = &health_request;
-      StartUnaryWorker(
-          control, w, *connection,
-          [stub, request, response](grpc::ClientContext* context,
-                                    std::function<void(grpc::Status)> done) {
-            stub->Check(context, request, response.get(), std::move(done));
-          },
-          0);
-    }
-  }
+  for (int w = 0; w < workers; ++w)
+    StartWorker(control, w, o, *connection, inputs);
   const LoadResult result = RunLoad(control, o, description.operation);
 
   std::fputs(o.json ? BenchJson(description, result).c_str()

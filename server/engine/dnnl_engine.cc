@@ -68,6 +68,15 @@ void GroupByLength(Workspace& ws, int max_batch) {
   }
 }
 
+// The state an item starts from and ends in; null means zeros in, nothing
+// out. A classified sequence always starts from zeros.
+const float* StateIn(const ClassifyItem&) { return nullptr; }
+float* StateOut(const ClassifyItem&) { return nullptr; }
+const float* StateIn(const RegressItem& item) {
+  return item.state_in.empty() ? nullptr : item.state_in.data();
+}
+float* StateOut(const RegressItem& item) { return item.state_out.data(); }
+
 // Distinguishes engines in the threads' one-entry context caches; unlike an
 // address, never reused.
 uint64_t NextEngineId() {
@@ -114,6 +123,20 @@ class DnnlEngine final : public Engine {
   // Runs `batch` and leaves the last group's output in the returned buffer,
   // (steps, batch, dirs * hidden).
   absl::StatusOr<const float*> Run(const Batch& batch, CallContext& context);
+  // Copies `batch`'s inputs time-major into the workspace: step t of
+  // sequence b at (t * n + b).
+  const float* CopyInputs(const Batch& batch, Workspace& ws) const;
+  // Runs plan group `g` of `batch` from `layer_in` into `layer_out`, its
+  // states gathered from and scattered to the batch's items. Throws
+  // dnnl::error.
+  void RunGroup(const Batch& batch, size_t g, const Plan& plan, GroupArgs& a,
+                const float* layer_in, float* layer_out, CallContext& context);
+  // The body Classify and Regress share: checks each item (steps and inputs
+  // here, the rest in `check_item`), runs the items in batches of one
+  // length, and hands each item its batch's output through `emit`.
+  template <typename Item, typename CheckItem, typename Emit>
+  absl::Status RunItems(const char* rpc, std::span<const Item> items,
+                        CheckItem check_item, Emit emit);
   // An item's step count, and its inputs' size against it.
   absl::Status CheckSteps(const char* rpc, size_t item, int steps,
                           size_t inputs) const;
@@ -213,15 +236,11 @@ void DnnlEngine::ScatterState(const Batch& batch, const LayerGroup& group,
   }
 }
 
-absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
-                                             CallContext& context) {
-  Workspace& ws = context.workspace();
-  const int steps = batch.steps;
-  const int n = batch.size();
-  ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, GetPlan(steps, n));
-
+const float* DnnlEngine::CopyInputs(const Batch& batch, Workspace& ws) const {
   // Time-major input: step t of sequence b at (t * n + b).
   const size_t input = config_.input_size;
+  const int steps = batch.steps;
+  const int n = batch.size();
   float* src = Reserve(ws.src, static_cast<size_t>(steps) * n * input);
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < steps; ++t) {
@@ -229,60 +248,75 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
                   batch.inputs[b] + t * input, input * sizeof(float));
     }
   }
+  return src;
+}
+
+void DnnlEngine::RunGroup(const Batch& batch, size_t g, const Plan& plan,
+                          GroupArgs& a, const float* layer_in, float* layer_out,
+                          CallContext& context) {
+  const GroupPrimitive& p = plan.groups[g];
+  const LayerGroup& group = groups_[g];
+  Workspace& ws = context.workspace();
   const bool lstm = config_.cell == model::Cell::kLstm;
-  const size_t layer_floats = static_cast<size_t>(steps) * n *
+  const size_t state_floats = p.state.get_size() / sizeof(float);
+  float* state_in = Reserve(ws.state_in, state_floats);
+  float* state_out = Reserve(ws.state_out, state_floats);
+  GatherState(batch, group, false, state_in);
+  a.src_layer.set_data_handle(const_cast<float*>(layer_in));
+  a.dst_layer.set_data_handle(layer_out);
+  a.state_in.set_data_handle(state_in);
+  a.state_out.set_data_handle(state_out);
+  a.scratchpad.set_data_handle(ws.scratchpad.data());
+  // The C call takes a plain array; the C++ one wants a hash map.
+  dnnl_exec_arg_t args[10] = {
+      {DNNL_ARG_SRC_LAYER, a.src_layer.get()},
+      {DNNL_ARG_SRC_ITER, a.state_in.get()},
+      {DNNL_ARG_WEIGHTS_LAYER, p.weights_layer.get()},
+      {DNNL_ARG_WEIGHTS_ITER, p.weights_iter.get()},
+      {DNNL_ARG_BIAS, p.bias.get()},
+      {DNNL_ARG_DST_LAYER, a.dst_layer.get()},
+      {DNNL_ARG_DST_ITER, a.state_out.get()},
+      {DNNL_ARG_SCRATCHPAD, a.scratchpad.get()},
+  };
+  int num_args = 8;
+  float* cell_out = nullptr;
+  if (lstm) {
+    float* cell_in = Reserve(ws.cell_in, state_floats);
+    cell_out = Reserve(ws.cell_out, state_floats);
+    GatherState(batch, group, true, cell_in);
+    a.cell_in.set_data_handle(cell_in);
+    a.cell_out.set_data_handle(cell_out);
+    args[num_args++] = {DNNL_ARG_SRC_ITER_C, a.cell_in.get()};
+    args[num_args++] = {DNNL_ARG_DST_ITER_C, a.cell_out.get()};
+  }
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(p.primitive.get(), context.stream().get(),
+                             num_args, args),
+      "could not execute a primitive");
+  context.stream().wait();
+  ++executions_;
+  ScatterState(batch, group, false, state_out);
+  if (lstm) ScatterState(batch, group, true, cell_out);
+}
+
+absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
+                                             CallContext& context) {
+  Workspace& ws = context.workspace();
+  ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
+                   GetPlan(batch.steps, batch.size()));
+  const float* layer_in = CopyInputs(batch, ws);
+  const size_t layer_floats = static_cast<size_t>(batch.steps) * batch.size() *
                               config_.num_directions() * config_.hidden_size;
   if (ws.scratchpad.size() < plan->scratchpad_bytes) {
     ws.scratchpad.resize(plan->scratchpad_bytes);
   }
   try {
-    std::vector<GroupArgs>& bound = context.Bind(*plan, lstm);
-    const float* layer_in = src;
+    std::vector<GroupArgs>& bound =
+        context.Bind(*plan, config_.cell == model::Cell::kLstm);
     float* layer_out = nullptr;
     for (size_t g = 0; g < plan->groups.size(); ++g) {
-      const GroupPrimitive& p = plan->groups[g];
-      const LayerGroup& group = groups_[g];
-      GroupArgs& a = bound[g];
-      const size_t state_floats = p.state.get_size() / sizeof(float);
       layer_out = Reserve(ws.layer[g % 2], layer_floats);
-      float* state_in = Reserve(ws.state_in, state_floats);
-      float* state_out = Reserve(ws.state_out, state_floats);
-      GatherState(batch, group, false, state_in);
-      a.src_layer.set_data_handle(const_cast<float*>(layer_in));
-      a.dst_layer.set_data_handle(layer_out);
-      a.state_in.set_data_handle(state_in);
-      a.state_out.set_data_handle(state_out);
-      a.scratchpad.set_data_handle(ws.scratchpad.data());
-      // The C call takes a plain array; the C++ one wants a hash map.
-      dnnl_exec_arg_t args[10] = {
-          {DNNL_ARG_SRC_LAYER, a.src_layer.get()},
-          {DNNL_ARG_SRC_ITER, a.state_in.get()},
-          {DNNL_ARG_WEIGHTS_LAYER, p.weights_layer.get()},
-          {DNNL_ARG_WEIGHTS_ITER, p.weights_iter.get()},
-          {DNNL_ARG_BIAS, p.bias.get()},
-          {DNNL_ARG_DST_LAYER, a.dst_layer.get()},
-          {DNNL_ARG_DST_ITER, a.state_out.get()},
-          {DNNL_ARG_SCRATCHPAD, a.scratchpad.get()},
-      };
-      int num_args = 8;
-      float* cell_out = nullptr;
-      if (lstm) {
-        float* cell_in = Reserve(ws.cell_in, state_floats);
-        cell_out = Reserve(ws.cell_out, state_floats);
-        GatherState(batch, group, true, cell_in);
-        a.cell_in.set_data_handle(cell_in);
-        a.cell_out.set_data_handle(cell_out);
-        args[num_args++] = {DNNL_ARG_SRC_ITER_C, a.cell_in.get()};
-        args[num_args++] = {DNNL_ARG_DST_ITER_C, a.cell_out.get()};
-      }
-      dnnl::error::wrap_c_api(
-          dnnl_primitive_execute(p.primitive.get(), context.stream().get(),
-                                 num_args, args),
-          "could not execute a primitive");
-      context.stream().wait();
-      ++executions_;
-      ScatterState(batch, group, false, state_out);
-      if (lstm) ScatterState(batch, group, true, cell_out);
+      RunGroup(batch, g, *plan, bound[g], layer_in, layer_out, context);
       layer_in = layer_out;
     }
     return layer_out;
@@ -303,16 +337,43 @@ absl::Status DnnlEngine::CheckSteps(const char* rpc, size_t item, int steps,
   return absl::OkStatus();
 }
 
-absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
-  const size_t outputs = config_.output_size;
+template <typename Item, typename CheckItem, typename Emit>
+absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
+                                  CheckItem check_item, Emit emit) {
   CallContext& context = Context();
   Workspace& ws = context.workspace();
   // A rare huge call must not pin its buffers on this thread for good.
   absl::Cleanup trim = [&ws] { ws.TrimAbove(kKeepWorkspaceBytes); };
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
-    const ClassifyItem& item = items[i];
-    RETURN_IF_ERROR(CheckSteps("Classify", i, item.steps, item.inputs.size()));
+    const Item& item = items[i];
+    RETURN_IF_ERROR(CheckSteps(rpc, i, item.steps, item.inputs.size()));
+    RETURN_IF_ERROR(check_item(i, item));
+    ws.steps[i] = item.steps;
+  }
+  GroupByLength(ws, kMaxBatch);
+  for (const auto& [begin, end] : ws.batches) {
+    const int* group = ws.order.data() + begin;
+    ws.inputs.clear();
+    ws.states_in.clear();
+    ws.states_out.clear();
+    for (int b = 0; b < end - begin; ++b) {
+      const Item& item = items[group[b]];
+      ws.inputs.push_back(item.inputs.data());
+      ws.states_in.push_back(StateIn(item));
+      ws.states_out.push_back(StateOut(item));
+    }
+    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
+                      ws.states_out};
+    ASSIGN_OR_RETURN(const float* out, Run(batch, context));
+    for (int b = 0; b < batch.size(); ++b) emit(items[group[b]], batch, out, b);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
+  const size_t outputs = config_.output_size;
+  const auto check = [outputs](size_t i, const ClassifyItem& item) {
     if (item.logits.size() != outputs) {
       return SizeError("Classify", i, "logits", item.logits.size(), outputs);
     }
@@ -320,36 +381,21 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
       return SizeError("Classify", i, "probabilities",
                        item.probabilities.size(), outputs);
     }
-    ws.steps[i] = item.steps;
-  }
+    return absl::OkStatus();
+  };
   const size_t width =
       static_cast<size_t>(config_.num_directions()) * config_.hidden_size;
-  GroupByLength(ws, kMaxBatch);
-  for (const auto& [begin, end] : ws.batches) {
-    const int* group = ws.order.data() + begin;
-    ws.inputs.clear();
-    for (int b = 0; b < end - begin; ++b) {
-      ws.inputs.push_back(items[group[b]].inputs.data());
-    }
-    ws.states_in.assign(ws.inputs.size(), nullptr);
-    ws.states_out.assign(ws.inputs.size(), nullptr);
-    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
-                      ws.states_out};
-    ASSIGN_OR_RETURN(const float* out, Run(batch, context));
+  const auto emit = [this, width](const ClassifyItem& item, const Batch& batch,
+                                  const float* out, int b) {
     // The output at the last step: for a bidirectional model, the forward
     // direction's last step beside the reverse direction's first, as
     // PyTorch's output[:, -1, :].
     const float* last =
         out + static_cast<size_t>(batch.steps - 1) * batch.size() * width;
-    for (int b = 0; b < batch.size(); ++b) {
-      const ClassifyItem& item = items[group[b]];
-      head_.Apply(last + b * width, item.logits.data());
-      if (!item.probabilities.empty()) {
-        Softmax(item.logits, item.probabilities);
-      }
-    }
-  }
-  return absl::OkStatus();
+    head_.Apply(last + b * width, item.logits.data());
+    if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
+  };
+  return RunItems("Classify", items, check, emit);
 }
 
 absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
@@ -360,14 +406,7 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   }
   const size_t outputs = config_.output_size;
   const size_t state = config_.state_size();
-  CallContext& context = Context();
-  Workspace& ws = context.workspace();
-  // A rare huge call must not pin its buffers on this thread for good.
-  absl::Cleanup trim = [&ws] { ws.TrimAbove(kKeepWorkspaceBytes); };
-  ws.steps.resize(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    const RegressItem& item = items[i];
-    RETURN_IF_ERROR(CheckSteps("Regress", i, item.steps, item.inputs.size()));
+  const auto check = [outputs, state](size_t i, const RegressItem& item) {
     if (!item.state_in.empty() && item.state_in.size() != state) {
       return SizeError("Regress", i, "state_in", item.state_in.size(), state);
     }
@@ -378,35 +417,20 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
     if (item.outputs.size() != want_out) {
       return SizeError("Regress", i, "outputs", item.outputs.size(), want_out);
     }
-    ws.steps[i] = item.steps;
-  }
+    return absl::OkStatus();
+  };
   const size_t width = config_.hidden_size;  // Unidirectional.
-  GroupByLength(ws, kMaxBatch);
-  for (const auto& [begin, end] : ws.batches) {
-    const int* group = ws.order.data() + begin;
-    ws.inputs.clear();
-    ws.states_in.clear();
-    ws.states_out.clear();
-    for (int b = 0; b < end - begin; ++b) {
-      const RegressItem& item = items[group[b]];
-      ws.inputs.push_back(item.inputs.data());
-      ws.states_in.push_back(item.state_in.empty() ? nullptr
-                                                   : item.state_in.data());
-      ws.states_out.push_back(item.state_out.data());
-    }
-    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
-                      ws.states_out};
-    ASSIGN_OR_RETURN(const float* out, Run(batch, context));
+  const auto emit = [this, width, outputs](const RegressItem& item,
+                                           const Batch& batch, const float* out,
+                                           int b) {
     const int n = batch.size();
-    for (int b = 0; b < n; ++b) {
-      float* dst = items[group[b]].outputs.data();
-      for (int t = 0; t < batch.steps; ++t) {
-        head_.Apply(out + (static_cast<size_t>(t) * n + b) * width,
-                    dst + t * outputs);
-      }
+    float* dst = item.outputs.data();
+    for (int t = 0; t < batch.steps; ++t) {
+      head_.Apply(out + (static_cast<size_t>(t) * n + b) * width,
+                  dst + t * outputs);
     }
-  }
-  return absl::OkStatus();
+  };
+  return RunItems("Regress", items, check, emit);
 }
 
 absl::Status DnnlEngine::Warmup(int steps, int batch) {

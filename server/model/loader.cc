@@ -11,11 +11,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/file_reader.h"
 #include "server/common/json.h"
 #include "server/common/status_macros.h"
 #include "server/common/string_view.h"
 #include "server/model/config.h"
-#include "server/model/file_reader.h"
 #include "server/model/safetensors.h"
 #include "server/model/tensors.h"
 

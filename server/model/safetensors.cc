@@ -50,47 +50,60 @@ std::optional<DType> DTypeFromName(std::string_view name) {
   return std::nullopt;
 }
 
-// Parses one header entry into `tensor` (everything but `data`); returns its
-// data_offsets in `begin`, `end`, checked against the buffer's size.
-// `where` is "<source>: tensor \"<name>\"".
-absl::Status ParseEntry(const json::Value& entry, std::string_view where,
-                        uint64_t buffer_size, TensorView* tensor,
-                        uint64_t* begin, uint64_t* end) {
-  const auto error = [&](auto&&... parts) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(AbslView(where), ": ", parts...));
-  };
+// An error in one header entry; `where` is "<source>: tensor \"<name>\"".
+template <typename... Parts>
+absl::Status EntryError(std::string_view where, const Parts&... parts) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(AbslView(where), ": ", parts...));
+}
+
+// An entry is an object with exactly dtype, shape and data_offsets.
+absl::Status CheckEntryKeys(const json::Value& entry, std::string_view where) {
   if (!entry.is_object()) {
-    return error("entry must be an object with dtype, shape and data_offsets",
-                 ", got ", Describe(entry));
+    return EntryError(
+        where, "entry must be an object with dtype, shape and data_offsets",
+        ", got ", Describe(entry));
   }
   for (const json::Value::Member& member : entry.object()) {
     if (member.first != "dtype" && member.first != "shape" &&
         member.first != "data_offsets") {
-      return error("unexpected key ", Quote(member.first),
-                   " (an entry has exactly dtype, shape and data_offsets)");
+      return EntryError(
+          where, "unexpected key ", Quote(member.first),
+          " (an entry has exactly dtype, shape and data_offsets)");
     }
   }
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (entry.Find(key) == nullptr) return error("missing \"", key, "\"");
+    if (entry.Find(key) == nullptr) {
+      return EntryError(where, "missing \"", key, "\"");
+    }
   }
+  return absl::OkStatus();
+}
 
-  const json::Value& dtype = *entry.Find("dtype");
+absl::StatusOr<DType> ParseDType(const json::Value& dtype,
+                                 std::string_view where) {
   if (!dtype.is_string()) {
-    return error("\"dtype\" must be a string, got ", Describe(dtype));
+    return EntryError(where, "\"dtype\" must be a string, got ",
+                      Describe(dtype));
   }
   std::optional<DType> known = DTypeFromName(dtype.string());
   if (!known) {
-    return error("unknown dtype ", Quote(dtype.string()),
-                 ", expected one of F64, F32, F16, BF16, I64, I32, I16, I8, "
-                 "U8, BOOL");
+    return EntryError(where, "unknown dtype ", Quote(dtype.string()),
+                      ", expected one of F64, F32, F16, BF16, I64, I32, I16, "
+                      "I8, U8, BOOL");
   }
-  tensor->dtype = *known;
+  return *known;
+}
 
-  const json::Value& shape = *entry.Find("shape");
+// Fills tensor->shape and tensor->num_elements from `shape`, and returns the
+// tensor's size in bytes (tensor->dtype is set).
+absl::StatusOr<uint64_t> ParseShape(const json::Value& shape,
+                                    std::string_view where,
+                                    TensorView* tensor) {
   if (!shape.is_array()) {
-    return error("\"shape\" must be an array of non-negative integers, got ",
-                 Describe(shape));
+    return EntryError(
+        where, "\"shape\" must be an array of non-negative integers, got ",
+        Describe(shape));
   }
   tensor->shape.clear();
   bool has_zero = false;
@@ -98,8 +111,9 @@ absl::Status ParseEntry(const json::Value& entry, std::string_view where,
     const json::Value& dim = shape.array()[i];
     std::optional<int64_t> value = dim.integer();
     if (!value || *value < 0) {
-      return error("\"shape\"[", i, "] must be an integer in [0, 2^63), got ",
-                   Describe(dim));
+      return EntryError(where, "\"shape\"[", i,
+                        "] must be an integer in [0, 2^63), got ",
+                        Describe(dim));
     }
     tensor->shape.push_back(*value);
     has_zero = has_zero || *value == 0;
@@ -114,19 +128,25 @@ absl::Status ParseEntry(const json::Value& entry, std::string_view where,
     for (int64_t dim : tensor->shape) {
       if (__builtin_mul_overflow(count, static_cast<uint64_t>(dim), &count) ||
           count > static_cast<uint64_t>(INT64_MAX)) {
-        return error("shape ", FormatShape(tensor->shape),
-                     " has too many elements");
+        return EntryError(where, "shape ", FormatShape(tensor->shape),
+                          " has too many elements");
       }
     }
   }
   if (__builtin_mul_overflow(count, DTypeSize(tensor->dtype), &bytes)) {
-    return error("shape ", FormatShape(tensor->shape), " of ",
-                 AbslView(DTypeName(tensor->dtype)),
-                 " overflows a 64-bit byte size");
+    return EntryError(where, "shape ", FormatShape(tensor->shape), " of ",
+                      AbslView(DTypeName(tensor->dtype)),
+                      " overflows a 64-bit byte size");
   }
   tensor->num_elements = static_cast<int64_t>(count);
+  return bytes;
+}
 
-  const json::Value& offsets = *entry.Find("data_offsets");
+// Parses data_offsets into `begin`, `end` and checks them against the
+// buffer's size and the tensor's `bytes`.
+absl::Status ParseOffsets(const json::Value& offsets, std::string_view where,
+                          uint64_t buffer_size, const TensorView& tensor,
+                          uint64_t bytes, uint64_t* begin, uint64_t* end) {
   const json::Value::Array& pair = offsets.array();
   std::optional<int64_t> first, last;
   if (pair.size() == 2) {
@@ -134,8 +154,8 @@ absl::Status ParseEntry(const json::Value& entry, std::string_view where,
     last = pair[1].integer();
   }
   if (!offsets.is_array() || !first || !last || *first < 0 || *last < 0) {
-    return error(
-        "\"data_offsets\" must be [begin, end], two non-negative ",
+    return EntryError(
+        where, "\"data_offsets\" must be [begin, end], two non-negative ",
         "integers, got ",
         offsets.is_array() && pair.size() == 2
             ? absl::StrCat("[", Describe(pair[0]), ", ", Describe(pair[1]), "]")
@@ -145,18 +165,35 @@ absl::Status ParseEntry(const json::Value& entry, std::string_view where,
   *end = static_cast<uint64_t>(*last);
   const std::string offsets_text = absl::StrCat("[", *begin, ", ", *end, "]");
   if (*begin > *end) {
-    return error("\"data_offsets\" ", offsets_text, ": begin is after end");
+    return EntryError(where, "\"data_offsets\" ", offsets_text,
+                      ": begin is after end");
   }
   if (*end > buffer_size) {
-    return error("\"data_offsets\" ", offsets_text, " run past the end of the ",
-                 buffer_size, "-byte data buffer");
+    return EntryError(where, "\"data_offsets\" ", offsets_text,
+                      " run past the end of the ", buffer_size,
+                      "-byte data buffer");
   }
   if (*end - *begin != bytes) {
-    return error("\"data_offsets\" ", offsets_text, " hold ", *end - *begin,
-                 " bytes, but ", AbslView(DTypeName(tensor->dtype)), " shape ",
-                 FormatShape(tensor->shape), " needs ", bytes);
+    return EntryError(where, "\"data_offsets\" ", offsets_text, " hold ",
+                      *end - *begin, " bytes, but ",
+                      AbslView(DTypeName(tensor.dtype)), " shape ",
+                      FormatShape(tensor.shape), " needs ", bytes);
   }
   return absl::OkStatus();
+}
+
+// Parses one header entry into `tensor` (everything but `data`); returns its
+// data_offsets in `begin`, `end`, checked against the buffer's size.
+// `where` is "<source>: tensor \"<name>\"".
+absl::Status ParseEntry(const json::Value& entry, std::string_view where,
+                        uint64_t buffer_size, TensorView* tensor,
+                        uint64_t* begin, uint64_t* end) {
+  RETURN_IF_ERROR(CheckEntryKeys(entry, where));
+  ASSIGN_OR_RETURN(tensor->dtype, ParseDType(*entry.Find("dtype"), where));
+  ASSIGN_OR_RETURN(const uint64_t bytes,
+                   ParseShape(*entry.Find("shape"), where, tensor));
+  return ParseOffsets(*entry.Find("data_offsets"), where, buffer_size, *tensor,
+                      bytes, begin, end);
 }
 
 absl::Status ParseMetadata(const json::Value& value, std::string_view source,

@@ -7,9 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/file_reader.h"
 #include "server/common/status_macros.h"
 #include "server/common/string_view.h"
-#include "server/model/file_reader.h"
 
 namespace rnnserve::service {
 namespace {
@@ -74,7 +74,7 @@ absl::StatusOr<BearerTokens> BearerTokens::Parse(std::string_view text) {
 }
 
 absl::StatusOr<BearerTokens> BearerTokens::Load(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, model::ReadWholeFile(path, kMaxFileBytes));
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, kMaxFileBytes));
   absl::StatusOr<BearerTokens> tokens = Parse(text);
   // Only the digests outlive the load.
   OPENSSL_cleanse(text.data(), text.size());

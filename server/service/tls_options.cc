@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/file_reader.h"
 #include "server/common/log.h"
 #include "server/common/status_macros.h"
-#include "server/model/file_reader.h"
 
 namespace rnnserve::service {
 namespace {
@@ -42,7 +42,7 @@ int NoPassphrase(char*, int, int, void*) { return 0; }
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag,
                                     const std::string& path) {
-  absl::StatusOr<std::string> text = model::ReadWholeFile(path, kMaxPemBytes);
+  absl::StatusOr<std::string> text = ReadWholeFile(path, kMaxPemBytes);
   if (!text.ok()) {
     return absl::Status(
         text.status().code(),

@@ -1,6 +1,7 @@
 #include "server/model/safetensors.h"
 
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,11 @@ using testing::BuildSafetensors;
 using ::testing::ElementsAre;
 using testing::FakeTensor;
 using testing::FloatBytes;
+using ::testing::Gt;
 using ::testing::HasSubstr;
 using testing::SafetensorsBytes;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
 
 constexpr char kSource[] = "models/x/model.safetensors";
 
@@ -370,15 +374,61 @@ TEST(SafetensorsTest, EveryTruncationIsRejectedWithoutACrash) {
 TEST(SafetensorsTest, CorruptBytesNeverCrash) {
   const std::string bytes = BuildSafetensors(
       {{"w", {2, 2}, {1, 2, 3, 4}}, {"b", {2}, {5, 6}}}, {{"k", "v"}});
+  // The only header bytes whose change can leave a valid file: the insides
+  // of the strings that are free text (tensor names, metadata key and
+  // value), changed to a character a JSON string may hold. Everything else
+  // is structure, a dtype, a number or padding, and any change to it breaks
+  // the file (a length, shape or offset that no longer adds up).
+  const size_t w = bytes.find(R"("w":{)") + 1;
+  const size_t b = bytes.find(R"("b":{)") + 1;
+  const size_t k = bytes.find(R"("k":"v")") + 1;
+  const size_t v = k + 4;
+  ASSERT_EQ(bytes.substr(v, 1), "v");
+  const std::string prefix = std::string(kSource) + ": ";
+  int accepted = 0, unchanged = 0;
   // Every byte of the header set to a few telling values: under ASan this
   // shows any read past the input.
   for (size_t i = 0; i < bytes.size() - 24; ++i) {
     for (char c : {'\0', '"', '}', '9', '-', '\xff'}) {
       std::string corrupt = bytes;
       corrupt[i] = c;
-      (void)ParseSafetensors(corrupt, kSource);
+      unchanged += corrupt == bytes;
+      const bool free_text = i == w || i == b || i == k || i == v;
+      const bool may_parse =
+          corrupt == bytes || (free_text && (c == '}' || c == '9' || c == '-'));
+      absl::StatusOr<Safetensors> file = ParseSafetensors(corrupt, kSource);
+      if (!file.ok()) {
+        EXPECT_FALSE(may_parse)
+            << "byte " << i << " set to " << int{c}
+            << " still forms a valid file, rejected: " << file.status();
+        EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument)
+            << file.status();
+        // The file, then what is wrong with it.
+        EXPECT_THAT(std::string(file.status().message()),
+                    AllOf(StartsWith(prefix), SizeIs(Gt(prefix.size() + 8))))
+            << "byte " << i;
+        continue;
+      }
+      ++accepted;
+      EXPECT_TRUE(may_parse)
+          << "byte " << i << " set to " << int{c} << " accepted";
+      if (!may_parse) continue;
+      // What was accepted is what the bytes say: the one changed name, key
+      // or value, the same tensors over the same data.
+      const std::string changed(1, c);
+      ASSERT_EQ(file->tensors.size(), 2u);
+      EXPECT_EQ(file->tensors[0].name, i == w ? changed : "w");
+      EXPECT_EQ(file->tensors[1].name, i == b ? changed : "b");
+      EXPECT_EQ(file->metadata,
+                (std::map<std::string, std::string>{
+                    {i == k ? changed : "k", i == v ? changed : "v"}}));
+      EXPECT_EQ(file->tensors[0].data, FloatBytes({1, 2, 3, 4}));
+      EXPECT_EQ(file->tensors[1].data, FloatBytes({5, 6}));
     }
   }
+  // The 4 free-text bytes x 3 characters, and the bytes set to what they
+  // were.
+  EXPECT_EQ(accepted, 4 * 3 + unchanged);
 }
 
 TEST(SafetensorsTest, FormatsShapes) {

@@ -115,7 +115,12 @@ TEST(FaultTest, CallsCancelledAtAnyPointLeaveTheServerServing) {
 }
 
 TEST(FaultTest, AMessageCutHalfwayIsDroppedAndTheSessionSurvives) {
-  TestServer server(Models());
+  // The huge chunk below is a valid request: had it arrived whole, it would
+  // have run and moved the session far past step 20.
+  constexpr int kHugeSteps = 15'000'000;  // 60 MB of floats.
+  service::ServerOptions options;
+  options.limits.max_steps = kHugeSteps;
+  TestServer server(Models(), options);
   auto stub = server.NewStub();
   const std::vector<float> x = Sine(0.0f);
   const std::vector<float> want = OnePass(*stub, x);
@@ -130,21 +135,27 @@ TEST(FaultTest, AMessageCutHalfwayIsDroppedAndTheSessionSurvives) {
     stream->WritesDone();
     ASSERT_TRUE(stream->Finish().ok());
   }
-  // The client resumes, starts sending a 32 MB chunk and vanishes while it
-  // is on the wire.
+  // The client resumes, starts sending a 60 MB chunk and vanishes while it
+  // is on the wire: HTTP/2 flow control lets it out only as fast as the
+  // server reads, so 2 ms in it is still being sent.
   {
-    grpc::ClientContext context;
-    auto stream = stub->Regress(&context);
+    auto context = ContextWithDeadline(60);
+    auto stream = stub->Regress(context.get());
     v1::RegressRequest huge = Chunk(x, 20, 1, token);
-    huge.set_steps(8'000'000);
-    huge.mutable_values()->Resize(8'000'000, 0.5f);
+    huge.set_steps(kHugeSteps);
+    huge.mutable_values()->Resize(kHugeSteps, 0.5f);
     std::thread cancel([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      context.TryCancel();
+      context->TryCancel();
     });
-    stream->Write(huge);
+    const bool sent = stream->Write(huge);
     cancel.join();
-    stream->Finish();
+    const grpc::Status finished = stream->Finish();
+    // The message never left whole, and the call ended by the client's
+    // cancellation, not by any answer of the server.
+    EXPECT_FALSE(sent) << "the whole message was sent before the cancel";
+    EXPECT_EQ(finished.error_code(), grpc::CANCELLED)
+        << finished.error_message();
   }
   // The session is as it was: resuming continues at step 20, exactly.
   v1::RegressResponse response;

@@ -1,7 +1,9 @@
-// The loader's file-system access, kept apart so that everything else in
-// model/ works on bytes. Errors are Status values; nothing throws.
-#ifndef RNNSERVE_SERVER_MODEL_FILE_READER_H_
-#define RNNSERVE_SERVER_MODEL_FILE_READER_H_
+// Bounded reads of whole files and folder listings, for the model loader and
+// for the service's token and certificate files, so that the rest works on
+// bytes. Errors are Status values naming the path; nothing throws. Stateless
+// functions, safe from any thread.
+#ifndef RNNSERVE_SERVER_COMMON_FILE_READER_H_
+#define RNNSERVE_SERVER_COMMON_FILE_READER_H_
 
 #include <cstdint>
 #include <filesystem>
@@ -12,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace rnnserve::model {
+namespace rnnserve {
 
 // OK if `dir` is a folder (or a link to one). NotFound if nothing is there,
 // InvalidArgument if it is something else. `what` names it in messages
@@ -32,6 +34,6 @@ absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path,
 absl::StatusOr<std::vector<std::string>> ListSubfolders(
     const std::filesystem::path& dir);
 
-}  // namespace rnnserve::model
+}  // namespace rnnserve
 
-#endif  // RNNSERVE_SERVER_MODEL_FILE_READER_H_
+#endif  // RNNSERVE_SERVER_COMMON_FILE_READER_H_

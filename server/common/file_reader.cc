@@ -1,4 +1,4 @@
-#include "server/model/file_reader.h"
+#include "server/common/file_reader.h"
 
 #include <algorithm>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/string_view.h"
 
-namespace rnnserve::model {
+namespace rnnserve {
 
 namespace fs = std::filesystem;
 
@@ -101,4 +101,4 @@ absl::StatusOr<std::vector<std::string>> ListSubfolders(const fs::path& dir) {
   return names;
 }
 
-}  // namespace rnnserve::model
+}  // namespace rnnserve
