@@ -39,7 +39,7 @@ class ClassifyCall final : public runtime::ClassifyTask {
                v1::ClassifyResponse* response,
                grpc::ServerUnaryReactor* reactor,
                const model::ModelConfig& config, metrics::ModelMetrics* metrics,
-               const Clock& clock, absl::Time start)
+               const Clock& clock, absl::Time start, CallSlot slot)
       : context_(context),
         request_(request),
         response_(response),
@@ -47,7 +47,8 @@ class ClassifyCall final : public runtime::ClassifyTask {
         config_(config),
         metrics_(metrics),
         clock_(clock),
-        start_(start) {
+        start_(start),
+        slot_(std::move(slot)) {
     const size_t n = request.sequences_size();
     const size_t outputs = config.output_size;
     logits_.resize(n * outputs);
@@ -67,6 +68,8 @@ class ClassifyCall final : public runtime::ClassifyTask {
 
   void Done(absl::Status status) override {
     if (status.ok()) Respond();
+    // The caller's next call, sent on this answer, must find its place.
+    slot_.Release();
     FinishUnary(reactor_, metrics_, Method::kClassify, start_, clock_, status);
   }
 
@@ -105,6 +108,7 @@ class ClassifyCall final : public runtime::ClassifyTask {
   metrics::ModelMetrics* const metrics_;
   const Clock& clock_;
   const absl::Time start_;
+  CallSlot slot_;
   std::vector<float> logits_;
   std::vector<float> probabilities_;
 };
@@ -116,7 +120,7 @@ class ChunkCall final : public runtime::RegressTask {
             const v1::RegressRequest& request, v1::RegressResponse* response,
             grpc::ServerUnaryReactor* reactor, const model::ModelConfig& config,
             metrics::ModelMetrics* metrics, const Clock& clock,
-            absl::Time start, sessions::Lease lease)
+            absl::Time start, sessions::Lease lease, CallSlot slot)
       : context_(context),
         response_(response),
         reactor_(reactor),
@@ -125,6 +129,7 @@ class ChunkCall final : public runtime::RegressTask {
         clock_(clock),
         start_(start),
         lease_(std::move(lease)),
+        slot_(std::move(slot)),
         chunk_(request, *lease_, config, *response) {
     deadline = Deadline(*context);
     if (chunk_.steps() > 0) item = chunk_.Item(request, *lease_, *response);
@@ -141,6 +146,7 @@ class ChunkCall final : public runtime::RegressTask {
     // Detach before answering, so that a client's next call finds the
     // session free.
     lease_.Release();
+    slot_.Release();
     FinishUnary(reactor_, metrics_, Method::kRegressChunk, start_, clock_,
                 status);
   }
@@ -154,6 +160,7 @@ class ChunkCall final : public runtime::RegressTask {
   const Clock& clock_;
   const absl::Time start_;
   sessions::Lease lease_;
+  CallSlot slot_;
   PendingChunk chunk_;
 };
 
@@ -186,6 +193,12 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
     v1::ClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(state_, *context, "Classify", reactor)) return reactor;
+  absl::StatusOr<CallSlot> slot =
+      state_.AdmitCall(CallerId(*context, state_.bearer_tokens));
+  if (!slot.ok()) {
+    reactor->Finish(ToGrpcStatus(slot.status()));
+    return reactor;
+  }
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -200,7 +213,8 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
   if (status.ok()) {
     std::unique_ptr<runtime::ClassifyTask> call =
         std::make_unique<ClassifyCall>(context, *request, response, reactor,
-                                       config, metrics, *state_.clock, start);
+                                       config, metrics, *state_.clock, start,
+                                       *std::move(slot));
     status = (*model)->Classify(call);
   }
   // Accepted calls are finished by their task.
@@ -218,7 +232,11 @@ InferenceService::Regress(grpc::CallbackServerContext* context) {
     if (state_.metrics != nullptr) state_.metrics->AuthRefused("Regress");
     return new RefusedStream(status);
   }
-  return new RegressStream(state_, context);
+  std::string caller = CallerId(*context, state_.bearer_tokens);
+  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller);
+  if (!slot.ok()) return new RefusedStream(slot.status());
+  return new RegressStream(state_, context, std::move(caller),
+                           *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RegressChunk(
@@ -226,6 +244,12 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
     v1::RegressResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(state_, *context, "RegressChunk", reactor)) return reactor;
+  const std::string caller = CallerId(*context, state_.bearer_tokens);
+  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller);
+  if (!slot.ok()) {
+    reactor->Finish(ToGrpcStatus(slot.status()));
+    return reactor;
+  }
   const absl::Time start = state_.clock->Now();
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
@@ -240,12 +264,13 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
     RETURN_IF_ERROR(ValidateChunk(*request, config, state_.limits));
     absl::StatusOr<sessions::Lease> lease =
         request->session_token().empty()
-            ? state_.sessions->Create(config.name, config.state_size())
-            : state_.sessions->Resume(request->session_token(), config.name);
+            ? state_.sessions->Create(config.name, config.state_size(), caller)
+            : state_.sessions->Resume(request->session_token(), config.name,
+                                      caller);
     RETURN_IF_ERROR(lease.status());
     auto chunk = std::make_unique<ChunkCall>(
         context, *request, response, reactor, config, metrics, *state_.clock,
-        start, std::move(*lease));
+        start, std::move(*lease), *std::move(slot));
     if (!chunk->has_steps()) {
       chunk->Done(absl::OkStatus());
       return absl::OkStatus();
