@@ -1,8 +1,11 @@
 #include "server/sessions/session_store.h"
 
 #include <map>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
@@ -320,6 +323,144 @@ TEST_F(SessionStoreTest, AQuotaOfZeroIsNoLimit) {
   EXPECT_EQ(store.size(), 5);
   EXPECT_THAT(std::string(store.Create("m", 1, "alice").status().message()),
               HasSubstr("5 sessions (--max-sessions)"));
+}
+
+// Many threads at once: run under ThreadSanitizer by tools/sanitize.sh.
+class SessionStoreConcurrencyTest : public SessionStoreTest {
+ protected:
+  static constexpr int kThreads = 8;
+
+  // Leases held now, by token: never more than one per session.
+  void Took(const Lease& lease) {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(++holders_[lease->token], 1) << "two leases on one session";
+  }
+  void Giving(const Lease& lease) {
+    absl::MutexLock lock(&mu_);
+    --holders_[lease->token];
+  }
+  void Known(const std::string& token, const std::string& owner) {
+    absl::MutexLock lock(&mu_);
+    tokens_.push_back({token, owner});
+  }
+  std::pair<std::string, std::string> AnyKnown(std::mt19937& random) {
+    absl::MutexLock lock(&mu_);
+    if (tokens_.empty()) return {"none", ""};
+    return tokens_[random() % tokens_.size()];
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, int> holders_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> tokens_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(SessionStoreConcurrencyTest, RandomTrafficKeepsTheInvariants) {
+  SessionStore::Options options = Options(/*max=*/48);
+  options.max_sessions_per_owner = 16;
+  SessionStore store(options, clock_, &observer_);
+  const std::vector<std::string> owners = {"a", "b", "c", ""};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(t);
+      std::vector<Lease> held;
+      const std::string& owner = owners[t % owners.size()];
+      for (int op = 0; op < 3000; ++op) {
+        const int what = random() % 100;
+        if (what < 30) {
+          absl::StatusOr<Lease> lease = store.Create("m", 1, owner);
+          if (lease.ok()) {
+            Took(*lease);
+            (*lease)->state[0] = t;
+            if (random() % 4 != 0) {  // Else its first chunk "fails".
+              lease->Commit();
+              Known((*lease)->token, owner);
+            }
+            held.push_back(*std::move(lease));
+          }
+        } else if (what < 60) {
+          const auto [token, token_owner] = AnyKnown(random);
+          // Mostly as its owner, sometimes as somebody else.
+          const std::string& as =
+              random() % 4 == 0 ? owners[random() % owners.size()] : owner;
+          absl::StatusOr<Lease> lease = store.Resume(token, "m", as);
+          if (lease.ok()) {
+            EXPECT_EQ(as, token_owner) << "resumed by another owner";
+            Took(*lease);
+            (*lease)->state[0] = t;
+            held.push_back(*std::move(lease));
+          }
+        } else if (what < 90 && !held.empty()) {
+          const size_t i = random() % held.size();
+          EXPECT_EQ(held[i]->state[0], t) << "another call wrote the state";
+          if (random() % 3 == 0) held[i].End();
+          Giving(held[i]);
+          held[i].Release();
+          held.erase(held.begin() + i);
+        } else if (what < 95) {
+          store.Reap();
+        } else {
+          clock_.Advance(absl::Seconds(10));
+        }
+        EXPECT_LE(store.size(), 48);
+      }
+      for (Lease& lease : held) Giving(lease);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  // Every lease is gone; what is left are committed sessions, each created
+  // once and not yet expired or ended.
+  EXPECT_EQ(store.size(), observer_.count("created") -
+                              observer_.count("expired") -
+                              observer_.count("ended"));
+  clock_.Advance(absl::Minutes(5));
+  store.Reap();
+  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(observer_.count("created"),
+            observer_.count("expired") + observer_.count("ended"));
+  EXPECT_GT(observer_.count("created"), 0);
+  EXPECT_GT(observer_.count("resumed"), 0);
+}
+
+TEST_F(SessionStoreConcurrencyTest, RacingCreatesFillTheQuotasExactly) {
+  SessionStore::Options options = Options(/*max=*/30);
+  options.max_sessions_per_owner = 10;
+  SessionStore store(options, clock_, &observer_);
+  // Four owners of two threads each: 40 wanted, 30 fit, 10 per owner.
+  std::vector<std::vector<Lease>> held(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string owner(1, static_cast<char>('a' + t % 4));
+      for (int i = 0; i < 20; ++i) {
+        absl::StatusOr<Lease> lease = store.Create("m", 1, owner);
+        if (!lease.ok()) {
+          EXPECT_EQ(lease.status().code(),
+                    absl::StatusCode::kResourceExhausted);
+          continue;
+        }
+        // Half are committed, half stay provisional; both count.
+        if (i % 2 == 0) lease->Commit();
+        held[t].push_back(*std::move(lease));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::map<char, int> per_owner;
+  int total = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    per_owner['a' + t % 4] += static_cast<int>(held[t].size());
+    total += static_cast<int>(held[t].size());
+  }
+  EXPECT_EQ(total, 30);
+  EXPECT_EQ(store.size(), 30);
+  for (const auto& [owner, n] : per_owner) EXPECT_LE(n, 10) << owner;
+  EXPECT_EQ(observer_.count("refused"), kThreads * 20 - 30);
+  // Dropping every lease leaves the committed sessions only, and frees
+  // each owner's quota by as many.
+  const int committed = observer_.count("created");
+  held.clear();
+  EXPECT_EQ(store.size(), committed);
 }
 
 TEST(TokenForLogTest, ShowsOnlyAPrefix) {
