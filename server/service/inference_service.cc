@@ -203,6 +203,7 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
   if (!model.ok()) {
+    slot->Release();  // Before the answer: the caller may call again on it.
     reactor->Finish(ToGrpcStatus(model.status()));
     return reactor;
   }
@@ -219,6 +220,7 @@ grpc::ServerUnaryReactor* InferenceService::Classify(
   }
   // Accepted calls are finished by their task.
   if (!status.ok()) {
+    slot->Release();
     FinishUnary(reactor, metrics, Method::kClassify, start, *state_.clock,
                 status);
   }
@@ -254,6 +256,7 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
   absl::StatusOr<runtime::ModelRuntime*> model =
       state_.FindModel(request->model());
   if (!model.ok()) {
+    slot->Release();  // Before the answer: the caller may call again on it.
     reactor->Finish(ToGrpcStatus(model.status()));
     return reactor;
   }
@@ -279,6 +282,7 @@ grpc::ServerUnaryReactor* InferenceService::RegressChunk(
     return (*model)->Regress(task);
   };
   if (absl::Status status = run(); !status.ok()) {
+    slot->Release();
     FinishUnary(reactor, metrics, Method::kRegressChunk, start, *state_.clock,
                 status);
   }
