@@ -42,6 +42,8 @@ struct Flags {
   int64_t max_server_memory_bytes = int64_t{1} << 30;
   absl::Duration session_idle_ttl = absl::Minutes(10);
   int64_t max_sessions = 10000;
+  int64_t max_sessions_per_token = 1000;
+  int64_t max_calls_per_token = 1024;
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string warmup_steps = "1,10,28";
   std::string tls_cert;
@@ -125,6 +127,21 @@ void AddFlags(FlagSet& flags, Flags& f) {
             "Most sessions held at once; new sessions beyond it are refused "
             "(active ones are never evicted).",
             1, INT32_MAX);
+  flags.Int("max-sessions-per-token", &f.max_sessions_per_token,
+            "With --auth-tokens-file: most sessions one bearer token may "
+            "hold at once (a tenth of the default --max-sessions), so that "
+            "one client cannot fill the store for everyone; beyond it its "
+            "new sessions get RESOURCE_EXHAUSTED. A session can be resumed "
+            "only with the token that created it. 0: no limit. Without "
+            "--auth-tokens-file no quota applies.",
+            0, INT32_MAX);
+  flags.Int("max-calls-per-token", &f.max_calls_per_token,
+            "With --auth-tokens-file: most calls one bearer token may have "
+            "in flight at once (Classify and RegressChunk until answered; a "
+            "Regress stream counts as one call while it is open); beyond it "
+            "its calls get RESOURCE_EXHAUSTED. 0: no limit. Without "
+            "--auth-tokens-file no quota applies.",
+            0, INT32_MAX);
   flags.Duration("shutdown-grace", &f.shutdown_grace,
                  "On SIGTERM or SIGINT, how long calls in flight may take to "
                  "finish before they are cancelled.");
@@ -271,6 +288,8 @@ int Run(int argc, char** argv) {
   options.max_server_memory_bytes = f.max_server_memory_bytes;
   options.sessions.idle_ttl = f.session_idle_ttl;
   options.sessions.max_sessions = f.max_sessions;
+  options.sessions.max_sessions_per_owner = f.max_sessions_per_token;
+  options.max_calls_per_token = f.max_calls_per_token;
   options.warmup_steps = *warmup;
   options.tls = *std::move(tls);
   options.bearer_tokens = std::move(tokens);

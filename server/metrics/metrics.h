@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/model/model.h"
-#include "server/sessions/session_store.h"
+#include "server/sessions/session_observer.h"
 
 namespace prometheus {
 class Counter;

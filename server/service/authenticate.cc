@@ -25,4 +25,14 @@ absl::Status Authenticate(const grpc::CallbackServerContext& context,
   return absl::OkStatus();
 }
 
+std::string CallerId(const grpc::CallbackServerContext& context,
+                     const BearerTokens* tokens) {
+  if (tokens == nullptr) return "";
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  return BearerTokens::CallerId(
+      std::string_view(it->second.data(), it->second.size()));
+}
+
 }  // namespace rnnserve::service

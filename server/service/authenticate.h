@@ -4,6 +4,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "server/service/bearer_tokens.h"
 
@@ -14,6 +16,13 @@ namespace rnnserve::service {
 // UNAUTHENTICATED otherwise, with a message that never echoes the header.
 absl::Status Authenticate(const grpc::CallbackServerContext& context,
                           const BearerTokens* tokens);
+
+// The identity of an authenticated caller, for its quotas and the sessions
+// it owns: the digest of its bearer token (BearerTokens::CallerId), never
+// the token. Empty when `tokens` is null: without authentication no caller
+// is told from another.
+std::string CallerId(const grpc::CallbackServerContext& context,
+                     const BearerTokens* tokens);
 
 }  // namespace rnnserve::service
 

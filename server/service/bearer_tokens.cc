@@ -85,13 +85,28 @@ absl::StatusOr<BearerTokens> BearerTokens::Load(const std::string& path) {
   return tokens;
 }
 
+namespace {
+
+constexpr std::string_view kScheme = "bearer ";
+
+bool IsBearer(std::string_view authorization) {
+  return authorization.size() > kScheme.size() &&
+         absl::EqualsIgnoreCase(
+             AbslView(authorization.substr(0, kScheme.size())),
+             AbslView(kScheme));
+}
+
+}  // namespace
+
+std::string BearerTokens::CallerId(std::string_view authorization) {
+  if (!IsBearer(authorization)) return "";
+  const Digest digest = Sha256(authorization.substr(kScheme.size()));
+  return std::string(reinterpret_cast<const char*>(digest.data()),
+                     digest.size());
+}
+
 bool BearerTokens::Accepts(std::string_view authorization) const {
-  constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() <= kScheme.size() ||
-      !absl::EqualsIgnoreCase(AbslView(authorization.substr(0, kScheme.size())),
-                              AbslView(kScheme))) {
-    return false;
-  }
+  if (!IsBearer(authorization)) return false;
   const Digest presented = Sha256(authorization.substr(kScheme.size()));
   // Every digest is compared, with no early exit: the time taken says
   // nothing about which token matched or how closely.

@@ -38,6 +38,12 @@ class BearerTokens {
 
   int size() const { return static_cast<int>(digests_.size()); }
 
+  // Who calls with `authorization` ("Bearer <token>", already Accepted):
+  // the token's SHA-256 digest (32 bytes), the same for every spelling of
+  // the scheme. Quotas and session owners are keyed by it, so that no
+  // token is kept anywhere. Empty when `authorization` is no bearer token.
+  static std::string CallerId(std::string_view authorization);
+
  private:
   using Digest = std::array<unsigned char, 32>;
   static Digest Sha256(std::string_view text);

@@ -43,6 +43,9 @@ void PendingChunk::Describe(const sessions::Session& session,
 }
 
 void PendingChunk::Commit(sessions::Lease& lease) {
+  // A new session exists from its first committed chunk on: one whose
+  // first chunk fails goes with its lease, unseen and uncounted.
+  lease.Commit();
   // A control request without steps leaves the state as it was, or zeros
   // after a reset; state_ holds zeros then.
   if (steps_ > 0 || reset_) lease->state = std::move(state_);

@@ -38,8 +38,8 @@ class PendingChunk {
                 const model::ModelConfig& config, bool with_token,
                 v1::RegressResponse& response) const;
 
-  // The chunk's result becomes the session's state; ends the session when
-  // asked to.
+  // The chunk's result becomes the session's state; commits a new session
+  // (see sessions::Lease::Commit); ends the session when asked to.
   void Commit(sessions::Lease& lease);
 
  private:

@@ -162,11 +162,11 @@ class ChunkCall final
     RETURN_IF_ERROR(CheckTask(*config_, model::Task::kRegression));
     RETURN_IF_ERROR(ValidateChunk(request(), *config_, state_.limits));
     ASSIGN_OR_RETURN(
-        lease_,
-        request().session_token().empty()
-            ? state_.sessions->Create(config_->name, config_->state_size())
-            : state_.sessions->Resume(request().session_token(),
-                                      config_->name));
+        lease_, request().session_token().empty()
+                    ? state_.sessions->Create(config_->name,
+                                              config_->state_size(), caller())
+                    : state_.sessions->Resume(request().session_token(),
+                                              config_->name, caller()));
     chunk_.emplace(request(), *lease_, *config_, response());
     if (chunk_->steps() == 0) {
       Respond();
@@ -278,7 +278,11 @@ InferenceService::Regress(grpc::CallbackServerContext* context) {
     if (state_.metrics != nullptr) state_.metrics->AuthRefused("Regress");
     return new RefusedStream(status);
   }
-  return new RegressStream(state_, context);
+  std::string caller = CallerId(*context, state_.bearer_tokens);
+  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller);
+  if (!slot.ok()) return new RefusedStream(slot.status());
+  return new RegressStream(state_, context, std::move(caller),
+                           *std::move(slot));
 }
 
 }  // namespace rnnserve::service

@@ -27,8 +27,12 @@ class StreamChunkTask final : public runtime::RegressTask {
 }  // namespace
 
 RegressStream::RegressStream(const ServingState& state,
-                             grpc::CallbackServerContext* context)
-    : state_(state), context_(context) {
+                             grpc::CallbackServerContext* context,
+                             std::string caller, CallSlot slot)
+    : state_(state),
+      context_(context),
+      caller_(std::move(caller)),
+      slot_(std::move(slot)) {
   StartRead(&request_);
 }
 
@@ -52,8 +56,9 @@ absl::Status RegressStream::Attach() {
   ASSIGN_OR_RETURN(
       lease_,
       request_.session_token().empty()
-          ? state_.sessions->Create(config.name, config.state_size())
-          : state_.sessions->Resume(request_.session_token(), config.name));
+          ? state_.sessions->Create(config.name, config.state_size(), caller_)
+          : state_.sessions->Resume(request_.session_token(), config.name,
+                                    caller_));
   return absl::OkStatus();
 }
 
@@ -139,6 +144,7 @@ void RegressStream::FinishAndDetach(const grpc::Status& status) {
   // Detach first: a client that resumes as soon as it sees the status must
   // find the session free.
   lease_.Release();
+  slot_.Release();
   Finish(status);
 }
 

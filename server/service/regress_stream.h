@@ -7,9 +7,11 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "rnnserve/v1/inference.grpc.pb.h"
+#include "server/service/call_limiter.h"
 #include "server/service/chunk.h"
 #include "server/service/serving_state.h"
 #include "server/sessions/session_store.h"
@@ -21,12 +23,15 @@ namespace rnnserve::service {
 // members are touched by one thread at a time. The session's state moves on
 // only once the answer has been handed to the transport; when the stream
 // ends, however it ends, the session is detached and stays resumable until
-// its idle TTL. Deletes itself when gRPC is done with it.
+// its idle TTL. The stream holds `slot` in its caller's quota of calls in
+// flight while it is open. Deletes itself when gRPC is done with it.
 class RegressStream final
     : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
  public:
-  RegressStream(const ServingState& state,
-                grpc::CallbackServerContext* context);
+  // `caller`: see CallerId; it owns the sessions the stream creates, and
+  // may resume only its own.
+  RegressStream(const ServingState& state, grpc::CallbackServerContext* context,
+                std::string caller, CallSlot slot);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -54,6 +59,8 @@ class RegressStream final
 
   const ServingState& state_;
   grpc::CallbackServerContext* const context_;
+  const std::string caller_;
+  CallSlot slot_;
   runtime::ModelRuntime* model_ = nullptr;
   metrics::ModelMetrics* metrics_ = nullptr;
   sessions::Lease lease_;

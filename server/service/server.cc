@@ -110,6 +110,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   state.limits = options.limits;
   if (server->options_.bearer_tokens.has_value()) {
     state.bearer_tokens = &*server->options_.bearer_tokens;
+    server->calls_ = std::make_unique<CallLimiter>(options.max_calls_per_token);
+    state.calls = server->calls_.get();
   }
   state.chunk_computed_hook = options.chunk_computed_hook;
   // Plans are made for the thread count that will run them.

@@ -19,6 +19,7 @@
 #include "server/metrics/metrics.h"
 #include "server/model/model.h"
 #include "server/service/bearer_tokens.h"
+#include "server/service/call_limiter.h"
 #include "server/service/limits.h"
 #include "server/service/serving_state.h"
 #include "server/service/tls_options.h"
@@ -53,6 +54,12 @@ struct ServerOptions {
   // When set, every rnnserve.v1.Inference call must carry one of these
   // tokens; health checks and reflection stay open. Default: unset.
   std::optional<BearerTokens> bearer_tokens;
+  // With bearer_tokens: most calls one token may have in flight (a
+  // Classify or RegressChunk call until its answer, a Regress stream while
+  // it is open); beyond it calls get RESOURCE_EXHAUSTED. 0: no limit.
+  // Without bearer_tokens it does not apply. (The per-token session quota
+  // is sessions.max_sessions_per_owner.) Default 1024.
+  int64_t max_calls_per_token = 1024;
   // Most calls open at once on one HTTP/2 connection (HTTP/2's
   // SETTINGS_MAX_CONCURRENT_STREAMS); a client's further calls wait for a
   // free stream. Default 2048: a load generator's 1,000 sessions on one
@@ -109,6 +116,7 @@ class Server {
   const ServerOptions options_;
   const RealClock clock_;
   std::unique_ptr<sessions::SessionStore> sessions_;
+  std::unique_ptr<CallLimiter> calls_;
   std::unique_ptr<batching::Scheduler> scheduler_;
   ServingState state_;
   std::unique_ptr<InferenceService> service_;

@@ -22,6 +22,12 @@ absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
   return it->second.get();
 }
 
+absl::StatusOr<CallSlot> ServingState::AdmitCall(
+    const std::string& caller) const {
+  if (calls == nullptr) return CallSlot();
+  return calls->Admit(caller);
+}
+
 metrics::ModelMetrics* ServingState::MetricsFor(const std::string& name) const {
   return metrics == nullptr ? nullptr : metrics->ForModel(name);
 }

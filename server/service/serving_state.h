@@ -12,6 +12,7 @@
 #include "server/metrics/metrics.h"
 #include "server/runtime/model_runtime.h"
 #include "server/service/bearer_tokens.h"
+#include "server/service/call_limiter.h"
 #include "server/service/limits.h"
 #include "server/sessions/session_store.h"
 
@@ -29,11 +30,16 @@ struct ServingState {
   const BearerTokens* bearer_tokens = nullptr;
   // Tests only (see ServerOptions::chunk_computed_hook); empty otherwise.
   std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
+  // Calls in flight per bearer token; null: no quota.
+  CallLimiter* calls = nullptr;
 
   // The model called `name`: NOT_FOUND (naming the loaded models) when
   // there is none, INVALID_ARGUMENT when the name is empty.
   absl::StatusOr<runtime::ModelRuntime*> FindModel(
       const std::string& name) const;
+
+  // A slot in `caller`'s quota of calls in flight (see CallLimiter).
+  absl::StatusOr<CallSlot> AdmitCall(const std::string& caller) const;
 
   // The model's series, or null.
   metrics::ModelMetrics* MetricsFor(const std::string& name) const;

@@ -36,12 +36,20 @@ void UnaryCall::Start() {
     Finish(ToGrpcStatus(status));
     return;
   }
+  caller_ = CallerId(context_, state_.bearer_tokens);
+  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller_);
+  if (!slot.ok()) {
+    Finish(ToGrpcStatus(slot.status()));
+    return;
+  }
+  slot_ = *std::move(slot);
   StartRead(&request_body_);
 }
 
 void UnaryCall::OnReadDone(bool ok) {
   if (!ok) {
     // The client half-closed without a message, or the call broke.
+    slot_.Release();
     Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("request: ", rpc_,
                                      " takes one request message, got none")));
@@ -63,11 +71,13 @@ void UnaryCall::Answer(const google::protobuf::MessageLite& response) {
     return;
   }
   Count(absl::StatusCode::kOk);
+  slot_.Release();
   StartWriteAndFinish(&response_body_, grpc::WriteOptions(), grpc::Status::OK);
 }
 
 void UnaryCall::Fail(const absl::Status& status) {
   Count(status.code());
+  slot_.Release();
   Finish(ToGrpcStatus(status));
 }
 

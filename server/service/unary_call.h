@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
+#include "server/service/call_limiter.h"
 #include "server/service/serving_state.h"
 
 namespace rnnserve::service {
@@ -41,7 +42,9 @@ int64_t UnaryRequestBytesRead();
 class UnaryCall : public grpc::ServerGenericBidiReactor {
  public:
   // Refuses the call (UNAUTHENTICATED, counted) when it lacks a valid
-  // bearer token, without reading anything; reads the request otherwise.
+  // bearer token, or (RESOURCE_EXHAUSTED) when its token has
+  // --max-calls-per-token calls in flight, without reading anything; reads
+  // the request otherwise.
   void Start();
 
   // Whether the client cancelled the call (or gRPC did, at its deadline).
@@ -75,6 +78,10 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
   // counted (there is no model to count it under).
   void set_metrics(metrics::ModelMetrics* metrics) { metrics_ = metrics; }
 
+  // Who calls: the digest of the caller's bearer token, or "" without
+  // authentication (see CallerId).
+  const std::string& caller() const { return caller_; }
+
   const ServingState& state_;
   grpc::CallbackServerContext& context_;
   const absl::Time start_;
@@ -85,6 +92,10 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
 
   const metrics::Method method_;
   const char* const rpc_;
+  std::string caller_;
+  // The call's place in its caller's quota; given back just before the
+  // answer, so that a client's next call, sent on it, finds room.
+  CallSlot slot_;
   metrics::ModelMetrics* metrics_ = nullptr;
   grpc::ByteBuffer request_body_;
   grpc::ByteBuffer response_body_;

@@ -3,10 +3,14 @@
 // token while health checks and reflection stay open.
 #include <grpcpp/generic/generic_stub.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -82,6 +86,15 @@ TEST(BearerTokensTest, RefusesFilesWithoutGoodTokensAndNeverEchoesThem) {
               HasSubstr("at least 16"));
   EXPECT_THAT(std::string(short_token.status().message()),
               Not(HasSubstr("secret")));
+}
+
+TEST(BearerTokensTest, CallerIdIsTheTokensDigestNeverTheToken) {
+  const std::string id = BearerTokens::CallerId(Bearer(kToken));
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_THAT(id, Not(HasSubstr(kToken)));
+  EXPECT_EQ(BearerTokens::CallerId("bEaReR " + std::string(kToken)), id);
+  EXPECT_NE(BearerTokens::CallerId(Bearer(kOtherToken)), id);
+  EXPECT_EQ(BearerTokens::CallerId("Basic " + std::string(kToken)), "");
 }
 
 TEST(BearerTokensTest, LoadNamesTheFile) {
@@ -301,6 +314,214 @@ TEST_F(AuthTest, HealthAndReflectionNeedNoToken) {
               "", std::string("\x3a\x00", 2), &services);
   ASSERT_TRUE(listed.ok()) << listed.error_message();
   EXPECT_THAT(services, HasSubstr("rnnserve.v1.Inference"));
+}
+
+// Sessions bound to their bearer token, and each token's quotas of sessions
+// and of calls in flight. Each test starts its own server with the options
+// it needs.
+class TokenQuotaTest : public ::testing::Test {
+ protected:
+  using Stream =
+      grpc::ClientReaderWriter<v1::RegressRequest, v1::RegressResponse>;
+
+  // One Regress stream of one token.
+  struct OpenStream {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<Stream> stream;
+    OpenStream(v1::Inference::Stub& stub, const std::string& token)
+        : context(Context(token)), stream(stub.Regress(context.get())) {}
+    // One chunk and its answer; the stream's status if it ended instead.
+    grpc::Status Exchange(const v1::RegressRequest& request,
+                          v1::RegressResponse* response = nullptr) {
+      v1::RegressResponse ignored;
+      if (stream->Write(request) &&
+          stream->Read(response == nullptr ? &ignored : response)) {
+        return grpc::Status::OK;
+      }
+      return stream->Finish();
+    }
+    grpc::Status Close() {
+      stream->WritesDone();
+      v1::RegressResponse extra;
+      while (stream->Read(&extra)) {
+      }
+      return stream->Finish();
+    }
+  };
+
+  void Start(service::ServerOptions options, bool with_tokens = true) {
+    if (with_tokens) {
+      auto tokens = BearerTokens::Parse(kTokensFile);
+      ASSERT_TRUE(tokens.ok());
+      options.bearer_tokens = *tokens;
+    }
+    server_ = std::make_unique<TestServer>(
+        testing::LoadModels({"models/fashion_lstm", "models/sine_rnn"}),
+        options);
+    ASSERT_TRUE(server_->ok());
+    stub_ = server_->NewStub();
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(
+      const std::string& token) {
+    auto context = ContextWithDeadline();
+    if (!token.empty()) context->AddMetadata("authorization", Bearer(token));
+    return context;
+  }
+
+  static v1::RegressRequest Chunk(const std::string& session = "") {
+    v1::RegressRequest request;
+    request.set_model("sine_rnn");
+    request.set_session_token(session);
+    request.set_steps(10);
+    request.mutable_values()->Resize(10, 0.5f);
+    return request;
+  }
+
+  grpc::Status RegressChunk(const std::string& token,
+                            const v1::RegressRequest& request,
+                            v1::RegressResponse* response = nullptr) {
+    v1::RegressResponse ignored;
+    return stub_->RegressChunk(Context(token).get(), request,
+                               response == nullptr ? &ignored : response);
+  }
+
+  grpc::Status Classify(const std::string& token) {
+    v1::ClassifyRequest request;
+    request.set_model("fashion_lstm");
+    v1::Sequence* s = request.add_sequences();
+    s->set_steps(28);
+    s->mutable_values()->Resize(28 * 28, 0.25f);
+    v1::ClassifyResponse response;
+    return stub_->Classify(Context(token).get(), request, &response);
+  }
+
+  // A new session of `token`'s; empty on failure.
+  std::string NewSession(const std::string& token) {
+    v1::RegressResponse response;
+    const grpc::Status s = RegressChunk(token, Chunk(), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.session_token();
+  }
+
+  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<v1::Inference::Stub> stub_;
+};
+
+TEST_F(TokenQuotaTest, ASessionAnswersOnlyToTheTokenThatCreatedIt) {
+  Start({});
+  const std::string session = NewSession(kToken);
+  ASSERT_FALSE(session.empty());
+  const grpc::Status unknown = RegressChunk(kOtherToken, Chunk("no-such-x"));
+  ASSERT_EQ(unknown.error_code(), grpc::NOT_FOUND);
+  // Another token's call learns nothing: the unknown token's answer.
+  const grpc::Status unary = RegressChunk(kOtherToken, Chunk(session));
+  EXPECT_EQ(unary.error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(unary.error_message(), unknown.error_message());
+  OpenStream stream(*stub_, kOtherToken);
+  const grpc::Status streamed = stream.Exchange(Chunk(session));
+  EXPECT_EQ(streamed.error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(streamed.error_message(), unknown.error_message());
+  // Its own token goes on where it left off, the scheme spelt any way.
+  v1::RegressResponse response;
+  auto context = ContextWithDeadline();
+  context->AddMetadata("authorization", "bearer " + std::string(kToken));
+  const grpc::Status own =
+      stub_->RegressChunk(context.get(), Chunk(session), &response);
+  ASSERT_TRUE(own.ok()) << own.error_message();
+  EXPECT_EQ(response.first_step(), 10u);
+}
+
+TEST_F(TokenQuotaTest, EachTokenHasAQuotaOfSessions) {
+  service::ServerOptions options;
+  options.sessions.max_sessions_per_owner = 2;
+  Start(options);
+  const std::string first = NewSession(kToken);
+  NewSession(kToken);
+  const grpc::Status third = RegressChunk(kToken, Chunk());
+  EXPECT_EQ(third.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(third.error_message(), HasSubstr("--max-sessions-per-token"));
+  OpenStream stream(*stub_, kToken);
+  EXPECT_EQ(stream.Exchange(Chunk()).error_code(), grpc::RESOURCE_EXHAUSTED);
+  // Another token is not held back.
+  EXPECT_FALSE(NewSession(kOtherToken).empty());
+  // Ending a session frees its place.
+  v1::RegressRequest end = Chunk(first);
+  end.set_end_session(true);
+  ASSERT_TRUE(RegressChunk(kToken, end).ok());
+  EXPECT_FALSE(NewSession(kToken).empty());
+  EXPECT_EQ(server_->server().sessions().size(), 3);
+}
+
+TEST_F(TokenQuotaTest, EachTokenHasAQuotaOfCallsInFlight) {
+  service::ServerOptions options;
+  options.max_calls_per_token = 2;
+  Start(options);
+  // Two open streams are two calls in flight, before and after a chunk.
+  OpenStream a(*stub_, kToken);
+  OpenStream b(*stub_, kToken);
+  ASSERT_TRUE(a.Exchange(Chunk()).ok());
+  ASSERT_TRUE(b.Exchange(Chunk()).ok());
+  const grpc::Status classify = Classify(kToken);
+  EXPECT_EQ(classify.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(classify.error_message(),
+              HasSubstr("quota of 2 calls in flight (--max-calls-per-token"));
+  EXPECT_EQ(RegressChunk(kToken, Chunk()).error_code(),
+            grpc::RESOURCE_EXHAUSTED);
+  OpenStream c(*stub_, kToken);
+  EXPECT_EQ(c.Exchange(Chunk()).error_code(), grpc::RESOURCE_EXHAUSTED);
+  // The other token is served.
+  EXPECT_TRUE(Classify(kOtherToken).ok());
+  OpenStream d(*stub_, kOtherToken);
+  EXPECT_TRUE(d.Exchange(Chunk()).ok());
+  EXPECT_TRUE(d.Close().ok());
+  // A closed stream gives its place back by the time its status arrives.
+  EXPECT_TRUE(a.Close().ok());
+  EXPECT_TRUE(Classify(kToken).ok());
+  EXPECT_TRUE(RegressChunk(kToken, Chunk()).ok());
+  EXPECT_TRUE(b.Close().ok());
+}
+
+TEST_F(TokenQuotaTest, UnaryCallsHoldTheirPlaceUntilAnswered) {
+  service::ServerOptions options;
+  options.max_calls_per_token = 1;
+  // Queued calls wait a second for their batch: time to look at them.
+  options.queue.max_queue_delay = absl::Seconds(1);
+  Start(options);
+  // A RegressChunk in flight: its provisional session shows it arrived.
+  const v1::RegressRequest request = Chunk();
+  v1::RegressResponse response;
+  auto context = Context(kToken);
+  absl::Notification done;
+  grpc::Status status;
+  stub_->async()->RegressChunk(context.get(), &request, &response,
+                               [&](grpc::Status s) {
+                                 status = std::move(s);
+                                 done.Notify();
+                               });
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (server_->server().sessions().size() == 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(server_->server().sessions().size(), 1);
+  EXPECT_EQ(Classify(kToken).error_code(), grpc::RESOURCE_EXHAUSTED);
+  done.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(Classify(kToken).ok());
+}
+
+TEST_F(TokenQuotaTest, WithoutTokensNoQuotaApplies) {
+  service::ServerOptions options;
+  options.max_calls_per_token = 1;
+  options.sessions.max_sessions_per_owner = 1;
+  Start(options, /*with_tokens=*/false);
+  OpenStream a(*stub_, "");
+  OpenStream b(*stub_, "");
+  ASSERT_TRUE(a.Exchange(Chunk()).ok());
+  ASSERT_TRUE(b.Exchange(Chunk()).ok());
+  EXPECT_TRUE(Classify("").ok());
+  EXPECT_TRUE(a.Close().ok());
+  EXPECT_TRUE(b.Close().ok());
 }
 
 }  // namespace

@@ -1,10 +1,15 @@
 // Streaming regression over real gRPC streams: state carried across chunks,
 // streams and sessions, and every way a stream can go wrong.
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/golden.h"
@@ -395,6 +400,127 @@ TEST_F(RegressServiceTest, BadRequestsEndTheStreamWithTheFieldNamed) {
   }
   // The server keeps serving.
   EXPECT_EQ(RunSplit(sine_.inputs, {10}, 1).size(), 10u);
+}
+
+// The value of `series` (name and labels) in the server's metrics; -1 when
+// it is not there.
+double MetricValue(TestServer& server, const std::string& series) {
+  for (absl::string_view line :
+       absl::StrSplit(server.metrics().Render(), '\n')) {
+    if (absl::ConsumePrefix(&line, series + " ")) {
+      double value = 0;
+      if (absl::SimpleAtod(line, &value)) return value;
+    }
+  }
+  return -1;
+}
+
+// Polls `condition` for up to 10 s: what the server does after a client
+// cancels happens on its own threads, with nothing to tell the client.
+bool Eventually(const std::function<bool()>& condition) {
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (!condition()) {
+    if (absl::Now() > until) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+constexpr char kSineCreated[] =
+    "rnnserve_sessions_created_total{model=\"sine_rnn\"}";
+
+// A session exists only once its first chunk succeeded. Queued chunks wait
+// a second for their batch here, so that a test can cancel a call while its
+// provisional session is held.
+class FirstChunkTest : public ::testing::Test {
+ protected:
+  FirstChunkTest() : server_(Models(), Options()) {}
+
+  static std::vector<model::Model> Models() {
+    return testing::LoadModels({"models/sine_rnn"});
+  }
+  static service::ServerOptions Options() {
+    service::ServerOptions o;
+    o.queue.max_queue_delay = absl::Seconds(1);
+    return o;
+  }
+  int64_t Sessions() { return server_.server().sessions().size(); }
+  double Created() { return MetricValue(server_, kSineCreated); }
+
+  TestServer server_;
+  std::unique_ptr<v1::Inference::Stub> stub_ = server_.NewStub();
+  SineGolden sine_;
+};
+
+TEST_F(FirstChunkTest, FailedFirstChunksLeaveNoSession) {
+  v1::RegressRequest nan = Chunk(sine_.inputs, 0, 3, "sine_rnn");
+  nan.set_values(1, std::nanf(""));
+  const double created = Created();
+  ASSERT_GE(created, 0);
+  for (int i = 0; i < 20; ++i) {
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    EXPECT_FALSE(stream.Exchange(nan, &response));
+    EXPECT_EQ(stream.stream->Finish().error_code(), grpc::INVALID_ARGUMENT);
+    auto context = ContextWithDeadline();
+    EXPECT_EQ(stub_->RegressChunk(context.get(), nan, &response).error_code(),
+              grpc::INVALID_ARGUMENT);
+  }
+  EXPECT_EQ(Sessions(), 0);
+  EXPECT_EQ(Created(), created);
+}
+
+TEST_F(FirstChunkTest, ACancelledFirstChunkOnAStreamLeavesNoSession) {
+  const double created = Created();
+  OpenStream stream(*stub_);
+  ASSERT_TRUE(stream.stream->Write(Chunk(sine_.inputs, 0, 10, "sine_rnn")));
+  // The chunk waits in the queue, its session provisional.
+  ASSERT_TRUE(Eventually([&] { return Sessions() == 1; }));
+  stream.context->TryCancel();
+  EXPECT_EQ(stream.stream->Finish().error_code(), grpc::CANCELLED);
+  EXPECT_TRUE(Eventually([&] { return Sessions() == 0; }));
+  EXPECT_EQ(Created(), created);
+}
+
+TEST_F(FirstChunkTest, ACancelledFirstRegressChunkLeavesNoSession) {
+  const double created = Created();
+  auto context = ContextWithDeadline();
+  const v1::RegressRequest request = Chunk(sine_.inputs, 0, 10, "sine_rnn");
+  v1::RegressResponse response;
+  absl::Notification done;
+  grpc::Status status;
+  stub_->async()->RegressChunk(context.get(), &request, &response,
+                               [&](grpc::Status s) {
+                                 status = std::move(s);
+                                 done.Notify();
+                               });
+  ASSERT_TRUE(Eventually([&] { return Sessions() == 1; }));
+  context->TryCancel();
+  done.WaitForNotification();
+  EXPECT_EQ(status.error_code(), grpc::CANCELLED);
+  EXPECT_TRUE(Eventually([&] { return Sessions() == 0; }));
+  EXPECT_EQ(Created(), created);
+}
+
+TEST_F(FirstChunkTest, ASuccessfulFirstChunkCreatesExactlyOneSession) {
+  const double created = Created();
+  {
+    OpenStream stream(*stub_);
+    v1::RegressResponse response;
+    ASSERT_TRUE(
+        stream.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response));
+    EXPECT_FALSE(response.session_token().empty());
+    EXPECT_TRUE(stream.Close().ok());
+  }
+  EXPECT_EQ(Sessions(), 1);
+  EXPECT_EQ(Created(), created + 1);
+  auto context = ContextWithDeadline();
+  v1::RegressResponse response;
+  const grpc::Status s = stub_->RegressChunk(
+      context.get(), Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Sessions(), 2);
+  EXPECT_EQ(Created(), created + 2);
 }
 
 }  // namespace

@@ -1,0 +1,29 @@
+// What the session store tells the rest of the server about its sessions,
+// e.g. so that metrics can count them. The store knows nothing of how the
+// events are recorded: the metrics room implements this interface, so that
+// sessions/ stays plain C++ and metrics/ depends on this header alone.
+#ifndef RNNSERVE_SERVER_SESSIONS_SESSION_OBSERVER_H_
+#define RNNSERVE_SERVER_SESSIONS_SESSION_OBSERVER_H_
+
+#include <string>
+
+namespace rnnserve::sessions {
+
+// Told of session events by model. Called without the store's lock held,
+// from any thread: implementations must be thread-safe. A session counts as
+// created only once its first chunk commits; a provisional session dropped
+// before that (its first chunk failed) causes no event at all.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  virtual void OnCreated(const std::string& model) = 0;
+  virtual void OnResumed(const std::string& model) = 0;
+  virtual void OnExpired(const std::string& model) = 0;
+  // A new session refused: the store, or the caller's quota, is full.
+  virtual void OnRefused(const std::string& model) = 0;
+  virtual void OnEnded(const std::string& model) = 0;
+};
+
+}  // namespace rnnserve::sessions
+
+#endif  // RNNSERVE_SERVER_SESSIONS_SESSION_OBSERVER_H_
