@@ -157,11 +157,17 @@ class ChunkCall final : public runtime::RegressTask {
   PendingChunk chunk_;
 };
 
-// Finishes a unary call that lacks a valid bearer token; false when the
-// call may go on. Runs before the handler looks at the request, so that an
-// unauthenticated caller learns nothing, not even which models exist.
+// Finishes a unary call that comes while the server shuts down or that
+// lacks a valid bearer token; false when the call may go on. Runs before the
+// handler looks at the request, so that an unauthenticated caller learns
+// nothing, not even which models exist.
 bool Refused(const ServingState& state, grpc::CallbackServerContext& context,
              const char* rpc, grpc::ServerUnaryReactor* reactor) {
+  // A server shutting down refuses with UNAVAILABLE, which clients retry.
+  if (absl::Status status = state.admission->Admit(); !status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
+    return true;
+  }
   absl::Status status = Authenticate(context, state.bearer_tokens);
   if (status.ok()) return false;
   if (state.metrics != nullptr) state.metrics->AuthRefused(rpc);

@@ -7,7 +7,9 @@
 #include <memory>
 #include <optional>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "rnnserve/v1/inference.grpc.pb.h"
 #include "server/service/chunk.h"
 #include "server/service/serving_state.h"
@@ -20,16 +22,23 @@ namespace rnnserve::service {
 // members are touched by one thread at a time. The session's state moves on
 // only once the answer has been handed to the transport; when the stream
 // ends, however it ends, the session is detached and stays resumable until
-// its idle TTL. Deletes itself when gRPC is done with it.
+// its idle TTL. When the server drains (Drain()), a stream waiting for its
+// client's next request ends at once, and one with a chunk in flight ends
+// once that chunk's answer is written and committed, both with UNAVAILABLE
+// telling the client to resume its session. Deletes itself when gRPC is done
+// with it.
 class RegressStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>,
+      public Drainable {
  public:
+  // Refused with UNAVAILABLE at once when the server no longer takes calls.
   RegressStream(const ServingState& state,
                 grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnDone() override;
+  void Drain() override;
 
   // The compute thread's answer for the chunk in flight.
   void ChunkDone(absl::Status status);
@@ -42,6 +51,10 @@ class RegressStream final
   absl::Status Handle();
   absl::Status Attach();
   void Respond();
+  // Starts the next read, or ends the stream when draining.
+  void ReadNext();
+  // How a drained stream ends.
+  grpc::Status DrainStatus() const;
   void Fail(const absl::Status& status);
   void FinishAndDetach(const grpc::Status& status);
 
@@ -56,6 +69,12 @@ class RegressStream final
   v1::RegressResponse response_;
   std::optional<PendingChunk> chunk_;
   absl::Time received_;
+  bool registered_ = false;  // With state_.admission, for Drain().
+  // Drain() runs on another thread than the stream's own operations.
+  absl::Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;   // A read is outstanding.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Drain() was called.
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called.
 };
 
 }  // namespace rnnserve::service
