@@ -1,14 +1,21 @@
 #include "server/metrics/metrics.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <array>
 #include <exception>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
@@ -78,6 +85,43 @@ prometheus::Family<T>& Build(prometheus::Registry& registry,
   }
 }
 
+// The host to connect to for reaching a listener bound to `address`
+// ("host:port", "[v6]:port", or a port alone): the bound host, or loopback
+// for a wildcard.
+std::string LocalHost(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  std::string host =
+      colon == std::string::npos ? std::string() : address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    return host == "::" ? "::1" : host;
+  }
+  if (host.empty() || host == "0.0.0.0" || host == "+") return "127.0.0.1";
+  return host;
+}
+
+// Opens and at once closes a TCP connection to host:port; failures are
+// ignored (the listener may be gone already).
+void Poke(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) !=
+      0) {
+    return;
+  }
+  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    // Bounds connect(): the listener is on this machine.
+    timeval timeout{0, 100 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    (void)connect(fd, found->ai_addr, found->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(found);
+}
+
 }  // namespace
 
 struct Metrics::Impl {
@@ -89,6 +133,8 @@ struct Metrics::Impl {
   std::map<std::string, prometheus::Counter*> auth_refused;
 
   absl::Mutex mu;
+  std::string host ABSL_GUARDED_BY(mu);  // Where the exposer is reached.
+  int port ABSL_GUARDED_BY(mu) = 0;
   // Last, so that it stops serving before anything it reads goes.
   std::unique_ptr<prometheus::Exposer> exposer ABSL_GUARDED_BY(mu);
 };
@@ -216,7 +262,33 @@ Metrics::Metrics(const BuildInfo& build,
   }
 }
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() { StopServing(); }
+
+void Metrics::StopServing() {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string host;
+  int port = 0;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    exposer = std::move(impl_->exposer);
+    host = impl_->host;
+    port = impl_->port;
+  }
+  if (exposer == nullptr) return;
+  // civetweb's listening thread checks its stop flag only between polls
+  // of its sockets, which last up to 2 s each: a process exiting would wait
+  // that long. A connection ends the poll at once, so while the exposer
+  // stops on another thread, this one connects every few milliseconds.
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    exposer.reset();
+    stopped.Notify();
+  });
+  while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+    Poke(host, port);
+  }
+  stopper.join();
+}
 
 ModelMetrics* Metrics::ForModel(const std::string& model) {
   auto it = models_.find(model);
@@ -244,6 +316,8 @@ absl::StatusOr<int> Metrics::Serve(const std::string& address) {
   exposer->RegisterCollectable(impl_->registry);
   exposer->RegisterCollectable(impl_->process);
   impl_->exposer = std::move(exposer);
+  impl_->host = LocalHost(address);
+  impl_->port = ports.front();
   return ports.front();
 }
 

@@ -98,8 +98,12 @@ class Metrics final : public sessions::SessionObserver {
   ModelMetrics* ForModel(const std::string& model);
 
   // Serves GET /metrics on `address` ("host:port"; port 0 picks one) until
-  // destruction. Returns the bound port.
+  // StopServing or destruction. Returns the bound port.
   absl::StatusOr<int> Serve(const std::string& address);
+
+  // Stops serving /metrics and returns when the HTTP server is down, within
+  // milliseconds. Idempotent; the destructor calls it.
+  void StopServing();
 
   // The text /metrics serves (Prometheus text format 0.0.4), except the
   // exposer_* scrape statistics prometheus-cpp's HTTP endpoint adds itself.

@@ -33,10 +33,60 @@ RegressStream::RegressStream(const ServingState& state,
       context_(context),
       caller_(std::move(caller)),
       slot_(std::move(slot)) {
-  StartRead(&request_);
+  if (state_.admission != nullptr) {
+    if (absl::Status s = state_.admission->AdmitStream(this); !s.ok()) {
+      FinishAndDetach(ToGrpcStatus(s));
+      return;
+    }
+    registered_ = true;
+  }
+  ReadNext();
+}
+
+void RegressStream::ReadNext() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!draining_) {
+      reading_ = true;
+      // Its OnReadDone never runs inline, so holding mu_ here is safe.
+      StartRead(&request_);
+      return;
+    }
+  }
+  FinishAndDetach(DrainStatus());
+}
+
+grpc::Status RegressStream::DrainStatus() const {
+  // After end_session nothing is left to resume, nor to do on this stream.
+  if (ended_) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      lease_ ? "server draining; resume with your session token"
+                             : Admission::kRefusal);
+}
+
+void RegressStream::Drain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  // A chunk in flight is answered and committed first; ReadNext() then ends
+  // the stream.
+  if (!reading_ || finished_) return;
+  // Waiting for the client: end now. The pending read then completes, not
+  // ok, and OnDone follows; neither runs inline in Finish().
+  finished_ = true;
+  const grpc::Status status = DrainStatus();
+  lease_.Release();
+  slot_.Release();
+  Finish(status);
 }
 
 void RegressStream::OnReadDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    // Drained while waiting: the stream is finished; a request that came
+    // anyway was not run, so the client resends it on resuming.
+    if (finished_) return;
+  }
   if (!ok) {
     // The client closed its side, or the call broke; the session stays.
     FinishAndDetach(grpc::Status::OK);
@@ -129,7 +179,7 @@ void RegressStream::OnWriteDone(bool ok) {
     metrics_->RequestDone(metrics::Method::kRegress, absl::StatusCode::kOk,
                           state_.clock->Now() - received_);
   }
-  StartRead(&request_);
+  ReadNext();
 }
 
 void RegressStream::Fail(const absl::Status& status) {
@@ -141,6 +191,11 @@ void RegressStream::Fail(const absl::Status& status) {
 }
 
 void RegressStream::FinishAndDetach(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+  }
   // Detach first: a client that resumes as soon as it sees the status must
   // find the session free.
   lease_.Release();
@@ -148,6 +203,9 @@ void RegressStream::FinishAndDetach(const grpc::Status& status) {
   Finish(status);
 }
 
-void RegressStream::OnDone() { delete this; }
+void RegressStream::OnDone() {
+  if (registered_) state_.admission->Remove(this);
+  delete this;
+}
 
 }  // namespace rnnserve::service

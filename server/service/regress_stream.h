@@ -9,7 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "rnnserve/v1/inference.grpc.pb.h"
 #include "server/service/call_limiter.h"
 #include "server/service/chunk.h"
@@ -24,12 +26,18 @@ namespace rnnserve::service {
 // only once the answer has been handed to the transport; when the stream
 // ends, however it ends, the session is detached and stays resumable until
 // its idle TTL. The stream holds `slot` in its caller's quota of calls in
-// flight while it is open. Deletes itself when gRPC is done with it.
+// flight while it is open. When the server drains (Drain()), a stream
+// waiting for its client's next request ends at once, and one with a chunk
+// in flight ends once that chunk's answer is written and committed, both
+// with UNAVAILABLE telling the client to resume its session. Deletes itself
+// when gRPC is done with it.
 class RegressStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>,
+      public Drainable {
  public:
   // `caller`: see CallerId; it owns the sessions the stream creates, and
-  // may resume only its own.
+  // may resume only its own. Refused with UNAVAILABLE at once when the
+  // server no longer takes calls.
   RegressStream(const ServingState& state, grpc::CallbackServerContext* context,
                 std::string caller, CallSlot slot);
 
@@ -41,6 +49,7 @@ class RegressStream final
   void OnCancel() override {
     cancelled_.store(true, std::memory_order_release);
   }
+  void Drain() override;
 
   // The compute thread's answer for the chunk in flight.
   void ChunkDone(absl::Status status);
@@ -54,6 +63,10 @@ class RegressStream final
   absl::Status Handle();
   absl::Status Attach();
   void Respond();
+  // Starts the next read, or ends the stream when draining.
+  void ReadNext();
+  // How a drained stream ends.
+  grpc::Status DrainStatus() const;
   void Fail(const absl::Status& status);
   void FinishAndDetach(const grpc::Status& status);
 
@@ -71,6 +84,12 @@ class RegressStream final
   std::optional<PendingChunk> chunk_;
   absl::Time received_;
   std::atomic<bool> cancelled_{false};
+  bool registered_ = false;  // With state_.admission, for Drain().
+  // Drain() runs on another thread than the stream's own operations.
+  absl::Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;   // A read is outstanding.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Drain() was called.
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called.
 };
 
 }  // namespace rnnserve::service

@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   state.metrics = metrics;
   state.clock = &clock;
   state.limits = options.limits;
+  state.admission = &server->admission_;
   if (server->options_.bearer_tokens.has_value()) {
     state.bearer_tokens = &*server->options_.bearer_tokens;
     server->calls_ = std::make_unique<CallLimiter>(options.max_calls_per_token);
@@ -171,16 +172,38 @@ void Server::ReapLoop() {
   }
 }
 
+void Server::MarkNotServing() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (not_serving_) return;
+  not_serving_ = true;
+  // Every service, the overall one included, reports NOT_SERVING, and
+  // later changes are ignored.
+  if (grpc_server_ != nullptr)
+    grpc_server_->GetHealthCheckService()->Shutdown();
+}
+
 void Server::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&shutdown_mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
+    if (shutdown_started_) {
+      // Another caller is stopping the server: return when it is done.
+      shutdown_mu_.Await(absl::Condition(&shut_down_));
+      return;
+    }
+    shutdown_started_ = true;
   }
+  StopAll(grace);
+  absl::MutexLock lock(&shutdown_mu_);
+  shut_down_ = true;
+}
+
+void Server::StopAll(absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  MarkNotServing();
+  admission_.Close();
   if (grpc_server_ != nullptr) {
-    // Every service, the overall one included, reports NOT_SERVING.
-    grpc_server_->GetHealthCheckService()->Shutdown();
-    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    admission_.WaitUntilQuiet(options_.shutdown_quiet, deadline);
+    grpc_server_->Shutdown(absl::ToChronoTime(deadline));
     grpc_server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();

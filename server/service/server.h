@@ -78,6 +78,12 @@ struct ServerOptions {
   // has finished, before the call decides whether to answer, so that a test
   // can hold a chunk there. Default: none.
   std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
+  // On Shutdown, once new calls are refused, how long no call may arrive
+  // before gRPC itself is shut down (within the grace): gRPC cancels a call
+  // that reaches it after that, rather than refusing it with UNAVAILABLE,
+  // so the server first waits until its clients have got their refusals
+  // and stopped calling. Default 250 ms.
+  absl::Duration shutdown_quiet = absl::Milliseconds(250);
 };
 
 // Serves rnnserve.v1.Inference, grpc.health.v1.Health and reflection.
@@ -101,9 +107,20 @@ class Server {
   // The bound gRPC port.
   int port() const { return port_; }
 
-  // Health goes NOT_SERVING and new calls are refused; calls in flight get
-  // `grace` to finish, then are cancelled; queued work is drained and the
-  // compute threads stop. Idempotent; returns when all is stopped.
+  // Health goes NOT_SERVING, overall and for every model, so that load
+  // balancers and health-checking clients stop sending calls; calls are
+  // still served (the drain delay before Shutdown). Idempotent.
+  void MarkNotServing();
+
+  // Stops, within `grace`:
+  // 1. health goes NOT_SERVING (if MarkNotServing was not called);
+  // 2. new rnnserve.v1.Inference calls get UNAVAILABLE "server is shutting
+  //    down"; open Regress streams end with UNAVAILABLE (resume the session
+  //    with its token), each once its chunk in flight is answered;
+  // 3. once no call has arrived for options.shutdown_quiet, gRPC shuts down:
+  //    calls in flight finish until the grace ends, then are cancelled;
+  // 4. the compute threads stop.
+  // Thread-safe and idempotent: every caller returns once all is stopped.
   void Shutdown(absl::Duration grace);
 
   sessions::SessionStore& sessions() { return *sessions_; }
@@ -112,12 +129,14 @@ class Server {
  private:
   explicit Server(const ServerOptions& options);
   void ReapLoop();
+  void StopAll(absl::Duration grace);
 
   const ServerOptions options_;
   const RealClock clock_;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<CallLimiter> calls_;
   std::unique_ptr<batching::Scheduler> scheduler_;
+  Admission admission_;
   ServingState state_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
@@ -125,6 +144,8 @@ class Server {
   absl::Notification stop_reaper_;
   std::thread reaper_;
   absl::Mutex shutdown_mu_;
+  bool not_serving_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  bool shutdown_started_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 

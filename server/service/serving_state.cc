@@ -1,9 +1,57 @@
 #include "server/service/serving_state.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace rnnserve::service {
+
+void Admission::NoteArrival() const {
+  last_arrival_ns_.store(absl::ToUnixNanos(absl::Now()),
+                         std::memory_order_relaxed);
+}
+
+absl::Status Admission::Admit() const {
+  NoteArrival();
+  if (closed()) return absl::UnavailableError(kRefusal);
+  return absl::OkStatus();
+}
+
+absl::Status Admission::AdmitStream(Drainable* stream) const {
+  NoteArrival();
+  // Under the lock, so that Close() drains every stream it admitted.
+  absl::MutexLock lock(&mu_);
+  if (closed()) return absl::UnavailableError(kRefusal);
+  streams_.insert(stream);
+  return absl::OkStatus();
+}
+
+void Admission::Remove(Drainable* stream) const {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+void Admission::Close() {
+  absl::MutexLock lock(&mu_);
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+  // A stream is removed (under this lock) before it is destroyed, so every
+  // one here is alive while the lock is held.
+  for (Drainable* stream : streams_) stream->Drain();
+}
+
+void Admission::WaitUntilQuiet(absl::Duration quiet,
+                               absl::Time deadline) const {
+  for (;;) {
+    const absl::Time now = absl::Now();
+    const absl::Time quiet_at =
+        absl::FromUnixNanos(last_arrival_ns_.load(std::memory_order_relaxed)) +
+        quiet;
+    if (quiet_at <= now || deadline <= now) return;
+    absl::SleepFor(std::min(quiet_at, deadline) - now);
+  }
+}
 
 absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
     const std::string& name) const {

@@ -28,6 +28,14 @@ UnaryCall::UnaryCall(const ServingState& state,
       rpc_(rpc) {}
 
 void UnaryCall::Start() {
+  // A server shutting down refuses with UNAVAILABLE, which clients retry.
+  if (absl::Status status = state_.admission != nullptr
+                                ? state_.admission->Admit()
+                                : absl::OkStatus();
+      !status.ok()) {
+    Finish(ToGrpcStatus(status));
+    return;
+  }
   // Before any read: an unauthenticated caller learns nothing, not even
   // which models exist, and costs no more than its metadata.
   if (absl::Status status = Authenticate(context_, state_.bearer_tokens);

@@ -3,14 +3,19 @@
 
   binary_test.py interop   --rnnserve BIN --source DIR
   binary_test.py sigterm   --rnnserve BIN --source DIR
+  binary_test.py sigterm-idle --rnnserve BIN --source DIR
   binary_test.py bad-model --rnnserve BIN --source DIR
   binary_test.py tls       --rnnserve BIN --source DIR [--rnnctl BIN]
 
 - interop: stubs generated now from proto/; a classification of Fashion-MNIST
   images equals PyTorch's predictions, and a sine stream split over two
   streams (resumed with the session token) equals PyTorch's outputs.
-- sigterm: under load, SIGTERM turns health NOT_SERVING, refuses new calls,
-  lets calls in flight finish, and exits 0 within the grace period.
+- sigterm: under the load of 64 Classify callers and with a Regress stream
+  open, SIGTERM turns health NOT_SERVING at once; calls are served for the
+  drain delay, then refused with UNAVAILABLE, none CANCELLED; the stream
+  ends with UNAVAILABLE telling the client to resume; exit 0.
+- sigterm-idle: an idle server with metrics on and no drain delay exits
+  within 0.5 s of SIGTERM.
 - bad-model: a broken model folder stops start-up with a non-zero exit and a
   message naming the file and the tensor.
 - tls: with certificates made now (tests/testing/make_test_certs.sh) and a
@@ -122,7 +127,31 @@ def check_interop(args, server):
     channel.close()
 
 
+SIGTERM_DRAIN = 2.0  # --drain-delay of the sigterm checks, in seconds.
+SIGTERM_GRACE = 3.0  # --shutdown-grace.
+DRAINING = "server draining; resume with your session token"
+REFUSED = "server is shutting down"
+
+
+class StreamClient:
+    """A Regress stream whose requests are sent one at a time, on demand."""
+
+    def __init__(self, stub, pb):
+        import queue
+        self.pb = pb
+        self.requests = queue.Queue()
+        self.responses = stub.Regress(iter(self.requests.get, None),
+                                      timeout=CALL_TIMEOUT)
+
+    def chunk(self, steps, token=""):
+        self.requests.put(self.pb.RegressRequest(
+            model="sine_rnn", session_token=token, steps=steps,
+            values=[0.5] * steps))
+        return next(self.responses)
+
+
 def check_sigterm(args, server):
+    """64 Classify callers and an open Regress stream around SIGTERM."""
     import grpc
     import health_pb2
     import health_pb2_grpc
@@ -135,69 +164,132 @@ def check_sigterm(args, server):
         sequences=[pb.Sequence(steps=28, values=[0.5] * 784)] * 16)
     expected = list(stub.Classify(request, timeout=CALL_TIMEOUT)
                     .results[0].logits)
-    watch = health_pb2_grpc.HealthStub(channel).Watch(
-        health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT)
-    if next(watch).status != health_pb2.HealthCheckResponse.SERVING:
+    health = health_pb2_grpc.HealthStub(channel)
+    if health.Check(health_pb2.HealthCheckRequest(),
+                    timeout=CALL_TIMEOUT).status != \
+            health_pb2.HealthCheckResponse.SERVING:
         fail("not SERVING before SIGTERM")
+    stream = StreamClient(stub, pb)
+    if not stream.chunk(10).session_token:
+        fail("the first answer of a stream lacks its session token")
 
-    outcomes = {"ok": 0, "wrong": 0, "refused": 0, "other": []}
-    stop = threading.Event()
-    sent_signal = threading.Event()
+    calls = []  # (seconds after SIGTERM it was sent, code, details)
     lock = threading.Lock()
+    sent_at = [None]
+    channels = [connected_channel(server.address) for _ in range(16)]
 
-    def load():
-        # Each thread its own channel, as separate clients.
-        own = pb_grpc.InferenceStub(connected_channel(server.address))
-        while not stop.is_set():
+    def load(own):
+        # 64 callers on 16 connections; a caller that is refused goes
+        # elsewhere, as one behind a load balancer or with other backends.
+        while True:
+            start = time.monotonic()
             try:
                 r = own.Classify(request, timeout=CALL_TIMEOUT)
-                with lock:
-                    ok = all(list(x.logits) == expected for x in r.results)
-                    outcomes["ok" if ok else "wrong"] += 1
+                ok = all(max(abs(a - b) for a, b in zip(x.logits, expected))
+                         <= 1e-5 for x in r.results)
+                code, details = ("OK" if ok else "WRONG"), ""
             except grpc.RpcError as e:
-                with lock:
-                    # Refused at the door once shutdown began.
-                    if sent_signal.is_set() and e.code() in (
-                            grpc.StatusCode.UNAVAILABLE,
-                            grpc.StatusCode.CANCELLED):
-                        outcomes["refused"] += 1
-                    else:
-                        outcomes["other"].append(f"{e.code()} {e.details()}")
-                time.sleep(0.01)
+                code, details = e.code().name, e.details()
+            with lock:
+                since = None if sent_at[0] is None else start - sent_at[0]
+                calls.append((since, code, details))
+            if code != "OK":
+                return
 
-    threads = [threading.Thread(target=load) for _ in range(8)]
+    threads = [threading.Thread(
+        target=load, args=(pb_grpc.InferenceStub(channels[i % 16]),))
+        for i in range(64)]
     for t in threads:
         t.start()
     time.sleep(1)
-    sent = time.monotonic()
-    sent_signal.set()
+    with lock:
+        sent_at[0] = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    statuses = []
+    # Health says NOT_SERVING well within the drain delay...
+    not_serving = None
+    while time.monotonic() - sent_at[0] < SIGTERM_DRAIN / 2:
+        status = health.Check(health_pb2.HealthCheckRequest(),
+                              timeout=CALL_TIMEOUT).status
+        if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+            not_serving = time.monotonic() - sent_at[0]
+            break
+        time.sleep(0.01)
+    if not_serving is None:
+        fail(f"health still SERVING {SIGTERM_DRAIN / 2}s after SIGTERM")
+    # ... while the open stream is still served.
+    answer = stream.chunk(10)
+    if answer.first_step != 10:
+        fail(f"a chunk in the drain delay answered from step "
+             f"{answer.first_step}, not 10")
+    # When the delay ends, the idle stream is told to resume elsewhere.
     try:
-        for update in watch:
-            statuses.append(update.status)
-    except grpc.RpcError:
-        pass  # The watch is cut when the server goes.
+        next(stream.responses)
+        fail("the open stream got an answer it did not ask for")
+    except grpc.RpcError as e:
+        ended = time.monotonic() - sent_at[0]
+        if e.code() != grpc.StatusCode.UNAVAILABLE or e.details() != DRAINING:
+            fail(f"the open stream ended with {e.code()} {e.details()}")
+    stream.requests.put(None)
+    if ended < SIGTERM_DRAIN - 0.5:
+        fail(f"the open stream ended {ended:.2f}s after SIGTERM, before the "
+             f"drain delay of {SIGTERM_DRAIN}s")
     try:
-        code = server.process.wait(timeout=3 + 10)
-    except Exception:
-        fail("rnnserve did not exit within the grace period (3s) + 10s")
-    took = time.monotonic() - sent
-    stop.set()
+        code = server.process.wait(timeout=SIGTERM_DRAIN + SIGTERM_GRACE + 10)
+    except subprocess.TimeoutExpired:
+        fail("rnnserve did not exit within drain delay + grace + 10s")
+    took = time.monotonic() - sent_at[0]
     for t in threads:
         t.join()
     if code != 0:
         fail(f"rnnserve exited with {code} after SIGTERM")
-    if health_pb2.HealthCheckResponse.NOT_SERVING not in statuses:
-        fail(f"health never said NOT_SERVING (saw {statuses})")
-    if outcomes["wrong"] or outcomes["other"] or outcomes["ok"] == 0:
-        fail(f"calls around SIGTERM: {outcomes}")
+
+    # Calls sent before the drain delay's last second all succeeded; then
+    # calls were refused with UNAVAILABLE only, never CANCELLED.
+    ok_during_drain = sum(1 for since, c, _ in calls
+                          if c == "OK" and since is not None and since > 0)
+    bad = [(since, c, d) for since, c, d in calls if c not in ("OK",
+           "UNAVAILABLE") or (c == "UNAVAILABLE" and (
+               since is None or since < SIGTERM_DRAIN - 1))]
+    refused = [d for _, c, d in calls if c == "UNAVAILABLE"]
+    if bad:
+        fail(f"{len(bad)} calls failed otherwise, e.g. {bad[:5]}")
+    if ok_during_drain == 0 or REFUSED not in refused:
+        fail(f"{ok_during_drain} calls OK in the drain delay; refusals: "
+             f"{sorted(set(refused))}")
     log = server.log()
     for line in ("received SIGTERM", "stopped after"):
         if line not in log:
             fail(f"log lacks '{line}':\n{log}")
-    print(f"sigterm: exit 0 after {took:.2f}s; {outcomes['ok']} calls OK, "
-          f"{outcomes['refused']} refused after the signal, none wrong")
+    print(f"sigterm: NOT_SERVING {not_serving:.2f}s after the signal; "
+          f"{ok_during_drain} calls OK in the {SIGTERM_DRAIN}s drain delay, "
+          f"then {len(refused)} refused with UNAVAILABLE, none CANCELLED; "
+          f"the open stream ended {ended:.2f}s after the signal with "
+          f"'{DRAINING}'; exit 0 after {took:.2f}s")
+
+
+def check_sigterm_idle(args, server):
+    """An idle server with metrics on (and no drain delay) exits within 0.5 s
+    of SIGTERM: it has no call to wait for, so the grace does not matter, and
+    stopping the /metrics HTTP server takes milliseconds (it took up to 2 s,
+    civetweb's poll interval)."""
+    from live import http_get
+    status, _ = http_get(f"http://127.0.0.1:{server.metrics_port}/metrics")
+    if status != 200:
+        fail(f"/metrics answered {status}")
+    sent = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        code = server.process.wait(timeout=SIGTERM_GRACE + 10)
+    except subprocess.TimeoutExpired:
+        fail("rnnserve did not exit within the grace + 10s")
+    took = time.monotonic() - sent
+    if code != 0:
+        fail(f"rnnserve exited with {code} after SIGTERM")
+    if took >= 0.5:
+        fail(f"idle rnnserve with metrics on exited {took:.2f}s after "
+             f"SIGTERM; expected under 0.5s")
+    print(f"sigterm-idle: exit 0 after {took:.2f}s (no drain delay, grace "
+          f"{SIGTERM_GRACE}s, metrics on)")
 
 
 def check_bad_model(args, work):
@@ -405,7 +497,8 @@ def edit_config(folder, old, new):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("check",
-                        choices=["interop", "sigterm", "bad-model", "tls"])
+                        choices=["interop", "sigterm", "sigterm-idle",
+                                 "bad-model", "tls"])
     parser.add_argument("--rnnserve", required=True)
     parser.add_argument("--source", required=True)
     parser.add_argument("--rnnctl",
@@ -421,6 +514,11 @@ def main():
         os.makedirs(stubs)
         generate_stubs(os.path.join(args.source, "proto"), stubs)
         flags = ["--shutdown-grace=3s"]
+        if args.check == "sigterm":
+            flags = [f"--shutdown-grace={SIGTERM_GRACE}s",
+                     f"--drain-delay={SIGTERM_DRAIN}s"]
+        elif args.check == "sigterm-idle":
+            flags = [f"--shutdown-grace={SIGTERM_GRACE}s", "--drain-delay=0s"]
         if args.check == "tls":
             certs = make_certificates(args.source, work)
             check_tls_flags(args, work, certs)
@@ -433,11 +531,13 @@ def main():
                       f"--auth-tokens-file={tokens_file}"]
         server = start_rnnserve(processes, args.rnnserve,
                                 os.path.join(args.source, "models"), work,
-                                flags, metrics=False)
+                                flags, metrics=args.check == "sigterm-idle")
         if args.check == "tls":
             check_tls(args, work, certs, server, token)
         elif args.check == "interop":
             check_interop(args, server)
+        elif args.check == "sigterm-idle":
+            check_sigterm_idle(args, server)
         else:
             check_sigterm(args, server)
     finally:
