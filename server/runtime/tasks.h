@@ -4,6 +4,7 @@
 #ifndef RNNSERVE_SERVER_RUNTIME_TASKS_H_
 #define RNNSERVE_SERVER_RUNTIME_TASKS_H_
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,15 @@ class RuntimeTask : public batching::Task {
 class ClassifyTask : public RuntimeTask {
  public:
   int size() const override { return static_cast<int>(items.size()); }
+  // Steps of all its sequences, and their input floats.
+  batching::Cost cost() const override {
+    batching::Cost cost;
+    for (const engine::ClassifyItem& item : items) {
+      cost.steps += item.steps;
+      cost.values += static_cast<int64_t>(item.inputs.size());
+    }
+    return cost;
+  }
   std::vector<engine::ClassifyItem> items;
 };
 
@@ -40,6 +50,9 @@ class ClassifyTask : public RuntimeTask {
 class RegressTask : public RuntimeTask {
  public:
   int size() const override { return 1; }
+  batching::Cost cost() const override {
+    return {item.steps, static_cast<int64_t>(item.inputs.size())};
+  }
   engine::RegressItem item;
 };
 
