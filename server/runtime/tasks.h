@@ -18,9 +18,11 @@ namespace rnnserve::runtime {
 // Both kinds of task end the same way.
 class RuntimeTask : public batching::Task {
  public:
-  // Called exactly once for a task the runtime accepted, on a compute
-  // thread; on OK the items' outputs are written. A task the runtime refuses
-  // stays with the caller and is not called.
+  // Called exactly once for a task the runtime accepted, never under the
+  // scheduler's lock: on a compute thread, or, for a task whose caller gave
+  // up, on the thread of a later call that found it dead while making room.
+  // On OK the items' outputs are written. A task the runtime refuses stays
+  // with the caller and is not called.
   virtual void Done(absl::Status status) = 0;
 
   void Drop(absl::Status why) final { Done(std::move(why)); }
