@@ -61,6 +61,25 @@ void AddLimitFlags(FlagSet& flags, ServerFlags& f) {
             "Sequences or chunks that may wait per model and call kind; "
             "beyond it calls get RESOURCE_EXHAUSTED at once.",
             1, 1 << 24);
+  flags.Int("max-queued-steps", &f.max_queued_steps,
+            "Time steps (summed over every queued sequence or chunk) that "
+            "may wait per model and call kind; beyond it calls get "
+            "RESOURCE_EXHAUSTED at once, so a client of long sequences "
+            "cannot queue minutes of work ahead of everyone else. A call "
+            "larger than the bound still runs when the queue is empty. The "
+            "default, 1,000,000, is about a second of compute for one compute "
+            "thread on the bundled fashion_lstm (0.75 to 1.5 million steps/s "
+            "measured with engine_bench); scale it with your model's speed "
+            "and the queueing delay you accept.",
+            1, int64_t{1} << 40);
+  flags.Int("max-queued-values", &f.max_queued_values,
+            "Input floats (steps x input size, 4 bytes each) that may wait "
+            "per model and call kind: bounds the memory queued calls hold, "
+            "for models with wide inputs; beyond it calls get "
+            "RESOURCE_EXHAUSTED at once. The default, 32,000,000 (128 MiB), "
+            "lets --max-queued-steps bind first for the bundled models (28 "
+            "and 1 inputs per step).",
+            1, int64_t{1} << 40);
   flags.Int("compute-threads", &f.compute_threads,
             "Threads that run batches (default: the number of CPUs).", 1, 256);
   flags.Int("engine-threads", &f.engine_threads,
@@ -161,6 +180,8 @@ absl::StatusOr<ProgramOptions> OptionsFromFlags(const ServerFlags& f) {
   s.queue.max_batch_size = static_cast<int>(f.max_batch_size);
   s.queue.max_queue_delay = f.max_queue_delay;
   s.queue.max_queued_items = static_cast<int>(f.max_queued_items);
+  s.queue.max_queued_steps = f.max_queued_steps;
+  s.queue.max_queued_values = f.max_queued_values;
   s.compute_threads = static_cast<int>(f.compute_threads);
   s.engine_threads = static_cast<int>(f.engine_threads);
   s.limits.max_steps = static_cast<int>(f.max_sequence_length);

@@ -26,6 +26,8 @@ struct ServerFlags {
   int64_t max_batch_size = 64;
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int64_t max_queued_items = 1024;
+  int64_t max_queued_steps = 1'000'000;
+  int64_t max_queued_values = 32'000'000;
   int64_t compute_threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t engine_threads = 1;
   int64_t max_sequence_length = 10000;

@@ -65,6 +65,7 @@ TEST(OptionsFromFlagsTest, EveryFlagReachesItsOption) {
       {"--model-repository=/m",      "--grpc-address=0.0.0.0:1",
        "--metrics-address=",         "--max-batch-size=8",
        "--max-queue-delay=3ms",      "--max-queued-items=99",
+       "--max-queued-steps=1234",    "--max-queued-values=5678",
        "--compute-threads=3",        "--engine-threads=2",
        "--max-sequence-length=500",  "--max-sequences-per-request=7",
        "--max-message-bytes=4096",   "--max-streams-per-connection=5",
@@ -83,6 +84,8 @@ TEST(OptionsFromFlagsTest, EveryFlagReachesItsOption) {
   EXPECT_EQ(s.queue.max_batch_size, 8);
   EXPECT_EQ(s.queue.max_queue_delay, absl::Milliseconds(3));
   EXPECT_EQ(s.queue.max_queued_items, 99);
+  EXPECT_EQ(s.queue.max_queued_steps, 1234);
+  EXPECT_EQ(s.queue.max_queued_values, 5678);
   EXPECT_EQ(s.compute_threads, 3);
   EXPECT_EQ(s.engine_threads, 2);
   EXPECT_EQ(s.limits.max_steps, 500);

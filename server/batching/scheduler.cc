@@ -1,21 +1,49 @@
 #include "server/batching/scheduler.h"
 
 #include <algorithm>
+#include <exception>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/log.h"
 
 namespace rnnserve::batching {
 namespace {
 
-// Tells a task whose caller gave up why it will not run.
-void DropDead(Task& task, absl::Time now) {
-  if (task.cancelled()) {
-    task.Drop(absl::CancelledError("the call was cancelled"));
-  } else if (task.deadline <= now) {
-    task.Drop(absl::DeadlineExceededError(
-        "the call's deadline passed while it was queued"));
+// Why a task whose caller gave up will not run, or OK if it still waits.
+// Decided once; the task is then dropped with exactly this status.
+absl::Status WhyDead(const Task& task, absl::Time deadline, absl::Time now) {
+  if (task.cancelled()) return absl::CancelledError("the call was cancelled");
+  if (deadline <= now) {
+    return absl::DeadlineExceededError(
+        "the call's deadline passed while it was queued");
   }
+  return absl::OkStatus();
+}
+
+// Drop, contained: a task that fails to answer must not take the compute
+// thread (or a caller of Schedule) down with it.
+void DropQuietly(Task& task, const absl::Status& why) {
+  try {
+    task.Drop(why);
+  } catch (const std::exception& e) {
+    Log("batching: a task threw while being answered with ", why.ToString(),
+        ": ", e.what());
+  } catch (...) {
+    Log("batching: a task threw while being answered with ", why.ToString());
+  }
+}
+
+// Refusal for a task that would take a bound past `limit`.
+absl::Status Full(const std::string& queue, const char* what, int64_t queued,
+                  int64_t adding, int64_t limit, const char* flag) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("queue ", queue, " is full: ", queued, " ", what,
+                   " waiting, and this "
+                   "call's ",
+                   adding, " would pass its bound of ", limit, " ", what,
+                   " (server flag --", flag, "); retry later"));
 }
 
 }  // namespace
@@ -27,9 +55,12 @@ Queue::Queue(Scheduler& scheduler, std::string name, QueueOptions options,
       options_(options),
       processor_(std::move(processor)) {}
 
+void Queue::AssertHeld() const { scheduler_.mu_.AssertHeld(); }
+
 absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
-  const int size = task->size();
-  std::vector<std::unique_ptr<Task>> dead;
+  // Everything needed of the task, read before the lock.
+  Entry entry{nullptr, task->size(), task->cost(), task->deadline, {}};
+  std::vector<Dead> dead;
   absl::Status status;
   {
     absl::MutexLock lock(&scheduler_.mu_);
@@ -38,45 +69,80 @@ absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
     }
     const absl::Time now = scheduler_.clock_.Now();
     // Callers that gave up must not keep live ones out.
-    if (items_ > 0 && items_ + size > options_.max_queued_items) {
-      dead = RemoveDeadLocked(now);
-    }
-    // A task larger than the whole queue still gets in when the queue is
-    // empty; otherwise it could never run.
-    if (items_ > 0 && items_ + size > options_.max_queued_items) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "queue ", name_, " is full (", items_, " of ",
-          options_.max_queued_items, " items waiting); retry later"));
-    } else {
-      task->enqueued = now;
-      items_ += size;
-      ++scheduler_.queued_tasks_;
-      tasks_.push_back(std::move(task));
+    if (!CheckRoomLocked(entry).ok()) dead = RemoveDeadLocked(now);
+    status = CheckRoomLocked(entry);
+    if (status.ok()) {
+      entry.enqueued = now;
+      entry.task = std::move(task);
+      PushLocked(std::move(entry));
     }
   }
-  for (auto& t : dead) DropDead(*t, scheduler_.clock_.Now());
+  for (Dead& d : dead) DropQuietly(*d.task, d.why);
   if (status.ok()) scheduler_.cv_.Signal();
   return status;
 }
 
-std::vector<std::unique_ptr<Task>> Queue::RemoveDeadLocked(absl::Time now) {
-  std::vector<std::unique_ptr<Task>> dead;
-  for (auto it = tasks_.begin(); it != tasks_.end();) {
-    if ((*it)->cancelled() || (*it)->deadline <= now) {
-      items_ -= (*it)->size();
-      --scheduler_.queued_tasks_;
-      dead.push_back(std::move(*it));
-      it = tasks_.erase(it);
+absl::Status Queue::CheckRoomLocked(const Entry& entry) const {
+  // A task larger than a bound still gets in when the queue is empty;
+  // otherwise it could never run.
+  if (entries_.empty()) return absl::OkStatus();
+  if (items_ + entry.size > options_.max_queued_items) {
+    return Full(name_, "items", items_, entry.size, options_.max_queued_items,
+                "max-queued-items");
+  }
+  if (cost_.steps + entry.cost.steps > options_.max_queued_steps) {
+    return Full(name_, "steps", cost_.steps, entry.cost.steps,
+                options_.max_queued_steps, "max-queued-steps");
+  }
+  if (cost_.values + entry.cost.values > options_.max_queued_values) {
+    return Full(name_, "values", cost_.values, entry.cost.values,
+                options_.max_queued_values, "max-queued-values");
+  }
+  return absl::OkStatus();
+}
+
+void Queue::PushLocked(Entry entry) {
+  items_ += entry.size;
+  cost_.steps += entry.cost.steps;
+  cost_.values += entry.cost.values;
+  ++scheduler_.queued_tasks_;
+  entries_.push_back(std::move(entry));
+}
+
+Queue::Entry Queue::PopLocked() {
+  Entry entry = std::move(entries_.front());
+  entries_.pop_front();
+  items_ -= entry.size;
+  cost_.steps -= entry.cost.steps;
+  cost_.values -= entry.cost.values;
+  --scheduler_.queued_tasks_;
+  return entry;
+}
+
+std::vector<Queue::Dead> Queue::RemoveDeadLocked(absl::Time now) {
+  std::vector<Dead> dead;
+  std::deque<Entry> live;
+  while (!entries_.empty()) {
+    Entry entry = PopLocked();
+    absl::Status why = WhyDead(*entry.task, entry.deadline, now);
+    if (why.ok()) {
+      live.push_back(std::move(entry));
     } else {
-      ++it;
+      dead.push_back({std::move(entry.task), std::move(why)});
     }
   }
+  for (Entry& entry : live) PushLocked(std::move(entry));
   return dead;
 }
 
 int Queue::queued_items() const {
   absl::MutexLock lock(&scheduler_.mu_);
   return items_;
+}
+
+Cost Queue::queued_cost() const {
+  absl::MutexLock lock(&scheduler_.mu_);
+  return cost_;
 }
 
 Scheduler::Scheduler(Options options, const Clock& clock)
@@ -88,6 +154,8 @@ Queue* Scheduler::AddQueue(std::string name, QueueOptions options,
                            Processor processor) {
   options.max_batch_size = std::max(1, options.max_batch_size);
   options.max_queued_items = std::max(1, options.max_queued_items);
+  options.max_queued_steps = std::max<int64_t>(1, options.max_queued_steps);
+  options.max_queued_values = std::max<int64_t>(1, options.max_queued_values);
   absl::MutexLock lock(&mu_);
   queues_.push_back(std::unique_ptr<Queue>(
       new Queue(*this, std::move(name), options, std::move(processor))));
@@ -95,11 +163,15 @@ Queue* Scheduler::AddQueue(std::string name, QueueOptions options,
 }
 
 void Scheduler::Start() {
+  absl::MutexLock threads_lock(&threads_mu_);
   const int n = std::max(1, options_.num_threads);
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
 void Scheduler::Stop() {
+  // A second caller waits here until the first is done, then finds nothing
+  // left to join or drop.
+  absl::MutexLock threads_lock(&threads_mu_);
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -112,14 +184,14 @@ void Scheduler::Stop() {
   {
     absl::MutexLock lock(&mu_);
     for (auto& queue : queues_) {
-      for (auto& task : queue->tasks_) left.push_back(std::move(task));
-      queue->tasks_.clear();
-      queue->items_ = 0;
+      queue->AssertHeld();
+      while (!queue->entries_.empty()) {
+        left.push_back(std::move(queue->PopLocked().task));
+      }
     }
-    queued_tasks_ = 0;
   }
   for (auto& task : left) {
-    task->Drop(absl::UnavailableError("the server is shutting down"));
+    DropQuietly(*task, absl::UnavailableError("the server is shutting down"));
   }
 }
 
@@ -127,68 +199,113 @@ void Scheduler::Poke() { cv_.SignalAll(); }
 
 Queue* Scheduler::PickReady(absl::Time now, absl::Time& wake) {
   Queue* best = nullptr;
+  absl::Time best_oldest;
   wake = absl::InfiniteFuture();
   for (auto& queue : queues_) {
-    if (queue->tasks_.empty()) continue;
-    const absl::Time oldest = queue->tasks_.front()->enqueued;
+    queue->AssertHeld();
+    if (queue->entries_.empty()) continue;
+    const absl::Time oldest = queue->entries_.front().enqueued;
     const absl::Time due = oldest + queue->options_.max_queue_delay;
     const bool ready = stopping_ ||
                        queue->items_ >= queue->options_.max_batch_size ||
                        due <= now;
     if (!ready) {
       wake = std::min(wake, due);
-    } else if (best == nullptr || oldest < best->tasks_.front()->enqueued) {
+    } else if (best == nullptr || oldest < best_oldest) {
       best = queue.get();
+      best_oldest = oldest;
     }
   }
   return best;
 }
 
-Batch Scheduler::TakeBatch(Queue& queue) {
-  Batch batch;
+std::vector<QueueEntry> Scheduler::TakeBatch(Queue& queue) {
+  queue.AssertHeld();
+  std::vector<QueueEntry> batch;
   int items = 0;
-  while (!queue.tasks_.empty()) {
-    const int size = queue.tasks_.front()->size();
+  while (!queue.entries_.empty()) {
+    const int size = queue.entries_.front().size;
     if (!batch.empty() && items + size > queue.options_.max_batch_size) break;
     items += size;
-    batch.push_back(std::move(queue.tasks_.front()));
-    queue.tasks_.pop_front();
+    batch.push_back(queue.PopLocked());
   }
-  queue.items_ -= items;
-  queued_tasks_ -= static_cast<int>(batch.size());
   return batch;
+}
+
+bool Scheduler::WaitAndClose(Closed& closed) {
+  while (true) {
+    if (stopping_ && queued_tasks_ == 0) return false;
+    const absl::Time now = clock_.Now();
+    absl::Time wake;
+    Queue* queue = PickReady(now, wake);
+    if (queue != nullptr) {
+      closed = {queue, TakeBatch(*queue), now};
+      // Another thread may serve what is left while this one computes.
+      if (queued_tasks_ > 0) cv_.Signal();
+      return true;
+    }
+    if (wake == absl::InfiniteFuture()) {
+      cv_.Wait(&mu_);
+    } else {
+      cv_.WaitWithTimeout(&mu_, wake - now);
+    }
+  }
 }
 
 void Scheduler::Loop() {
   if (options_.on_thread_start) options_.on_thread_start();
-  absl::MutexLock lock(&mu_);
   while (true) {
-    if (stopping_ && queued_tasks_ == 0) return;
-    const absl::Time now = clock_.Now();
-    absl::Time wake;
-    Queue* queue = PickReady(now, wake);
-    if (queue == nullptr) {
-      if (wake == absl::InfiniteFuture()) {
-        cv_.Wait(&mu_);
-      } else {
-        cv_.WaitWithTimeout(&mu_, wake - now);
-      }
-      continue;
+    Closed closed;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!WaitAndClose(closed)) return;
     }
-    Batch batch = TakeBatch(*queue);
-    // Another thread may serve what is left while this one computes.
-    if (queued_tasks_ > 0) cv_.Signal();
-    mu_.Unlock();
-    Batch live;
-    for (auto& task : batch) {
-      if (task->cancelled() || task->deadline <= now) {
-        DropDead(*task, now);
-      } else {
-        live.push_back(std::move(task));
-      }
+    RunBatch(std::move(closed));
+  }
+}
+
+void Scheduler::RunBatch(Closed closed) {
+  Queue& queue = *closed.queue;
+  Batch live;
+  for (QueueEntry& entry : closed.entries) {
+    absl::Status why = WhyDead(*entry.task, entry.deadline, closed.now);
+    if (!why.ok()) {
+      DropQuietly(*entry.task, why);
+    } else {
+      entry.task->enqueued = entry.enqueued;
+      live.push_back(std::move(entry.task));
     }
-    if (!live.empty()) queue->processor_(std::move(live));
-    mu_.Lock();
+  }
+  if (live.empty()) return;
+  const size_t tasks = live.size();
+  absl::Status failed;
+  try {
+    queue.processor_(live);
+  } catch (const std::bad_alloc&) {
+    failed = absl::ResourceExhaustedError(
+        absl::StrCat("the server ran out of memory running a batch of ", tasks,
+                     " call(s) of queue ", queue.name(), "; retry later"));
+  } catch (const std::exception& e) {
+    failed = absl::InternalError(absl::StrCat(
+        "running a batch of queue ", queue.name(), " failed: ", e.what()));
+  } catch (...) {
+    failed = absl::InternalError(
+        absl::StrCat("running a batch of queue ", queue.name(),
+                     " failed with an exception of unknown type"));
+  }
+  if (failed.ok()) {
+    failed = absl::InternalError(absl::StrCat(
+        "queue ", queue.name(), "'s processor left the call unanswered"));
+  }
+  int unanswered = 0;
+  for (auto& task : live) {
+    if (task == nullptr) continue;
+    ++unanswered;
+    DropQuietly(*task, failed);
+  }
+  if (unanswered > 0) {
+    Log("batching: ", unanswered, " of ", tasks, " call(s) of queue ",
+        queue.name(), " failed: ", failed.ToString());
   }
 }
 

@@ -185,10 +185,12 @@ Metrics::Metrics(const BuildInfo& build,
       "Sequences (Classify) or chunks (Regress) run in one engine call.");
   auto& queue_depth =
       Build<Gauge>(r, "rnnserve_queue_depth",
-                   "Items (sequences or chunks) waiting in a model's queue.");
+                   "Time steps (of all sequences or chunks) waiting in a "
+                   "model's queue.");
   auto& queue_capacity =
       Build<Gauge>(r, "rnnserve_queue_capacity",
-                   "Most items a model's queue holds; calls beyond it get "
+                   "Most time steps a model's queue holds "
+                   "(--max-queued-steps); calls beyond it get "
                    "RESOURCE_EXHAUSTED.");
   auto& sequences = Build<Counter>(
       r, "rnnserve_sequences_total",

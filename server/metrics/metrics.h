@@ -45,11 +45,12 @@ class ModelMetrics {
   // and how long the engine took.
   void BatchRan(Method method, int items, int64_t steps,
                 absl::Duration compute);
-  // Items waiting in the model's queue for `method` now.
-  void SetQueueDepth(Method method, int items);
-  // Most items the queue for `method` holds before refusing calls
-  // (max_queued_items); set once at start-up, for the queue-full alert.
-  void SetQueueCapacity(Method method, int items);
+  // Time steps (of all sequences or chunks) waiting in the model's queue
+  // for `method` now: queued compute, the queue's main bound.
+  void SetQueueDepth(Method method, int64_t steps);
+  // Most steps the queue for `method` holds before refusing calls
+  // (max_queued_steps); set once at start-up, for the queue-full alert.
+  void SetQueueCapacity(Method method, int64_t steps);
 
   void SessionCreated();
   void SessionResumed();

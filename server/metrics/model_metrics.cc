@@ -47,12 +47,12 @@ void ModelMetrics::BatchRan(Method method, int items, int64_t steps,
   steps_->Increment(static_cast<double>(std::max<int64_t>(0, steps)));
 }
 
-void ModelMetrics::SetQueueDepth(Method method, int items) {
-  queue_depth_[Index(method)]->Set(items);
+void ModelMetrics::SetQueueDepth(Method method, int64_t steps) {
+  queue_depth_[Index(method)]->Set(static_cast<double>(steps));
 }
 
-void ModelMetrics::SetQueueCapacity(Method method, int items) {
-  queue_capacity_[Index(method)]->Set(items);
+void ModelMetrics::SetQueueCapacity(Method method, int64_t steps) {
+  queue_capacity_[Index(method)]->Set(static_cast<double>(steps));
 }
 
 // The active gauge follows the store: up when a session is made, down when

@@ -22,6 +22,15 @@ absl::Status ScheduleOn(batching::Queue& queue, std::unique_ptr<T>& task) {
   return status;
 }
 
+// Answers every task of the batch, each moved out first: should an answer
+// throw, the scheduler answers only the tasks not yet answered.
+void Complete(batching::Batch& batch, const absl::Status& status) {
+  for (auto& task : batch) {
+    std::unique_ptr<batching::Task> taken = std::move(task);
+    static_cast<RuntimeTask&>(*taken).Done(status);
+  }
+}
+
 }  // namespace
 
 ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
@@ -37,16 +46,16 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
   if (engine_->config().task == model::Task::kClassification) {
     classify_queue_ = scheduler.AddQueue(
         absl::StrCat(name, "/Classify"), queue,
-        [this](batching::Batch batch) { RunClassify(std::move(batch)); });
+        [this](batching::Batch& batch) { RunClassify(batch); });
   } else {
     regress_queue_ = scheduler.AddQueue(
         absl::StrCat(name, "/Regress"), queue,
-        [this](batching::Batch batch) { RunRegress(std::move(batch)); });
+        [this](batching::Batch& batch) { RunRegress(batch); });
   }
   if (metrics_ != nullptr) {
     metrics_->SetQueueCapacity(
         classify_queue_ != nullptr ? Method::kClassify : Method::kRegress,
-        queue.max_queued_items);
+        queue.max_queued_steps);
   }
 }
 
@@ -60,7 +69,7 @@ absl::Status ModelRuntime::WrongTask(const char* call) const {
 void ModelRuntime::RecordQueueDepth(Method method,
                                     const batching::Queue& queue) {
   if (metrics_ != nullptr)
-    metrics_->SetQueueDepth(method, queue.queued_items());
+    metrics_->SetQueueDepth(method, queue.queued_cost().steps);
 }
 
 absl::Status ModelRuntime::Classify(std::unique_ptr<ClassifyTask>& task) {
@@ -77,7 +86,7 @@ absl::Status ModelRuntime::Regress(std::unique_ptr<RegressTask>& task) {
   return status;
 }
 
-void ModelRuntime::RunClassify(batching::Batch batch) {
+void ModelRuntime::RunClassify(batching::Batch& batch) {
   const absl::Time start = clock_.Now();
   RecordQueueDepth(Method::kClassify, *classify_queue_);
   std::vector<engine::ClassifyItem> items;
@@ -99,10 +108,10 @@ void ModelRuntime::RunClassify(batching::Batch batch) {
                           static_cast<RuntimeTask&>(*task).queue_wait);
     }
   }
-  for (auto& task : batch) static_cast<RuntimeTask&>(*task).Done(status);
+  Complete(batch, status);
 }
 
-void ModelRuntime::RunRegress(batching::Batch batch) {
+void ModelRuntime::RunRegress(batching::Batch& batch) {
   const absl::Time start = clock_.Now();
   RecordQueueDepth(Method::kRegress, *regress_queue_);
   std::vector<engine::RegressItem> items;
@@ -126,7 +135,7 @@ void ModelRuntime::RunRegress(batching::Batch batch) {
     metrics_->BatchRan(method, static_cast<int>(items.size()), steps,
                        clock_.Now() - start);
   }
-  for (auto& task : batch) static_cast<RuntimeTask&>(*task).Done(status);
+  Complete(batch, status);
 }
 
 absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {

@@ -31,7 +31,8 @@ class ModelRuntime {
   engine::Engine& engine() { return *engine_; }
 
   // Queue a task: OK and the task is taken, or the task stays with the
-  // caller and the status says why (RESOURCE_EXHAUSTED: queue full;
+  // caller and the status says why (RESOURCE_EXHAUSTED: a bound of the
+  // queue (items, steps or input values) is reached;
   // UNAVAILABLE: shutting down; FAILED_PRECONDITION: the model's task is
   // the other one).
   absl::Status Classify(std::unique_ptr<ClassifyTask>& task);
@@ -43,8 +44,8 @@ class ModelRuntime {
   absl::Status Warmup(const std::vector<int>& steps);
 
  private:
-  void RunClassify(batching::Batch batch);
-  void RunRegress(batching::Batch batch);
+  void RunClassify(batching::Batch& batch);
+  void RunRegress(batching::Batch& batch);
   absl::Status WrongTask(const char* call) const;
   void RecordQueueDepth(metrics::Method method, const batching::Queue& queue);
 

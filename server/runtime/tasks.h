@@ -4,6 +4,7 @@
 #ifndef RNNSERVE_SERVER_RUNTIME_TASKS_H_
 #define RNNSERVE_SERVER_RUNTIME_TASKS_H_
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -18,9 +19,11 @@ namespace rnnserve::runtime {
 // Both kinds of task end the same way.
 class RuntimeTask : public batching::Task {
  public:
-  // Called exactly once for a task the runtime accepted, on a compute
-  // thread; on OK the items' outputs are written. A task the runtime refuses
-  // stays with the caller and is not called.
+  // Called exactly once for a task the runtime accepted, never under the
+  // scheduler's lock: on a compute thread, or, for a task whose caller gave
+  // up, on the thread of a later call that found it dead while making room.
+  // On OK the items' outputs are written. A task the runtime refuses stays
+  // with the caller and is not called.
   virtual void Done(absl::Status status) = 0;
 
   void Drop(absl::Status why) final { Done(std::move(why)); }
@@ -41,6 +44,15 @@ class ClassifyTask : public RuntimeTask {
  public:
   ClassifyTask() : RuntimeTask(metrics::Method::kClassify) {}
   int size() const override { return static_cast<int>(items.size()); }
+  // Steps of all its sequences, and their input floats.
+  batching::Cost cost() const override {
+    batching::Cost cost;
+    for (const engine::ClassifyItem& item : items) {
+      cost.steps += item.steps;
+      cost.values += static_cast<int64_t>(item.inputs.size());
+    }
+    return cost;
+  }
   std::vector<engine::ClassifyItem> items;
 };
 
@@ -51,6 +63,9 @@ class RegressTask : public RuntimeTask {
   // Regress by default; RegressChunk sets its own method.
   RegressTask() : RuntimeTask(metrics::Method::kRegress) {}
   int size() const override { return 1; }
+  batching::Cost cost() const override {
+    return {item.steps, static_cast<int64_t>(item.inputs.size())};
+  }
   engine::RegressItem item;
 };
 

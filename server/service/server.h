@@ -96,7 +96,8 @@ class Server {
   // and gRPC. Health is SERVING when it returns. `metrics` (may be null)
   // and `session_clock` must outlive the server. Sessions age by
   // `session_clock` (tests inject a fake one); call deadlines, queue delays
-  // and latencies are real time, as gRPC's deadlines are.
+  // and latencies are on a monotonic clock (gRPC's deadlines are carried
+  // over as the time they leave), so a wall-clock step does not move them.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options, const std::vector<model::Model>& models,
       metrics::Metrics* metrics, const Clock& session_clock);
@@ -132,7 +133,7 @@ class Server {
   void StopAll(absl::Duration grace);
 
   const ServerOptions options_;
-  const RealClock clock_;
+  const SteadyClock clock_;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<CallLimiter> calls_;
   std::unique_ptr<batching::Scheduler> scheduler_;

@@ -2,6 +2,10 @@
 
 #include <atomic>
 #include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -23,37 +27,84 @@ using ::testing::ElementsAre;
 struct Outcome {
   absl::Mutex mu;
   std::vector<absl::StatusCode> dropped;
+  std::vector<std::string> messages;  // Of the drops, in order.
+  int processed = 0;
+  int lost = 0;      // Destroyed without an answer: a caller left waiting.
+  int answered = 0;  // Dropped or processed.
+
+  int target = 0;
+
+  // Waits until `n` tasks were answered.
+  void WaitAnswered(int n) {
+    absl::MutexLock lock(&mu);
+    target = n;
+    mu.Await(absl::Condition(this, &Outcome::Reached));
+  }
+  bool Reached() const { return answered >= target; }
 };
 
 class TestTask : public Task {
  public:
-  TestTask(int size, Outcome* outcome, bool cancelled = false)
-      : size_(size), outcome_(outcome), cancelled_(cancelled) {}
+  TestTask(int size, Outcome* outcome, bool cancelled = false, Cost cost = {})
+      : size_(size), outcome_(outcome), cancelled_(cancelled), cost_(cost) {}
+  ~TestTask() override {
+    absl::MutexLock lock(&outcome_->mu);
+    if (!answered_) ++outcome_->lost;
+  }
   int size() const override { return size_; }
+  Cost cost() const override { return cost_; }
   bool cancelled() const override { return cancelled_; }
   void Drop(absl::Status why) override {
+    Answer();
     absl::MutexLock lock(&outcome_->mu);
     outcome_->dropped.push_back(why.code());
+    outcome_->messages.emplace_back(why.message());
+  }
+  void Process() {
+    Answer();
+    absl::MutexLock lock(&outcome_->mu);
+    ++outcome_->processed;
   }
 
  private:
+  // A second answer would be a second reply to one call.
+  void Answer() {
+    EXPECT_FALSE(answered_) << "a task was answered twice";
+    answered_ = true;
+    absl::MutexLock lock(&outcome_->mu);
+    ++outcome_->answered;
+  }
+
   int size_;
   Outcome* outcome_;
   bool cancelled_;
+  Cost cost_;
+  bool answered_ = false;
 };
+
+// Completes every task of a batch, as a processor must: each moved out of
+// the batch first.
+void ProcessAll(Batch& batch) {
+  for (auto& task : batch) {
+    std::unique_ptr<Task> taken = std::move(task);
+    static_cast<TestTask&>(*taken).Process();
+  }
+}
 
 // Records the item counts of the batches it receives; can hold the compute
 // thread on the first batch until released.
 class Recorder {
  public:
   Processor processor() {
-    return [this](Batch batch) {
+    return [this](Batch& batch) {
       int items = 0;
       for (auto& task : batch) items += task->size();
+      const int tasks = static_cast<int>(batch.size());
+      ProcessAll(batch);
       {
         absl::MutexLock lock(&mu_);
         batches_.push_back(items);
-        tasks_ += static_cast<int>(batch.size());
+        tasks_ += tasks;
       }
       if (hold_first_ && first_.exchange(false)) {
         entered_.Notify();
@@ -91,8 +142,18 @@ class Recorder {
 };
 
 std::unique_ptr<Task> MakeTask(int size, Outcome* outcome,
-                               bool cancelled = false) {
-  return std::make_unique<TestTask>(size, outcome, cancelled);
+                               bool cancelled = false, Cost cost = {}) {
+  return std::make_unique<TestTask>(size, outcome, cancelled, cost);
+}
+
+// Options with only the item bound set, as before costs were counted.
+QueueOptions Items(int max_batch_size, absl::Duration delay,
+                   int max_queued_items) {
+  QueueOptions options;
+  options.max_batch_size = max_batch_size;
+  options.max_queue_delay = delay;
+  options.max_queued_items = max_queued_items;
+  return options;
 }
 
 TEST(SchedulerTest, TasksQueuedWhileBusyRunAsOneBatch) {
@@ -101,7 +162,7 @@ TEST(SchedulerTest, TasksQueuedWhileBusyRunAsOneBatch) {
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
   recorder.HoldFirstBatch();
-  Queue* queue = scheduler.AddQueue("q", {64, absl::ZeroDuration(), 1024},
+  Queue* queue = scheduler.AddQueue("q", Items(64, absl::ZeroDuration(), 1024),
                                     recorder.processor());
   scheduler.Start();
   auto first = MakeTask(1, &outcome);
@@ -123,7 +184,7 @@ TEST(SchedulerTest, BatchesNeverExceedMaxBatchSize) {
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
   recorder.HoldFirstBatch();
-  Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 1024},
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::ZeroDuration(), 1024),
                                     recorder.processor());
   scheduler.Start();
   auto first = MakeTask(1, &outcome);
@@ -144,7 +205,7 @@ TEST(SchedulerTest, TaskLargerThanMaxBatchRunsAlone) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
-  Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 1024},
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::ZeroDuration(), 1024),
                                     recorder.processor());
   scheduler.Start();
   auto big = MakeTask(10, &outcome);
@@ -158,14 +219,17 @@ TEST(SchedulerTest, FullQueueRefusesAtOnceAndKeepsTheTaskWithTheCaller) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
-  Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 3},
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::ZeroDuration(), 3),
                                     recorder.processor());
   auto a = MakeTask(2, &outcome);
   ASSERT_TRUE(queue->Schedule(a).ok());
   auto b = MakeTask(2, &outcome);
   const absl::Status status = queue->Schedule(b);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("full"));
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("queue q is full"));
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("--max-queued-items"));
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->size(), 2);
   EXPECT_EQ(queue->queued_items(), 2);
@@ -176,7 +240,7 @@ TEST(SchedulerTest, CallersThatGaveUpDoNotKeepLiveOnesOutOfAFullQueue) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
-  Queue* queue = scheduler.AddQueue("q", {4, absl::ZeroDuration(), 3},
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::ZeroDuration(), 3),
                                     recorder.processor());
   auto cancelled = MakeTask(1, &outcome, /*cancelled=*/true);
   auto expiring = MakeTask(1, &outcome);
@@ -200,7 +264,7 @@ TEST(SchedulerTest, CancelledAndExpiredTasksAreDroppedBeforeCompute) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
-  Queue* queue = scheduler.AddQueue("q", {64, absl::ZeroDuration(), 1024},
+  Queue* queue = scheduler.AddQueue("q", Items(64, absl::ZeroDuration(), 1024),
                                     recorder.processor());
   auto cancelled = MakeTask(1, &outcome, /*cancelled=*/true);
   auto expired = MakeTask(1, &outcome);
@@ -225,7 +289,7 @@ TEST(SchedulerTest, QueueDelayWaitsForTheBatchToFill) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
-  Queue* queue = scheduler.AddQueue("q", {4, absl::Seconds(1), 1024},
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::Seconds(1), 1024),
                                     recorder.processor());
   scheduler.Start();
   // The clock does not move, so only a full batch may run.
@@ -250,8 +314,8 @@ TEST(SchedulerTest, StopRunsWhatIsQueuedThenRefuses) {
   Recorder recorder;
   Outcome outcome;
   Scheduler scheduler({2, nullptr}, clock);
-  Queue* queue =
-      scheduler.AddQueue("q", {2, absl::Hours(1), 1024}, recorder.processor());
+  Queue* queue = scheduler.AddQueue("q", Items(2, absl::Hours(1), 1024),
+                                    recorder.processor());
   scheduler.Start();
   auto task = MakeTask(1, &outcome);
   ASSERT_TRUE(queue->Schedule(task).ok());
@@ -268,7 +332,8 @@ TEST(SchedulerTest, OldestReadyQueueIsServedFirst) {
   Outcome outcome;
   Scheduler scheduler({1, nullptr}, clock);
   auto record = [&](std::string name) {
-    return [&, name](Batch) {
+    return [&, name](Batch& batch) {
+      ProcessAll(batch);
       absl::MutexLock lock(&mu);
       order.push_back(name);
     };
@@ -283,6 +348,252 @@ TEST(SchedulerTest, OldestReadyQueueIsServedFirst) {
   scheduler.Start();
   scheduler.Stop();
   EXPECT_THAT(order, ElementsAre("b", "a"));
+}
+
+// A clock that steps by a set amount right after its next read, as a wall
+// clock corrected between two reads of one decision.
+class SteppingClock : public Clock {
+ public:
+  explicit SteppingClock(absl::Time start) : now_(start) {}
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = now_;
+    now_ += step_;
+    step_ = absl::ZeroDuration();
+    return now;
+  }
+  void Set(absl::Time t) {
+    absl::MutexLock lock(&mu_);
+    now_ = t;
+  }
+  void StepAfterNextRead(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    step_ = d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  mutable absl::Time now_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Duration step_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(SchedulerTest, ATaskFoundDeadIsAnsweredEvenIfTheClockStepsBack) {
+  SteppingClock clock(absl::FromUnixSeconds(1000));
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
+  Queue* queue = scheduler.AddQueue("q", Items(4, absl::ZeroDuration(), 1),
+                                    recorder.processor());
+  auto expiring = MakeTask(1, &outcome);
+  expiring->deadline = absl::FromUnixSeconds(1001);
+  ASSERT_TRUE(queue->Schedule(expiring).ok());
+  // The queue is full, so scheduling `late` finds `expiring` past its
+  // deadline and takes it out; then the clock steps back before it is told.
+  clock.Set(absl::FromUnixSeconds(1002));
+  clock.StepAfterNextRead(absl::Seconds(-2));
+  auto late = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(late).ok());
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.lost, 0);
+  EXPECT_THAT(outcome.dropped,
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST(SchedulerTest, EveryTaskIsAnsweredOnceWhileTheClockJumpsBothWays) {
+  FakeClock clock(absl::FromUnixSeconds(1000));
+  Recorder recorder;
+  Outcome outcome;
+  constexpr int kTasks = 200;
+  {
+    Scheduler scheduler({2, nullptr}, clock);
+    Queue* queue = scheduler.AddQueue("q", Items(3, absl::ZeroDuration(), 8),
+                                      recorder.processor());
+    scheduler.Start();
+    for (int i = 0; i < kTasks; ++i) {
+      auto task = MakeTask(1 + i % 3, &outcome);
+      task->deadline = absl::FromUnixSeconds(1000 + i % 5);
+      clock.Advance(absl::Seconds(i % 2 == 0 ? 3 : -3));
+      const absl::Status status = queue->Schedule(task);
+      if (!status.ok()) {
+        // Refused: the caller is told, and keeps the task.
+        ASSERT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+        static_cast<TestTask&>(*task).Process();
+      }
+    }
+    scheduler.Stop();
+  }
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.lost, 0);
+}
+
+TEST(SchedulerTest,
+     AThrowingProcessorFailsItsUnansweredTasksAndTheThreadGoesOn) {
+  FakeClock clock;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  std::atomic<int> batches{0};
+  Queue* queue = scheduler.AddQueue("m/Classify", {}, [&](Batch& batch) {
+    const int n = ++batches;
+    if (n == 1) {
+      // Answers its first task, then runs out of memory.
+      std::unique_ptr<Task> first = std::move(batch[0]);
+      static_cast<TestTask&>(*first).Process();
+      throw std::bad_alloc();
+    }
+    if (n == 2) throw std::runtime_error("engine exploded");
+    ProcessAll(batch);
+  });
+  for (int i = 0; i < 3; ++i) {
+    auto task = MakeTask(1, &outcome);
+    ASSERT_TRUE(queue->Schedule(task).ok());
+  }
+  scheduler.Start();  // The three run as one batch.
+  outcome.WaitAnswered(3);
+  auto second = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(second).ok());
+  outcome.WaitAnswered(4);
+  auto third = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(third).ok());
+  scheduler.Stop();
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.lost, 0);
+  EXPECT_EQ(outcome.processed, 2);  // The first task, and the third batch.
+  EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kResourceExhausted,
+                                           absl::StatusCode::kResourceExhausted,
+                                           absl::StatusCode::kInternal));
+  EXPECT_THAT(outcome.messages[0], ::testing::HasSubstr("out of memory"));
+  EXPECT_THAT(outcome.messages[0], ::testing::HasSubstr("m/Classify"));
+  EXPECT_THAT(outcome.messages[2], ::testing::HasSubstr("engine exploded"));
+}
+
+TEST(SchedulerTest, AProcessorThatLeavesTasksUnansweredIsCaught) {
+  FakeClock clock;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", {}, [](Batch&) {});
+  auto task = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(task).ok());
+  scheduler.Start();
+  scheduler.Stop();
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.lost, 0);
+  EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kInternal));
+}
+
+TEST(SchedulerTest, StopFromTwoThreadsAtOnceAndAgain) {
+  for (int round = 0; round < 20; ++round) {
+    FakeClock clock;
+    Recorder recorder;
+    Outcome outcome;
+    Scheduler scheduler({2, nullptr}, clock);
+    recorder.HoldFirstBatch();
+    Queue* queue = scheduler.AddQueue("q", {}, recorder.processor());
+    scheduler.Start();
+    auto task = MakeTask(1, &outcome);
+    ASSERT_TRUE(queue->Schedule(task).ok());
+    recorder.WaitUntilHeld();
+    // Both wait on the held batch: two joins of the same threads.
+    std::thread a([&] { scheduler.Stop(); });
+    std::thread b([&] { scheduler.Stop(); });
+    recorder.Release();
+    a.join();
+    b.join();
+    scheduler.Stop();
+    absl::MutexLock lock(&outcome.mu);
+    EXPECT_EQ(outcome.processed, 1);
+    EXPECT_EQ(outcome.lost, 0);
+  }
+}
+
+QueueOptions Costs(int64_t max_queued_steps, int64_t max_queued_values) {
+  QueueOptions options;
+  options.max_queued_steps = max_queued_steps;
+  options.max_queued_values = max_queued_values;
+  return options;
+}
+
+TEST(SchedulerTest, QueuedStepsAreBounded) {
+  FakeClock clock;
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
+  Queue* queue = scheduler.AddQueue("m/Classify", Costs(100, 1 << 30),
+                                    recorder.processor());
+  auto a = MakeTask(1, &outcome, false, {60, 60});
+  ASSERT_TRUE(queue->Schedule(a).ok());
+  auto b = MakeTask(1, &outcome, false, {41, 41});
+  const absl::Status status = queue->Schedule(b);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("queue m/Classify is full"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("100 steps"));
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("--max-queued-steps"));
+  ASSERT_NE(b, nullptr);                            // Still the caller's.
+  auto c = MakeTask(1, &outcome, false, {40, 40});  // Exactly fills it.
+  EXPECT_TRUE(queue->Schedule(c).ok());
+  EXPECT_EQ(queue->queued_cost().steps, 100);
+  EXPECT_EQ(queue->queued_items(), 2);
+}
+
+TEST(SchedulerTest, QueuedValuesAreBounded) {
+  FakeClock clock;
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
+  Queue* queue =
+      scheduler.AddQueue("q", Costs(1 << 30, 1000), recorder.processor());
+  auto a = MakeTask(1, &outcome, false, {10, 900});
+  ASSERT_TRUE(queue->Schedule(a).ok());
+  auto b = MakeTask(1, &outcome, false, {10, 101});
+  const absl::Status status = queue->Schedule(b);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("--max-queued-values"));
+  auto c = MakeTask(1, &outcome, false, {10, 100});
+  EXPECT_TRUE(queue->Schedule(c).ok());
+  EXPECT_EQ(queue->queued_cost().values, 1000);
+}
+
+TEST(SchedulerTest, ATaskCostlierThanTheBoundRunsAloneInAnEmptyQueue) {
+  FakeClock clock;
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  recorder.HoldFirstBatch();
+  Queue* queue = scheduler.AddQueue("q", Costs(100, 100), recorder.processor());
+  auto huge = MakeTask(1, &outcome, false, {1000, 1000});
+  ASSERT_TRUE(queue->Schedule(huge).ok());
+  auto other = MakeTask(1, &outcome, false, {1, 1});
+  EXPECT_EQ(queue->Schedule(other).code(),
+            absl::StatusCode::kResourceExhausted);
+  scheduler.Start();
+  recorder.WaitUntilHeld();  // `huge` is out of the queue, running.
+  EXPECT_EQ(queue->queued_cost().steps, 0);
+  auto next = MakeTask(1, &outcome, false, {100, 100});
+  EXPECT_TRUE(queue->Schedule(next).ok());
+  recorder.Release();
+  recorder.WaitForTasks(2);
+  EXPECT_EQ(queue->queued_cost().steps, 0);
+  EXPECT_EQ(queue->queued_cost().values, 0);
+}
+
+TEST(SchedulerTest, CallersThatGaveUpFreeTheirCostForLiveOnes) {
+  FakeClock clock(absl::FromUnixSeconds(1000));
+  Recorder recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);  // Not started: nothing drains.
+  Queue* queue =
+      scheduler.AddQueue("q", Costs(100, 1000), recorder.processor());
+  auto cancelled = MakeTask(1, &outcome, /*cancelled=*/true, {60, 60});
+  auto live = MakeTask(1, &outcome, false, {30, 30});
+  ASSERT_TRUE(queue->Schedule(cancelled).ok());
+  ASSERT_TRUE(queue->Schedule(live).ok());
+  auto next = MakeTask(1, &outcome, false, {70, 70});
+  ASSERT_TRUE(queue->Schedule(next).ok());
+  EXPECT_EQ(queue->queued_cost().steps, 100);
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kCancelled));
 }
 
 }  // namespace

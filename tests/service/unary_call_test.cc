@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/common/clock.h"
 #include "tests/testing/test_server.h"
 
 namespace rnnserve {
@@ -298,7 +299,8 @@ TEST_F(UnaryCallTest, AChunkPastItsDeadlineWhenComputedIsNotCommitted) {
   ExpectInterruptedChunkIsNotCommitted(
       ContextWithDeadline(2), [](grpc::ClientContext&) {},
       [](const runtime::RuntimeTask& task) {
-        return absl::Now() > task.deadline;
+        // Task deadlines are on the monotonic clock.
+        return SteadyClock::MonotonicNow() > task.deadline;
       },
       grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED");
 }
