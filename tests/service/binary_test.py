@@ -74,7 +74,7 @@ def check_interop(args, server):
     golden = read_golden(args.source, "fashion_lstm_test1000.safetensors")
     images = read_images(64)
     request = pb.ClassifyRequest(
-        model=b"fashion_lstm", top_k=3,
+        model="fashion_lstm", top_k=3,
         sequences=[pb.Sequence(steps=28, values=v) for v in images])
     response = stub.Classify(request, timeout=CALL_TIMEOUT)
     if len(response.results) != 64:
@@ -97,8 +97,7 @@ def check_interop(args, server):
     def chunks(first, last, token):
         for at in range(first, last, 10):
             yield pb.RegressRequest(
-                model=b"sine_rnn",
-                session_token=(token if at == first else "").encode(),
+                model="sine_rnn", session_token=token if at == first else "",
                 steps=10, values=x[at:at + 10])
 
     got = []
@@ -131,7 +130,7 @@ def check_sigterm(args, server):
     channel = connected_channel(server.address)
     stub = pb_grpc.InferenceStub(channel)
     request = pb.ClassifyRequest(
-        model=b"fashion_lstm",
+        model="fashion_lstm",
         sequences=[pb.Sequence(steps=28, values=[0.5] * 784)] * 16)
     expected = list(stub.Classify(request, timeout=CALL_TIMEOUT)
                     .results[0].logits)
@@ -340,9 +339,8 @@ def check_tls(args, work, certs, server, token):
 
     def chunks(first, count, session):
         for i in range(count):
-            yield pb.RegressRequest(model=b"sine_rnn",
-                                    session_token=(session if i == 0
-                                                   else "").encode(),
+            yield pb.RegressRequest(model="sine_rnn",
+                                    session_token=session if i == 0 else "",
                                     steps=10, values=[0.1 * (first + i)] * 10)
 
     responses = list(stub.Regress(chunks(0, 3, ""), metadata=metadata,

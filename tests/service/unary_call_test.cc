@@ -1,14 +1,20 @@
 // The unary calls' plumbing on a real server: text fields that are not
-// UTF-8 and bodies that are no message are refused by name without a log
-// line; a RegressChunk whose client stopped waiting before its answer was
-// sent leaves its session where it was and is counted by what happened;
-// RegressChunk's queue waits are its own series.
+// UTF-8 and bodies that are no message are
+// refused by name without a log line; a RegressChunk whose client stopped
+// waiting before its answer was sent leaves its session where it was and is
+// counted by what happened; RegressChunk's queue waits are its own series.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -175,67 +181,69 @@ class UnaryCallTest : public ::testing::Test {
   std::unique_ptr<v1::Inference::Stub> stub_;
 };
 
+// The request's bytes with `value` appended as field `number`: how a client
+// whose library does not check UTF-8 sends a text field that is not UTF-8
+// (protobuf keeps the last occurrence of a field).
+std::string WithText(const google::protobuf::Message& request, int number,
+                     const std::string& value) {
+  std::string bytes = request.SerializeAsString();
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  google::protobuf::internal::WireFormatLite::WriteBytes(number, value, &coded);
+  return bytes;
+}
+
 TEST_F(UnaryCallTest, TextFieldsThatAreNotUtf8AreRefusedByName) {
+  const v1::RegressRequest chunk = Chunk(Sine(), 0, 1, "");
+  v1::ClassifyRequest classify;
+  classify.set_model("fashion_lstm");
+  v1::Sequence* sequence = classify.add_sequences();
+  sequence->set_steps(28);
+  sequence->mutable_values()->Resize(28 * 28, 0.25f);
+  v1::GetModelRequest get_model;
+  get_model.set_model("fashion_lstm");
+  struct Case {
+    std::string method;
+    std::string bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"Classify", WithText(classify, 1, "fashion_lstm\xff"),
+       "model: not valid UTF-8"},
+      // An encoded surrogate, and a cut-short sequence.
+      {"RegressChunk", WithText(chunk, 1, "\xed\xa0\x80"),
+       "model: not valid UTF-8"},
+      {"RegressChunk", WithText(chunk, 2, "abc\xc3"),
+       "session_token: not valid UTF-8"},
+      // An overlong '/'.
+      {"GetModel", WithText(get_model, 1, "\xc0\xaf"),
+       "model: not valid UTF-8"},
+  };
   ::testing::internal::CaptureStderr();
-  {
-    v1::ClassifyRequest request;
-    request.set_model("fashion_lstm\xff");
-    request.add_sequences()->set_steps(1);
-    v1::ClassifyResponse response;
+  for (const Case& c : cases) {
     const grpc::Status s =
-        stub_->Classify(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
+        CallRaw("/rnnserve.v1.Inference/" + c.method, c.bytes);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << c.method;
+    EXPECT_EQ(s.error_message(), c.message) << c.method;
   }
-  {
-    // An encoded surrogate, and a cut-short sequence.
-    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
-    request.set_model("\xed\xa0\x80");
-    v1::RegressResponse response;
-    grpc::Status s =
-        stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
-    request.set_model("sine_rnn");
-    request.set_session_token("abc\xc3");
-    s = stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
-  }
-  {
-    v1::GetModelRequest request;
-    request.set_model("\xc0\xaf");  // An overlong '/'.
-    v1::ModelInfo response;
-    const grpc::Status s =
-        stub_->GetModel(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
-  }
-  {
-    auto context = ContextWithDeadline();
-    auto stream = stub_->Regress(context.get());
-    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
-    request.set_session_token("\xff");
-    stream->Write(request);
-    stream->WritesDone();
-    v1::RegressResponse response;
-    EXPECT_FALSE(stream->Read(&response));
-    const grpc::Status s = stream->Finish();
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
-  }
-  {
-    // Well-formed UTF-8 that names no model gets past the check.
-    v1::GetModelRequest request;
-    request.set_model("mod\xc3\xa8le");
-    v1::ModelInfo response;
-    EXPECT_EQ(stub_->GetModel(ContextWithDeadline().get(), request, &response)
-                  .error_code(),
-              grpc::NOT_FOUND);
-  }
+  // Well-formed UTF-8 that names no model gets past the check.
+  EXPECT_EQ(CallRaw("/rnnserve.v1.Inference/GetModel",
+                    WithText(get_model, 1, "mod\xc3\xa8le"))
+                .error_code(),
+            grpc::NOT_FOUND);
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               Not(HasSubstr("libprotobuf")));
   EXPECT_EQ(server_.server().sessions().size(), 0);
+
+  // The server still serves, the same calls well-formed.
+  v1::ClassifyResponse classified;
+  EXPECT_TRUE(
+      stub_->Classify(ContextWithDeadline().get(), classify, &classified).ok());
+  EXPECT_EQ(classified.results_size(), 1);
+  v1::ModelInfo info;
+  EXPECT_TRUE(
+      stub_->GetModel(ContextWithDeadline().get(), get_model, &info).ok());
+  EXPECT_EQ(RunChunk(chunk).outputs_size(), 1);
 }
 
 TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
