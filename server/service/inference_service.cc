@@ -232,7 +232,7 @@ class GetModelCall final
 
 // A Regress stream refused before its first read.
 class RefusedStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit RefusedStream(const absl::Status& status) {
     Finish(ToGrpcStatus(status));
@@ -267,7 +267,7 @@ grpc::ServerGenericBidiReactor* UnaryMethods::CreateReactor(
   return call;
 }
 
-grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceService::Regress(grpc::CallbackServerContext* context) {
   if (absl::Status status = Authenticate(*context, state_.bearer_tokens);
       !status.ok()) {

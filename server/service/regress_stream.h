@@ -22,8 +22,12 @@ namespace rnnserve::service {
 // only once the answer has been handed to the transport; when the stream
 // ends, however it ends, the session is detached and stays resumable until
 // its idle TTL. Deletes itself when gRPC is done with it.
+//
+// The stream carries raw messages: each request is parsed here, its text
+// fields checked first (text_fields.h), so that one that is not UTF-8 ends
+// the stream with INVALID_ARGUMENT naming the field, and nothing is logged.
 class RegressStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   RegressStream(const ServingState& state,
                 grpc::CallbackServerContext* context);
@@ -59,6 +63,8 @@ class RegressStream final
   sessions::Lease lease_;
   bool token_sent_ = false;
   bool ended_ = false;  // The session was ended by end_session.
+  grpc::ByteBuffer request_body_;
+  grpc::ByteBuffer response_body_;
   v1::RegressRequest request_;
   v1::RegressResponse response_;
   std::optional<PendingChunk> chunk_;

@@ -1,5 +1,5 @@
 // The unary calls' plumbing on a real server: text fields that are not
-// UTF-8 and bodies that are no message are
+// UTF-8 (on a Regress stream too) and bodies that are no message are
 // refused by name without a log line; a RegressChunk whose client stopped
 // waiting before its answer was sent leaves its session where it was and is
 // counted by what happened; RegressChunk's queue waits are its own series.
@@ -246,6 +246,112 @@ TEST_F(UnaryCallTest, TextFieldsThatAreNotUtf8AreRefusedByName) {
   EXPECT_EQ(RunChunk(chunk).outputs_size(), 1);
 }
 
+// A Regress stream of raw messages: writes them in order, half-closes,
+// and collects every response and the status.
+class RawRegressStream final
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RawRegressStream(std::vector<std::string> requests)
+      : requests_(std::move(requests)) {}
+
+  grpc::Status Run(grpc::GenericStub& stub, grpc::ClientContext& context) {
+    stub.PrepareBidiStreamingCall(&context, "/rnnserve.v1.Inference/Regress",
+                                  grpc::StubOptions(), this);
+    StartRead(&in_);
+    WriteNext();
+    StartCall();
+    done_.WaitForNotification();
+    return status_;
+  }
+
+  // Valid once Run has returned.
+  const std::vector<v1::RegressResponse>& responses() const {
+    return responses_;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    v1::RegressResponse response;
+    EXPECT_TRUE(grpc::SerializationTraits<v1::RegressResponse>::Deserialize(
+                    &in_, &response)
+                    .ok());
+    responses_.push_back(std::move(response));
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnDone(const grpc::Status& status) override {
+    status_ = status;
+    done_.Notify();
+  }
+
+ private:
+  void WriteNext() {
+    if (next_ == requests_.size()) {
+      StartWritesDone();
+      return;
+    }
+    const std::string& bytes = requests_[next_++];
+    grpc::Slice slice(bytes.data(), bytes.size());
+    out_ = grpc::ByteBuffer(&slice, 1);
+    StartWrite(&out_);
+  }
+
+  const std::vector<std::string> requests_;
+  size_t next_ = 0;
+  grpc::ByteBuffer in_;
+  grpc::ByteBuffer out_;
+  std::vector<v1::RegressResponse> responses_;
+  grpc::Status status_;
+  absl::Notification done_;
+};
+
+TEST_F(UnaryCallTest, RegressStreamTextThatIsNotUtf8IsRefusedByName) {
+  grpc::GenericStub stub(server_.NewChannel());
+  const std::vector<float> x = Sine();
+  const auto run = [&](std::vector<std::string> requests) {
+    auto stream = std::make_unique<RawRegressStream>(std::move(requests));
+    auto context = ContextWithDeadline();
+    const grpc::Status status = stream->Run(stub, *context);
+    return std::make_pair(status, stream->responses());
+  };
+  ::testing::internal::CaptureStderr();
+  // On the first message, before any session exists.
+  auto [status, responses] = run({WithText(Chunk(x, 0, 1, ""), 1, "\xff")});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "model: not valid UTF-8");
+  EXPECT_TRUE(responses.empty());
+  std::tie(status, responses) =
+      run({WithText(Chunk(x, 0, 1, ""), 2, "abc\xc3")});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "session_token: not valid UTF-8");
+  EXPECT_TRUE(responses.empty());
+  EXPECT_EQ(server_.server().sessions().size(), 0);
+  // On a later message: the first is answered, the stream ends at the bad
+  // one, and the session stays where the answered chunk left it.
+  v1::RegressRequest next = Chunk(x, 10, 10, "");
+  next.clear_model();
+  std::tie(status, responses) =
+      run({Chunk(x, 0, 10, "").SerializeAsString(),
+           WithText(next, 2, "\xed\xa0\x80"), next.SerializeAsString()});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "session_token: not valid UTF-8");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              Not(HasSubstr("libprotobuf")));
+
+  // The server still serves, and the session resumes after its first chunk.
+  const std::string token = responses[0].session_token();
+  ASSERT_FALSE(token.empty());
+  std::tie(status, responses) = run(
+      {Chunk(x, 10, 10, token).SerializeAsString(), next.SerializeAsString()});
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].first_step(), 10u);
+  EXPECT_EQ(responses[1].first_step(), 20u);
+}
+
 TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
   // Field 1 as a varint, then a truncated length-delimited field.
   const std::string garbage = "\x08\x96\x01\x12\x7f\xff\xff";
@@ -261,6 +367,13 @@ TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
     EXPECT_EQ(s.error_message(), "request: not a valid " + message + " message")
         << method;
   }
+  // On a Regress stream, as its first message.
+  grpc::GenericStub stub(server_.NewChannel());
+  RawRegressStream stream({garbage});
+  const grpc::Status s = stream.Run(stub, *ContextWithDeadline());
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "request: not a valid rnnserve.v1.RegressRequest message");
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               Not(HasSubstr("libprotobuf")));
   // Methods the service does not have stay UNIMPLEMENTED.
