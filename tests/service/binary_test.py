@@ -118,7 +118,44 @@ def check_interop(args, server):
         fail(f"resumed stream differs from PyTorch by {worst}")
     print(f"interop: 100 streamed steps over two streams match PyTorch "
           f"(worst {worst:.2e})")
+    check_text_not_utf8(channel, pb, server)
     channel.close()
+
+
+def check_text_not_utf8(channel, pb, server):
+    """Text fields that are not UTF-8 are refused by name, nothing logged.
+
+    The stubs refuse such text, so the requests go as raw bytes: a valid
+    request with the field appended again (the last occurrence counts).
+    """
+    import grpc
+    classify = pb.ClassifyRequest(
+        model="fashion_lstm", sequences=[pb.Sequence(steps=28,
+                                                     values=[0.5] * 784)])
+    chunk = pb.RegressRequest(model="sine_rnn", steps=1, values=[0.5])
+    cases = [
+        ("Classify", False, classify.SerializeToString() + b"\x0a\x02\xc3\x28",
+         "model: not valid UTF-8"),
+        ("Regress", True, chunk.SerializeToString() + b"\x12\x01\xff",
+         "session_token: not valid UTF-8"),
+    ]
+    for method, stream, body, message in cases:
+        path = f"/rnnserve.v1.Inference/{method}"
+        try:
+            if stream:
+                list(channel.stream_stream(path)(iter([body]),
+                                                 timeout=CALL_TIMEOUT))
+            else:
+                channel.unary_unary(path)(body, timeout=CALL_TIMEOUT)
+            fail(f"{method} with text that is not UTF-8 was served")
+        except grpc.RpcError as e:
+            if (e.code() != grpc.StatusCode.INVALID_ARGUMENT
+                    or e.details() != message):
+                fail(f"{method} with text that is not UTF-8: {e.code()} "
+                     f"{e.details()}")
+    if "libprotobuf" in server.log():
+        fail("the server logged text that is not UTF-8:\n" + server.log())
+    print("interop: text that is not UTF-8 refused by name, nothing logged")
 
 
 def check_sigterm(args, server):
