@@ -126,8 +126,8 @@ async def session_loop(stub, pb, expected, tally, deadline, rng):
                     steps = min(rng.randint(1, 20), STREAM_STEPS - at)
                     last = at + steps == STREAM_STEPS
                     await call.write(pb.RegressRequest(
-                        model=b"sine_rnn" if c == 0 else b"",
-                        session_token=(token if c == 0 else "").encode(),
+                        model="sine_rnn" if c == 0 else "",
+                        session_token=token if c == 0 else "",
                         steps=steps, values=x[at:at + steps],
                         end_session=last))
                     response = await call.read()
@@ -168,7 +168,7 @@ async def classify_loop(stub, pb, expected, tally, deadline, rng):
     n = len(expected.images)
     while time.monotonic() < deadline:
         picks = [rng.randrange(n) for _ in range(rng.randint(1, 32))]
-        request = pb.ClassifyRequest(model=b"fashion_lstm", sequences=[
+        request = pb.ClassifyRequest(model="fashion_lstm", sequences=[
             pb.Sequence(steps=28, values=expected.images[i]) for i in picks])
         try:
             response = await stub.Classify(request, timeout=30)
@@ -217,7 +217,7 @@ def probe_refusals(address, duration, results, stubs_dir):
     from rnnserve.v1 import inference_pb2 as pb
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
     stub = pb_grpc.InferenceStub(connected_channel(address))
-    request = pb.ClassifyRequest(model=b"fashion_lstm", sequences=[
+    request = pb.ClassifyRequest(model="fashion_lstm", sequences=[
         pb.Sequence(steps=28, values=[0.5] * 784)])
     deadline = time.monotonic() + duration - 1
     time.sleep(1)  # Let the load build up.
@@ -237,7 +237,7 @@ async def run_overload(args, server, probe_results):
     from rnnserve.v1 import inference_pb2_grpc as pb_grpc
     channels = [await connected_aio_channel(server.address) for _ in range(4)]
     stubs = [pb_grpc.InferenceStub(c) for c in channels]
-    request = pb.ClassifyRequest(model=b"fashion_lstm", sequences=[
+    request = pb.ClassifyRequest(model="fashion_lstm", sequences=[
         pb.Sequence(steps=28, values=[0.5] * 784)] * 64)
     reference = await stubs[0].Classify(request, timeout=30)
     want = list(reference.results[0].logits)

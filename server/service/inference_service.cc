@@ -61,7 +61,6 @@ class ClassifyCall final
   }
 
   absl::Status Accept() {
-    RETURN_IF_ERROR(CheckUtf8("model", request().model()));
     ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
                      state_.FindModel(request().model()));
     set_metrics(state_.MetricsFor(request().model()));
@@ -153,8 +152,6 @@ class ChunkCall final
   }
 
   absl::Status Accept() {
-    RETURN_IF_ERROR(CheckUtf8("model", request().model()));
-    RETURN_IF_ERROR(CheckUtf8("session_token", request().session_token()));
     ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
                      state_.FindModel(request().model()));
     set_metrics(state_.MetricsFor(request().model()));
@@ -222,9 +219,8 @@ class GetModelCall final
 
  private:
   void Run() override {
-    absl::Status status = CheckUtf8("model", request().model());
     absl::StatusOr<runtime::ModelRuntime*> model =
-        status.ok() ? state_.FindModel(request().model()) : status;
+        state_.FindModel(request().model());
     if (!model.ok()) {
       Fail(model.status());
       return;
@@ -236,7 +232,7 @@ class GetModelCall final
 
 // A Regress stream refused before its first read.
 class RefusedStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit RefusedStream(const absl::Status& status) {
     Finish(ToGrpcStatus(status));
@@ -271,7 +267,7 @@ grpc::ServerGenericBidiReactor* UnaryMethods::CreateReactor(
   return call;
 }
 
-grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceService::Regress(grpc::CallbackServerContext* context) {
   if (absl::Status status = Authenticate(*context, state_.bearer_tokens);
       !status.ok()) {

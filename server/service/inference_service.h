@@ -26,15 +26,16 @@ class UnaryMethods final : public grpc::CallbackGenericService {
   const ServingState& state_;
 };
 
-// The typed part of the service: the Regress stream, whose messages gRPC
-// reads one at a time once the stream is authenticated. The unary methods
-// are marked generic here, which leaves them to unary_methods(); the
-// service still registers under its name, for health and reflection.
+// The registered part of the service: the Regress stream, raw so that its
+// messages are parsed by the stream itself (regress_stream.h), read one at
+// a time once the stream is authenticated. The unary methods are marked
+// generic here, which leaves them to unary_methods(); Regress keeps the
+// service registered under its name, for health and reflection.
 using InferenceServiceBase = v1::Inference::WithGenericMethod_Classify<
     v1::Inference::WithGenericMethod_RegressChunk<
         v1::Inference::WithGenericMethod_ListModels<
             v1::Inference::WithGenericMethod_GetModel<
-                v1::Inference::WithCallbackMethod_Regress<
+                v1::Inference::WithRawCallbackMethod_Regress<
                     v1::Inference::Service>>>>>;
 
 // Turns calls into runtime tasks; never blocks a gRPC thread: the compute
@@ -47,7 +48,7 @@ class InferenceService final : public InferenceServiceBase {
   explicit InferenceService(const ServingState& state)
       : state_(state), unary_methods_(state) {}
 
-  grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>* Regress(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Regress(
       grpc::CallbackServerContext* context) override;
 
   grpc::CallbackGenericService* unary_methods() { return &unary_methods_; }

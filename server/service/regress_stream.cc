@@ -1,11 +1,14 @@
 #include "server/service/regress_stream.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/service/call_util.h"
 #include "server/service/status.h"
+#include "server/service/text_fields.h"
 #include "server/service/validation.h"
 
 namespace rnnserve::service {
@@ -49,7 +52,7 @@ void RegressStream::ReadNext() {
     if (!draining_) {
       reading_ = true;
       // Its OnReadDone never runs inline, so holding mu_ here is safe.
-      StartRead(&request_);
+      StartRead(&request_body_);
       return;
     }
   }
@@ -113,8 +116,7 @@ absl::Status RegressStream::Attach() {
 }
 
 absl::Status RegressStream::Handle() {
-  RETURN_IF_ERROR(CheckUtf8("model", request_.model()));
-  RETURN_IF_ERROR(CheckUtf8("session_token", request_.session_token()));
+  RETURN_IF_ERROR(ParseRequest(request_body_, request_));
   if (ended_) {
     return absl::FailedPreconditionError(
         "the session was ended by end_session; no request may follow it on "
@@ -161,7 +163,15 @@ void RegressStream::ChunkDone(absl::Status status) {
 
 void RegressStream::Respond() {
   chunk_->Describe(*lease_, model_->config(), !token_sent_, response_);
-  StartWrite(&response_);
+  response_body_.Clear();  // Still holds the previous answer.
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<v1::RegressResponse>::Serialize(
+           response_, &response_body_, &own_buffer)
+           .ok()) {
+    Fail(absl::InternalError("the response could not be serialized"));
+    return;
+  }
+  StartWrite(&response_body_);
 }
 
 void RegressStream::OnWriteDone(bool ok) {

@@ -31,8 +31,12 @@ namespace rnnserve::service {
 // in flight ends once that chunk's answer is written and committed, both
 // with UNAVAILABLE telling the client to resume its session. Deletes itself
 // when gRPC is done with it.
+//
+// The stream carries raw messages: each request is parsed here, its text
+// fields checked first (text_fields.h), so that one that is not UTF-8 ends
+// the stream with INVALID_ARGUMENT naming the field, and nothing is logged.
 class RegressStream final
-    : public grpc::ServerBidiReactor<v1::RegressRequest, v1::RegressResponse>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public Drainable {
  public:
   // `caller`: see CallerId; it owns the sessions the stream creates, and
@@ -79,6 +83,8 @@ class RegressStream final
   sessions::Lease lease_;
   bool token_sent_ = false;
   bool ended_ = false;  // The session was ended by end_session.
+  grpc::ByteBuffer request_body_;
+  grpc::ByteBuffer response_body_;
   v1::RegressRequest request_;
   v1::RegressResponse response_;
   std::optional<PendingChunk> chunk_;

@@ -24,6 +24,7 @@
 #include "server/metrics/metrics.h"
 #include "server/service/call_limiter.h"
 #include "server/service/serving_state.h"
+#include "server/service/text_fields.h"
 
 namespace rnnserve::service {
 
@@ -134,13 +135,10 @@ class TypedUnaryCall : public UnaryCall {
   }
 
   void Handle(grpc::ByteBuffer& body) final {
-    // The text fields are bytes, so a well-formed message always parses;
-    // a failure means bytes that are no such message at all.
-    if (!grpc::SerializationTraits<Request>::Deserialize(&body, request_)
-             .ok()) {
-      Fail(absl::InvalidArgumentError(
-          absl::StrCat("request: not a valid ",
-                       Request::descriptor()->full_name(), " message")));
+    // Text fields are checked before the parse, which then cannot fail on
+    // them (text_fields.h).
+    if (absl::Status status = ParseRequest(body, *request_); !status.ok()) {
+      Fail(status);
       return;
     }
     Run();

@@ -14,8 +14,9 @@
 namespace rnnserve::service {
 
 // INVALID_ARGUMENT "<field>: not valid UTF-8" unless `value` is
-// well-formed UTF-8. The request's text fields are bytes on the wire, so
-// that a bad one is refused here, by name, rather than by the parser.
+// well-formed UTF-8. Request bodies are scanned with it before they are
+// parsed (text_fields.h), so that a bad text field is refused here, by
+// name, rather than by the parser.
 absl::Status CheckUtf8(const char* field, std::string_view value);
 
 // FAILED_PRECONDITION, naming the RPC to call instead, unless the model

@@ -64,7 +64,7 @@ class Traffic:
         return [self.rng.random() for _ in range(n)]
 
     def classify(self, model, sequences, expect):
-        request = self.pb.ClassifyRequest(model=model.encode(), sequences=sequences)
+        request = self.pb.ClassifyRequest(model=model, sequences=sequences)
         try:
             self.stub.Classify(request, timeout=CALL_TIMEOUT)
             code = "OK"
@@ -85,8 +85,7 @@ class Traffic:
         self.batch_count += 1  # One call at a time: one batch per call.
 
     def chunk(self, steps, token="", end=False):
-        return self.pb.RegressRequest(model=REGRESSOR.encode(),
-                                      session_token=token.encode(),
+        return self.pb.RegressRequest(model=REGRESSOR, session_token=token,
                                       steps=steps, values=self.values(steps),
                                       end_session=end)
 
@@ -137,7 +136,7 @@ class Traffic:
         # gives must be counted under that model.
         try:
             self.stub.Classify(self.pb.ClassifyRequest(
-                model=REGRESSOR.encode(), sequences=[seq(steps=1, values=[0.5])]),
+                model=REGRESSOR, sequences=[seq(steps=1, values=[0.5])]),
                 timeout=CALL_TIMEOUT)
             fail("Classify on a regression model succeeded")
         except self.grpc.RpcError as e:

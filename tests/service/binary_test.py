@@ -79,7 +79,7 @@ def check_interop(args, server):
     golden = read_golden(args.source, "fashion_lstm_test1000.safetensors")
     images = read_images(64)
     request = pb.ClassifyRequest(
-        model=b"fashion_lstm", top_k=3,
+        model="fashion_lstm", top_k=3,
         sequences=[pb.Sequence(steps=28, values=v) for v in images])
     response = stub.Classify(request, timeout=CALL_TIMEOUT)
     if len(response.results) != 64:
@@ -102,8 +102,7 @@ def check_interop(args, server):
     def chunks(first, last, token):
         for at in range(first, last, 10):
             yield pb.RegressRequest(
-                model=b"sine_rnn",
-                session_token=(token if at == first else "").encode(),
+                model="sine_rnn", session_token=token if at == first else "",
                 steps=10, values=x[at:at + 10])
 
     got = []
@@ -124,6 +123,7 @@ def check_interop(args, server):
         fail(f"resumed stream differs from PyTorch by {worst}")
     print(f"interop: 100 streamed steps over two streams match PyTorch "
           f"(worst {worst:.2e})")
+    check_text_not_utf8(channel, pb, server)
     channel.close()
 
 
@@ -150,6 +150,42 @@ class StreamClient:
         return next(self.responses)
 
 
+def check_text_not_utf8(channel, pb, server):
+    """Text fields that are not UTF-8 are refused by name, nothing logged.
+
+    The stubs refuse such text, so the requests go as raw bytes: a valid
+    request with the field appended again (the last occurrence counts).
+    """
+    import grpc
+    classify = pb.ClassifyRequest(
+        model="fashion_lstm", sequences=[pb.Sequence(steps=28,
+                                                     values=[0.5] * 784)])
+    chunk = pb.RegressRequest(model="sine_rnn", steps=1, values=[0.5])
+    cases = [
+        ("Classify", False, classify.SerializeToString() + b"\x0a\x02\xc3\x28",
+         "model: not valid UTF-8"),
+        ("Regress", True, chunk.SerializeToString() + b"\x12\x01\xff",
+         "session_token: not valid UTF-8"),
+    ]
+    for method, stream, body, message in cases:
+        path = f"/rnnserve.v1.Inference/{method}"
+        try:
+            if stream:
+                list(channel.stream_stream(path)(iter([body]),
+                                                 timeout=CALL_TIMEOUT))
+            else:
+                channel.unary_unary(path)(body, timeout=CALL_TIMEOUT)
+            fail(f"{method} with text that is not UTF-8 was served")
+        except grpc.RpcError as e:
+            if (e.code() != grpc.StatusCode.INVALID_ARGUMENT
+                    or e.details() != message):
+                fail(f"{method} with text that is not UTF-8: {e.code()} "
+                     f"{e.details()}")
+    if "libprotobuf" in server.log():
+        fail("the server logged text that is not UTF-8:\n" + server.log())
+    print("interop: text that is not UTF-8 refused by name, nothing logged")
+
+
 def check_sigterm(args, server):
     """64 Classify callers and an open Regress stream around SIGTERM."""
     import grpc
@@ -160,7 +196,7 @@ def check_sigterm(args, server):
     channel = connected_channel(server.address)
     stub = pb_grpc.InferenceStub(channel)
     request = pb.ClassifyRequest(
-        model=b"fashion_lstm",
+        model="fashion_lstm",
         sequences=[pb.Sequence(steps=28, values=[0.5] * 784)] * 16)
     expected = list(stub.Classify(request, timeout=CALL_TIMEOUT)
                     .results[0].logits)
@@ -432,9 +468,8 @@ def check_tls(args, work, certs, server, token):
 
     def chunks(first, count, session):
         for i in range(count):
-            yield pb.RegressRequest(model=b"sine_rnn",
-                                    session_token=(session if i == 0
-                                                   else "").encode(),
+            yield pb.RegressRequest(model="sine_rnn",
+                                    session_token=session if i == 0 else "",
                                     steps=10, values=[0.1 * (first + i)] * 10)
 
     responses = list(stub.Regress(chunks(0, 3, ""), metadata=metadata,

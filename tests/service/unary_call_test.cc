@@ -1,14 +1,20 @@
 // The unary calls' plumbing on a real server: text fields that are not
-// UTF-8 and bodies that are no message are refused by name without a log
-// line; a RegressChunk whose client stopped waiting before its answer was
-// sent leaves its session where it was and is counted by what happened;
-// RegressChunk's queue waits are its own series.
+// UTF-8 (on a Regress stream too) and bodies that are no message are
+// refused by name without a log line; a RegressChunk whose client stopped
+// waiting before its answer was sent leaves its session where it was and is
+// counted by what happened; RegressChunk's queue waits are its own series.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -176,67 +182,175 @@ class UnaryCallTest : public ::testing::Test {
   std::unique_ptr<v1::Inference::Stub> stub_;
 };
 
+// The request's bytes with `value` appended as field `number`: how a client
+// whose library does not check UTF-8 sends a text field that is not UTF-8
+// (protobuf keeps the last occurrence of a field).
+std::string WithText(const google::protobuf::Message& request, int number,
+                     const std::string& value) {
+  std::string bytes = request.SerializeAsString();
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  google::protobuf::internal::WireFormatLite::WriteBytes(number, value, &coded);
+  return bytes;
+}
+
 TEST_F(UnaryCallTest, TextFieldsThatAreNotUtf8AreRefusedByName) {
+  const v1::RegressRequest chunk = Chunk(Sine(), 0, 1, "");
+  v1::ClassifyRequest classify;
+  classify.set_model("fashion_lstm");
+  v1::Sequence* sequence = classify.add_sequences();
+  sequence->set_steps(28);
+  sequence->mutable_values()->Resize(28 * 28, 0.25f);
+  v1::GetModelRequest get_model;
+  get_model.set_model("fashion_lstm");
+  struct Case {
+    std::string method;
+    std::string bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"Classify", WithText(classify, 1, "fashion_lstm\xff"),
+       "model: not valid UTF-8"},
+      // An encoded surrogate, and a cut-short sequence.
+      {"RegressChunk", WithText(chunk, 1, "\xed\xa0\x80"),
+       "model: not valid UTF-8"},
+      {"RegressChunk", WithText(chunk, 2, "abc\xc3"),
+       "session_token: not valid UTF-8"},
+      // An overlong '/'.
+      {"GetModel", WithText(get_model, 1, "\xc0\xaf"),
+       "model: not valid UTF-8"},
+  };
   ::testing::internal::CaptureStderr();
-  {
-    v1::ClassifyRequest request;
-    request.set_model("fashion_lstm\xff");
-    request.add_sequences()->set_steps(1);
-    v1::ClassifyResponse response;
+  for (const Case& c : cases) {
     const grpc::Status s =
-        stub_->Classify(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
+        CallRaw("/rnnserve.v1.Inference/" + c.method, c.bytes);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << c.method;
+    EXPECT_EQ(s.error_message(), c.message) << c.method;
   }
-  {
-    // An encoded surrogate, and a cut-short sequence.
-    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
-    request.set_model("\xed\xa0\x80");
-    v1::RegressResponse response;
-    grpc::Status s =
-        stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
-    request.set_model("sine_rnn");
-    request.set_session_token("abc\xc3");
-    s = stub_->RegressChunk(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
-  }
-  {
-    v1::GetModelRequest request;
-    request.set_model("\xc0\xaf");  // An overlong '/'.
-    v1::ModelInfo response;
-    const grpc::Status s =
-        stub_->GetModel(ContextWithDeadline().get(), request, &response);
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "model: not valid UTF-8");
-  }
-  {
-    auto context = ContextWithDeadline();
-    auto stream = stub_->Regress(context.get());
-    v1::RegressRequest request = Chunk(Sine(), 0, 1, "");
-    request.set_session_token("\xff");
-    stream->Write(request);
-    stream->WritesDone();
-    v1::RegressResponse response;
-    EXPECT_FALSE(stream->Read(&response));
-    const grpc::Status s = stream->Finish();
-    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-    EXPECT_EQ(s.error_message(), "session_token: not valid UTF-8");
-  }
-  {
-    // Well-formed UTF-8 that names no model gets past the check.
-    v1::GetModelRequest request;
-    request.set_model("mod\xc3\xa8le");
-    v1::ModelInfo response;
-    EXPECT_EQ(stub_->GetModel(ContextWithDeadline().get(), request, &response)
-                  .error_code(),
-              grpc::NOT_FOUND);
-  }
+  // Well-formed UTF-8 that names no model gets past the check.
+  EXPECT_EQ(CallRaw("/rnnserve.v1.Inference/GetModel",
+                    WithText(get_model, 1, "mod\xc3\xa8le"))
+                .error_code(),
+            grpc::NOT_FOUND);
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               Not(HasSubstr("libprotobuf")));
   EXPECT_EQ(server_.server().sessions().size(), 0);
+
+  // The server still serves, the same calls well-formed.
+  v1::ClassifyResponse classified;
+  EXPECT_TRUE(
+      stub_->Classify(ContextWithDeadline().get(), classify, &classified).ok());
+  EXPECT_EQ(classified.results_size(), 1);
+  v1::ModelInfo info;
+  EXPECT_TRUE(
+      stub_->GetModel(ContextWithDeadline().get(), get_model, &info).ok());
+  EXPECT_EQ(RunChunk(chunk).outputs_size(), 1);
+}
+
+// A Regress stream of raw messages: writes them in order, half-closes,
+// and collects every response and the status.
+class RawRegressStream final
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RawRegressStream(std::vector<std::string> requests)
+      : requests_(std::move(requests)) {}
+
+  grpc::Status Run(grpc::GenericStub& stub, grpc::ClientContext& context) {
+    stub.PrepareBidiStreamingCall(&context, "/rnnserve.v1.Inference/Regress",
+                                  grpc::StubOptions(), this);
+    StartRead(&in_);
+    WriteNext();
+    StartCall();
+    done_.WaitForNotification();
+    return status_;
+  }
+
+  // Valid once Run has returned.
+  const std::vector<v1::RegressResponse>& responses() const {
+    return responses_;
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    v1::RegressResponse response;
+    EXPECT_TRUE(grpc::SerializationTraits<v1::RegressResponse>::Deserialize(
+                    &in_, &response)
+                    .ok());
+    responses_.push_back(std::move(response));
+    StartRead(&in_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnDone(const grpc::Status& status) override {
+    status_ = status;
+    done_.Notify();
+  }
+
+ private:
+  void WriteNext() {
+    if (next_ == requests_.size()) {
+      StartWritesDone();
+      return;
+    }
+    const std::string& bytes = requests_[next_++];
+    grpc::Slice slice(bytes.data(), bytes.size());
+    out_ = grpc::ByteBuffer(&slice, 1);
+    StartWrite(&out_);
+  }
+
+  const std::vector<std::string> requests_;
+  size_t next_ = 0;
+  grpc::ByteBuffer in_;
+  grpc::ByteBuffer out_;
+  std::vector<v1::RegressResponse> responses_;
+  grpc::Status status_;
+  absl::Notification done_;
+};
+
+TEST_F(UnaryCallTest, RegressStreamTextThatIsNotUtf8IsRefusedByName) {
+  grpc::GenericStub stub(server_.NewChannel());
+  const std::vector<float> x = Sine();
+  const auto run = [&](std::vector<std::string> requests) {
+    auto stream = std::make_unique<RawRegressStream>(std::move(requests));
+    auto context = ContextWithDeadline();
+    const grpc::Status status = stream->Run(stub, *context);
+    return std::make_pair(status, stream->responses());
+  };
+  ::testing::internal::CaptureStderr();
+  // On the first message, before any session exists.
+  auto [status, responses] = run({WithText(Chunk(x, 0, 1, ""), 1, "\xff")});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "model: not valid UTF-8");
+  EXPECT_TRUE(responses.empty());
+  std::tie(status, responses) =
+      run({WithText(Chunk(x, 0, 1, ""), 2, "abc\xc3")});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "session_token: not valid UTF-8");
+  EXPECT_TRUE(responses.empty());
+  EXPECT_EQ(server_.server().sessions().size(), 0);
+  // On a later message: the first is answered, the stream ends at the bad
+  // one, and the session stays where the answered chunk left it.
+  v1::RegressRequest next = Chunk(x, 10, 10, "");
+  next.clear_model();
+  std::tie(status, responses) =
+      run({Chunk(x, 0, 10, "").SerializeAsString(),
+           WithText(next, 2, "\xed\xa0\x80"), next.SerializeAsString()});
+  EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "session_token: not valid UTF-8");
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              Not(HasSubstr("libprotobuf")));
+
+  // The server still serves, and the session resumes after its first chunk.
+  const std::string token = responses[0].session_token();
+  ASSERT_FALSE(token.empty());
+  std::tie(status, responses) = run(
+      {Chunk(x, 10, 10, token).SerializeAsString(), next.SerializeAsString()});
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[0].first_step(), 10u);
+  EXPECT_EQ(responses[1].first_step(), 20u);
 }
 
 TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
@@ -254,6 +368,13 @@ TEST_F(UnaryCallTest, BytesThatAreNoMessageAreRefusedNamingTheMessage) {
     EXPECT_EQ(s.error_message(), "request: not a valid " + message + " message")
         << method;
   }
+  // On a Regress stream, as its first message.
+  grpc::GenericStub stub(server_.NewChannel());
+  RawRegressStream stream({garbage});
+  const grpc::Status s = stream.Run(stub, *ContextWithDeadline());
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "request: not a valid rnnserve.v1.RegressRequest message");
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               Not(HasSubstr("libprotobuf")));
   // Methods the service does not have stay UNIMPLEMENTED.
