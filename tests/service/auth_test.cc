@@ -146,28 +146,8 @@ class AuthTest : public ::testing::Test {
   grpc::Status CallRaw(const std::string& method, const std::string& header,
                        const std::string& request_bytes = "",
                        std::string* response_bytes = nullptr) {
-    grpc::GenericStub stub(server_.NewChannel());
-    auto context = Context(header);
-    grpc::Slice slice(request_bytes.data(), request_bytes.size());
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    absl::Notification done;
-    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
-                   &response, [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
-    if (response_bytes != nullptr && status.ok()) {
-      std::vector<grpc::Slice> slices;
-      EXPECT_TRUE(response.Dump(&slices).ok());
-      for (const grpc::Slice& s : slices) {
-        response_bytes->append(reinterpret_cast<const char*>(s.begin()),
-                               s.size());
-      }
-    }
-    return status;
+    return testing::CallRaw(*server_.NewChannel(), *Context(header), method,
+                            request_bytes, response_bytes);
   }
 
   TestServer server_;

@@ -79,20 +79,8 @@ class UnaryCallTest : public ::testing::Test {
 
   // One message of raw bytes to `method`.
   grpc::Status CallRaw(const std::string& method, const std::string& bytes) {
-    grpc::GenericStub stub(server_.NewChannel());
-    auto context = ContextWithDeadline();
-    grpc::Slice slice(bytes.data(), bytes.size());
-    grpc::ByteBuffer request(&slice, 1);
-    grpc::ByteBuffer response;
-    grpc::Status status;
-    absl::Notification done;
-    stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
-                   &response, [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
-    done.WaitForNotification();
-    return status;
+    return testing::CallRaw(*server_.NewChannel(), *ContextWithDeadline(),
+                            method, bytes);
   }
 
   v1::RegressResponse RunChunk(const v1::RegressRequest& request) {

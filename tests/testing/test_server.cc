@@ -1,7 +1,11 @@
 #include "tests/testing/test_server.h"
 
-#include <chrono>
+#include <grpcpp/generic/generic_stub.h>
 
+#include <chrono>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/model/loader.h"
 #include "tests/testing/golden.h"
@@ -77,6 +81,32 @@ std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(SecondsFromNow(seconds));
   return context;
+}
+
+grpc::Status CallRaw(grpc::Channel& channel, grpc::ClientContext& context,
+                     const std::string& method, const std::string& bytes,
+                     std::string* response_bytes) {
+  grpc::GenericStub stub(channel.shared_from_this());
+  grpc::Slice slice(bytes.data(), bytes.size());
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (response_bytes != nullptr && status.ok()) {
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(response.Dump(&slices).ok());
+    for (const grpc::Slice& part : slices) {
+      response_bytes->append(reinterpret_cast<const char*>(part.begin()),
+                             part.size());
+    }
+  }
+  return status;
 }
 
 }  // namespace rnnserve::testing

@@ -60,6 +60,14 @@ bool WaitUntilConnected(grpc::Channel& channel, double seconds = 10);
 // A context whose call fails after `seconds` instead of hanging a test.
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds = 30);
 
+// Calls `method` (e.g. "/rnnserve.v1.Inference/Classify") on `channel` with
+// one message of raw bytes, as a client built from other definitions could
+// (for a streaming method: one request, then a half-close). The answer's
+// bytes go to `response_bytes` when it is given and the call succeeds.
+grpc::Status CallRaw(grpc::Channel& channel, grpc::ClientContext& context,
+                     const std::string& method, const std::string& bytes,
+                     std::string* response_bytes = nullptr);
+
 }  // namespace rnnserve::testing
 
 #endif  // RNNSERVE_TESTS_TESTING_TEST_SERVER_H_
