@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -102,6 +103,10 @@ class DnnlEngine final : public Engine {
  private:
   // Sequences beyond this run in further batches; bounds buffer sizes.
   static constexpr int kMaxBatch = 1024;
+  // Longer unidirectional runs are cut and chained: per step, one run of 500
+  // steps of fashion_lstm at batch 64 was 5x slower than eight of 64 (we
+  // suppose its per-step buffers outgrow the caches); BENCHMARKS.md, 6.
+  static constexpr int kMaxSegmentSteps = 64;
   // A thread keeps its buffers between calls up to this size; steady
   // traffic stays far below it.
   static constexpr size_t kKeepWorkspaceBytes = size_t{64} << 20;
@@ -378,8 +383,8 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   if (config_.bidirectional) {
     PlanByLength(ws.steps, kMaxBatch, ws.order, ws.segments);
   } else {
-    PlanChained(ws.steps, kMaxBatch, pad, ws.segment_scratch, ws.order,
-                ws.segments);
+    PlanChained(ws.steps, kMaxBatch, kMaxSegmentSteps, pad, ws.segment_scratch,
+                ws.order, ws.segments);
   }
   ws.carry.clear();
   if (std::is_same_v<Item, ClassifyItem> &&

@@ -81,6 +81,21 @@ void ChooseBounds(bool pad, SegmentScratch& s) {
   std::reverse(s.bounds.begin(), s.bounds.end());
 }
 
+// Adds the segment of the block at `begin` from s.lengths[from] to
+// s.lengths[to] in pieces of at most `max_steps` steps; each piece runs the
+// items not finished at its start (padded items drop out).
+void AddPieces(int begin, int from, int to, int max_steps,
+               const SegmentScratch& s, std::vector<Segment>& segments) {
+  int start = s.lengths[from];
+  int k = from + 1;  // The shortest length still running.
+  while (start < s.lengths[to]) {
+    while (s.lengths[k] <= start) ++k;
+    const int steps = std::min(max_steps, s.lengths[to] - start);
+    segments.push_back({begin, begin + s.active[k], start, steps});
+    start += steps;
+  }
+}
+
 }  // namespace
 
 void PlanByLength(std::span<const int> steps, int max_batch,
@@ -98,8 +113,8 @@ void PlanByLength(std::span<const int> steps, int max_batch,
   }
 }
 
-void PlanChained(std::span<const int> steps, int max_batch, bool pad,
-                 SegmentScratch& scratch, std::vector<int>& order,
+void PlanChained(std::span<const int> steps, int max_batch, int max_steps,
+                 bool pad, SegmentScratch& scratch, std::vector<int>& order,
                  std::vector<Segment>& segments) {
   SortByLength(steps, order);
   segments.clear();
@@ -110,9 +125,7 @@ void PlanChained(std::span<const int> steps, int max_batch, bool pad,
     ChooseBounds(pad, scratch);
     int from = 0;  // Index into scratch.lengths where the segment starts.
     for (int to : scratch.bounds) {
-      const int start = scratch.lengths[from];
-      segments.push_back({begin, begin + scratch.active[from + 1], start,
-                          scratch.lengths[to] - start});
+      AddPieces(begin, from, to, max_steps, scratch, segments);
       from = to;
     }
   }

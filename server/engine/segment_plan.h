@@ -48,9 +48,11 @@ void PlanByLength(std::span<const int> steps, int max_batch,
 // not finished. Without `pad`, a segment ends at every distinct length, so
 // every item ends exactly at a segment's end (exact final states). With
 // `pad`, segments are merged where the padding they add costs less than the
-// execution they save (see kSegmentShare in the .cc).
-void PlanChained(std::span<const int> steps, int max_batch, bool pad,
-                 SegmentScratch& scratch, std::vector<int>& order,
+// execution they save (see kSegmentShare in the .cc). Segments longer than
+// `max_steps` are cut into pieces: a long run is slower per step than a few
+// short ones chained, and fewer lengths mean fewer shapes to prepare.
+void PlanChained(std::span<const int> steps, int max_batch, int max_steps,
+                 bool pad, SegmentScratch& scratch, std::vector<int>& order,
                  std::vector<Segment>& segments);
 
 }  // namespace rnnserve::engine

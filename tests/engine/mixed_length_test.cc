@@ -239,6 +239,38 @@ TEST(MixedLengthTest, GoldenSequencesBesideWideFillersMatchPyTorch) {
   }
 }
 
+// A sequence far longer than one execution runs (kMaxSegmentSteps in the
+// engine), so it is cut and chained: it gives what it gives step by step,
+// one-step chunks with the state carried, which are never cut.
+TEST(MixedLengthTest, LongSequencesCutIntoPiecesEqualStepByStep) {
+  for (const char* name : {"lstm_reg_3l", "gru_reg_3l_square",
+                           "rnn_relu_reg_2l", "rnn_tanh_reg_1l"}) {
+    SCOPED_TRACE(name);
+    const model::Model model = Load(name);
+    auto engine = MakeEngine(model);
+    ASSERT_NE(engine, nullptr);
+    const size_t in = model.config.input_size, o = model.config.output_size;
+    const int len = 300;
+    std::mt19937 rng(31);
+    const std::vector<float> x = Random(len * in, rng);
+    std::vector<float> steps(len * o), state(model.config.state_size(), 0.0f);
+    for (int t = 0; t < len; ++t) {
+      RegressItem item{
+          1, {x.data() + t * in, in}, state, state, {steps.data() + t * o, o}};
+      ASSERT_TRUE(engine->Regress({&item, 1}).ok());
+    }
+    std::vector<float> whole(len * o), whole_state(state.size());
+    RegressItem one{len, x, {}, whole_state, whole};
+    ASSERT_TRUE(engine->Regress({&one, 1}).ok());
+    ExpectNear(whole, steps, kBatchTolerance, "outputs");
+    ExpectNear(whole_state, state, kBatchTolerance, "final state");
+    // Classify applies the same head at the last step.
+    const auto logits = Classify(*engine, {x}, {len}, false);
+    ExpectNear(logits[0], {steps.data() + (len - 1) * o, o}, kBatchTolerance,
+               "logits");
+  }
+}
+
 // Executions of one call of 64 sequences of 28 lengths, per layer group.
 double ExecutionsPerGroup(const std::string& name, bool regress) {
   const model::Model model = Load(name);

@@ -19,10 +19,11 @@ struct Planned {
   std::vector<Segment> segments;
 };
 
-Planned Chained(const std::vector<int>& steps, int max_batch, bool pad) {
+Planned Chained(const std::vector<int>& steps, int max_batch, bool pad,
+                int max_steps = 1 << 30) {
   Planned p;
   SegmentScratch scratch;
-  PlanChained(steps, max_batch, pad, scratch, p.order, p.segments);
+  PlanChained(steps, max_batch, max_steps, pad, scratch, p.order, p.segments);
   return p;
 }
 
@@ -94,9 +95,20 @@ TEST(SegmentPlanTest, RandomCallsAreCoveredInBlocksOfMaxBatch) {
     for (int& s : steps) s = 1 + rng() % (round % 2 == 0 ? 10 : 1000);
     const int max_batch = 1 + rng() % 40;
     for (bool pad : {false, true}) {
-      const Planned p = Chained(steps, max_batch, pad);
+      const Planned p = Chained(steps, max_batch, pad, 1 + rng() % 300);
       CheckCoverage(steps, p, max_batch, pad);
     }
+  }
+}
+
+TEST(SegmentPlanTest, LongSegmentsAreCutAndFinishedItemsDropOut) {
+  const std::vector<int> steps = {1000, 3, 150, 1000, 70};
+  for (bool pad : {false, true}) {
+    const Planned p = Chained(steps, 1024, pad, /*max_steps=*/64);
+    CheckCoverage(steps, p, 1024, pad);
+    for (const Segment& s : p.segments) EXPECT_LE(s.steps, 64);
+    // The last pieces run only the two sequences of 1000 steps.
+    EXPECT_EQ(p.segments.back().end - p.segments.back().begin, 2);
   }
 }
 
