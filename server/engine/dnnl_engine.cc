@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -476,6 +475,14 @@ absl::Status DnnlEngine::Warmup(int steps, int batch) {
     return absl::InvalidArgumentError(
         absl::StrCat("Warmup: steps must be >= 1 and batch in [1, ", kMaxBatch,
                      "], got steps=", steps, " batch=", batch));
+  }
+  // A unidirectional run longer than kMaxSegmentSteps runs in pieces of that
+  // length and a remainder: those are the shapes to prepare.
+  if (!config_.bidirectional && steps > kMaxSegmentSteps) {
+    if (steps % kMaxSegmentSteps != 0) {
+      RETURN_IF_ERROR(GetPlan(steps % kMaxSegmentSteps, batch).status());
+    }
+    steps = kMaxSegmentSteps;
   }
   return GetPlan(steps, batch).status();
 }

@@ -271,6 +271,19 @@ TEST(MixedLengthTest, LongSequencesCutIntoPiecesEqualStepByStep) {
   }
 }
 
+TEST(MixedLengthTest, WarmupPreparesThePiecesOfALongRun) {
+  const model::Model model = Load("rnn_tanh_reg_1l");
+  auto engine = MakeEngine(model);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine->Warmup(150, 2).ok());
+  const EngineStats warm = engine->stats();
+  std::mt19937 rng(37);
+  const size_t in = model.config.input_size;
+  Classify(*engine, {Random(150 * in, rng), Random(150 * in, rng)}, {150, 150},
+           false);
+  EXPECT_EQ(engine->stats().plans_created, warm.plans_created);
+}
+
 // Executions of one call of 64 sequences of 28 lengths, per layer group.
 double ExecutionsPerGroup(const std::string& name, bool regress) {
   const model::Model model = Load(name);
