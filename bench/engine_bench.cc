@@ -3,10 +3,14 @@
 //
 //   Classify/batch:N          fashion_lstm, N sequences of 28 steps per call
 //   ClassifyMixed/batch:64    fashion_lstm, 64 sequences of 1 to 28 steps
+//   ClassifyLong/batch:64     fashion_lstm, 64 sequences of 500 steps
+//   ClassifyWide/batch:64     fashion_lstm, 64 sequences of 1 to 1000 steps
 //   Regress/steps:S/batch:N   sine_rnn, N sessions' chunks of S steps per
 //                             call, each session's state carried to its next
 //
-// items_per_second counts sequences (Classify) or chunks (Regress). Inputs are
+// items_per_second counts sequences (Classify) or chunks (Regress); steps
+// (Classify) counts time steps per second, which compares calls of
+// different lengths. Inputs are
 // uniform random with a fixed seed; every shape is prepared before timing.
 #include <benchmark/benchmark.h>
 
@@ -111,6 +115,11 @@ void RunClassify(benchmark::State& state, const std::vector<int>& steps) {
   }
   state.SetItemsProcessed(state.iterations() *
                           static_cast<int64_t>(steps.size()));
+  double total = 0;
+  for (int s : steps) total += s;
+  state.counters["steps"] =
+      benchmark::Counter(total * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 void BM_Classify(benchmark::State& state) {
@@ -125,14 +134,29 @@ BENCHMARK(BM_Classify)
     ->Arg(256);
 
 // Every length from 1 to 28, two or three times each, in a scrambled order
-// that bench/pytorch_bench.py spells the same way: the engine runs each
-// length as its own batch.
+// that bench/pytorch_bench.py spells the same way.
 void BM_ClassifyMixed(benchmark::State& state) {
   std::vector<int> steps(state.range(0));
   for (size_t i = 0; i < steps.size(); ++i) steps[i] = 1 + (i * 11) % 28;
   RunClassify(state, steps);
 }
 BENCHMARK(BM_ClassifyMixed)->Name("ClassifyMixed")->ArgName("batch")->Arg(64);
+
+// A wide spread against its fixed-length match: 64 lengths drawn uniformly
+// from 1..1000 with a fixed seed (mean about 500), and 64 of 500.
+void BM_ClassifyLong(benchmark::State& state) {
+  RunClassify(state, std::vector<int>(state.range(0), 500));
+}
+BENCHMARK(BM_ClassifyLong)->Name("ClassifyLong")->ArgName("batch")->Arg(64);
+
+void BM_ClassifyWide(benchmark::State& state) {
+  std::mt19937 random(3);
+  std::uniform_int_distribution<int> length(1, 1000);
+  std::vector<int> steps(state.range(0));
+  for (int& s : steps) s = length(random);
+  RunClassify(state, steps);
+}
+BENCHMARK(BM_ClassifyWide)->Name("ClassifyWide")->ArgName("batch")->Arg(64);
 
 void BM_Regress(benchmark::State& state) {
   std::unique_ptr<Engine> engine = MakeEngine(state, "sine_rnn");

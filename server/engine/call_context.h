@@ -14,6 +14,7 @@
 
 #include "dnnl.hpp"
 #include "server/engine/recurrent_plan.h"
+#include "server/engine/segment_plan.h"
 
 namespace rnnserve::engine {
 
@@ -26,13 +27,17 @@ struct Workspace {
   std::vector<float> state_out;
   std::vector<float> cell_out;
   std::vector<char> scratchpad;
+  // Classified sequences' states between segments, one per item of a block.
+  std::vector<float> carry;
   // The call's items: their step counts, their order by length, and the
-  // [begin, end) ranges of that order that run as one batch.
+  // segments of that order that run as one execution each.
   std::vector<int> steps;
   std::vector<int> order;
-  std::vector<std::pair<int, int>> batches;
-  // One batch's items.
+  std::vector<Segment> segments;
+  SegmentScratch segment_scratch;
+  // One segment's items, and the steps of input each has in it.
   std::vector<const float*> inputs;
+  std::vector<int> valid;
   std::vector<const float*> states_in;
   std::vector<float*> states_out;
 

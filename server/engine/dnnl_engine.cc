@@ -11,6 +11,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "server/engine/head.h"
 #include "server/engine/lru_cache.h"
 #include "server/engine/recurrent_plan.h"
+#include "server/engine/segment_plan.h"
 
 namespace rnnserve::engine {
 namespace {
@@ -35,38 +37,19 @@ float* Reserve(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-// Sequences of one length that run as one batch; the vectors belong to the
-// calling thread's workspace. Null states mean zeros in, nothing out.
+// The items of one segment, run as one batch from step `start` of each
+// for `steps` steps; the vectors belong to the calling thread's workspace.
+// An item with fewer steps left (valid[b] < steps) is zero-padded. Null
+// states mean zeros in, nothing out.
 struct Batch {
   int steps = 0;
-  const std::vector<const float*>& inputs;
+  int start = 0;
+  const std::vector<const float*>& inputs;  // At step `start` of each item.
+  const std::vector<int>& valid;
   const std::vector<const float*>& state_in;
   const std::vector<float*>& state_out;
   int size() const { return static_cast<int>(inputs.size()); }
 };
-
-// Fills ws.order with the indices of ws.steps, shortest first and in call
-// order within one length, and ws.batches with the ranges of ws.order that
-// run as one batch: one length, at most `max_batch` items.
-void GroupByLength(Workspace& ws, int max_batch) {
-  const std::vector<int>& steps = ws.steps;
-  ws.order.resize(steps.size());
-  for (size_t i = 0; i < steps.size(); ++i) ws.order[i] = static_cast<int>(i);
-  if (!std::all_of(steps.begin(), steps.end(),
-                   [&](int s) { return s == steps.front(); })) {
-    std::stable_sort(ws.order.begin(), ws.order.end(),
-                     [&](int a, int b) { return steps[a] < steps[b]; });
-  }
-  ws.batches.clear();
-  const int n = static_cast<int>(ws.order.size());
-  for (int i = 0; i < n; ++i) {
-    if (i == 0 || steps[ws.order[i]] != steps[ws.order[i - 1]] ||
-        i - ws.batches.back().first == max_batch) {
-      ws.batches.emplace_back(i, i);
-    }
-    ws.batches.back().second = i + 1;
-  }
-}
 
 // The state an item starts from and ends in; null means zeros in, nothing
 // out. A classified sequence always starts from zeros.
@@ -76,6 +59,12 @@ const float* StateIn(const RegressItem& item) {
   return item.state_in.empty() ? nullptr : item.state_in.data();
 }
 float* StateOut(const RegressItem& item) { return item.state_out.data(); }
+
+// Where an item's state waits between two segments: a chunk's own
+// state_out (each segment's state overwrites the last), a classified
+// sequence's slot in the workspace.
+float* Carry(const ClassifyItem&, float* slot) { return slot; }
+float* Carry(const RegressItem& item, float*) { return item.state_out.data(); }
 
 // Distinguishes engines in the threads' one-entry context caches; unlike an
 // address, never reused.
@@ -113,6 +102,10 @@ class DnnlEngine final : public Engine {
  private:
   // Sequences beyond this run in further batches; bounds buffer sizes.
   static constexpr int kMaxBatch = 1024;
+  // Longer unidirectional runs are cut and chained: per step, one run of 500
+  // steps of fashion_lstm at batch 64 was 5x slower than eight of 64 (we
+  // suppose its per-step buffers outgrow the caches); BENCHMARKS.md, 6.
+  static constexpr int kMaxSegmentSteps = 64;
   // A thread keeps its buffers between calls up to this size; steady
   // traffic stays far below it.
   static constexpr size_t kKeepWorkspaceBytes = size_t{64} << 20;
@@ -132,11 +125,16 @@ class DnnlEngine final : public Engine {
   void RunGroup(const Batch& batch, size_t g, const Plan& plan, GroupArgs& a,
                 const float* layer_in, float* layer_out, CallContext& context);
   // The body Classify and Regress share: checks each item (steps and inputs
-  // here, the rest in `check_item`), runs the items in batches of one
-  // length, and hands each item its batch's output through `emit`.
+  // here, the rest in `check_item`), runs the items in segments (see
+  // segment_plan.h; padded ones only if `pad`), and hands each item each
+  // segment's output through `emit`.
   template <typename Item, typename CheckItem, typename Emit>
-  absl::Status RunItems(const char* rpc, std::span<const Item> items,
+  absl::Status RunItems(const char* rpc, std::span<const Item> items, bool pad,
                         CheckItem check_item, Emit emit);
+  // Points the workspace's batch vectors at `segment`'s items.
+  template <typename Item>
+  void FillBatch(std::span<const Item> items, const Segment& segment,
+                 Workspace& ws) const;
   // An item's step count, and its inputs' size against it.
   absl::Status CheckSteps(const char* rpc, size_t item, int steps,
                           size_t inputs) const;
@@ -237,15 +235,21 @@ void DnnlEngine::ScatterState(const Batch& batch, const LayerGroup& group,
 }
 
 const float* DnnlEngine::CopyInputs(const Batch& batch, Workspace& ws) const {
-  // Time-major input: step t of sequence b at (t * n + b).
+  // Time-major input: step t of sequence b at (t * n + b). The padding is
+  // zeros, so that it cannot produce infinities or NaNs; the steps it feeds
+  // are never read.
   const size_t input = config_.input_size;
   const int steps = batch.steps;
   const int n = batch.size();
   float* src = Reserve(ws.src, static_cast<size_t>(steps) * n * input);
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < steps; ++t) {
-      std::memcpy(src + (static_cast<size_t>(t) * n + b) * input,
-                  batch.inputs[b] + t * input, input * sizeof(float));
+      float* to = src + (static_cast<size_t>(t) * n + b) * input;
+      if (t < batch.valid[b]) {
+        std::memcpy(to, batch.inputs[b] + t * input, input * sizeof(float));
+      } else {
+        std::fill(to, to + input, 0.0f);
+      }
     }
   }
   return src;
@@ -337,9 +341,33 @@ absl::Status DnnlEngine::CheckSteps(const char* rpc, size_t item, int steps,
   return absl::OkStatus();
 }
 
+template <typename Item>
+void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
+                           Workspace& ws) const {
+  ws.inputs.clear();
+  ws.valid.clear();
+  ws.states_in.clear();
+  ws.states_out.clear();
+  const size_t input = config_.input_size;
+  const size_t state = config_.state_size();
+  const int end = segment.start + segment.steps;
+  for (int p = segment.begin; p < segment.end; ++p) {
+    const Item& item = items[ws.order[p]];
+    ws.inputs.push_back(item.inputs.data() + segment.start * input);
+    ws.valid.push_back(std::min(item.steps, end) - segment.start);
+    // Segments are planned in blocks of kMaxBatch items of the order, so
+    // p % kMaxBatch is the item's own slot within its block.
+    float* slot =
+        ws.carry.empty() ? nullptr : ws.carry.data() + (p % kMaxBatch) * state;
+    float* carry = Carry(item, slot);
+    ws.states_in.push_back(segment.start == 0 ? StateIn(item) : carry);
+    ws.states_out.push_back(item.steps > end ? carry : StateOut(item));
+  }
+}
+
 template <typename Item, typename CheckItem, typename Emit>
 absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
-                                  CheckItem check_item, Emit emit) {
+                                  bool pad, CheckItem check_item, Emit emit) {
   CallContext& context = Context();
   Workspace& ws = context.workspace();
   // A rare huge call must not pin its buffers on this thread for good.
@@ -351,22 +379,27 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
     RETURN_IF_ERROR(check_item(i, item));
     ws.steps[i] = item.steps;
   }
-  GroupByLength(ws, kMaxBatch);
-  for (const auto& [begin, end] : ws.batches) {
-    const int* group = ws.order.data() + begin;
-    ws.inputs.clear();
-    ws.states_in.clear();
-    ws.states_out.clear();
-    for (int b = 0; b < end - begin; ++b) {
-      const Item& item = items[group[b]];
-      ws.inputs.push_back(item.inputs.data());
-      ws.states_in.push_back(StateIn(item));
-      ws.states_out.push_back(StateOut(item));
-    }
-    const Batch batch{ws.steps[group[0]], ws.inputs, ws.states_in,
-                      ws.states_out};
+  if (config_.bidirectional) {
+    PlanByLength(ws.steps, kMaxBatch, ws.order, ws.segments);
+  } else {
+    PlanChained(ws.steps, kMaxBatch, kMaxSegmentSteps, pad, ws.segment_scratch,
+                ws.order, ws.segments);
+  }
+  ws.carry.clear();
+  if (std::is_same_v<Item, ClassifyItem> &&
+      std::any_of(ws.segments.begin(), ws.segments.end(),
+                  [](const Segment& s) { return s.start > 0; })) {
+    Reserve(ws.carry,
+            std::min<size_t>(items.size(), kMaxBatch) * config_.state_size());
+  }
+  for (const Segment& segment : ws.segments) {
+    FillBatch(items, segment, ws);
+    const Batch batch{segment.steps, segment.start, ws.inputs,
+                      ws.valid,      ws.states_in,  ws.states_out};
     ASSIGN_OR_RETURN(const float* out, Run(batch, context));
-    for (int b = 0; b < batch.size(); ++b) emit(items[group[b]], batch, out, b);
+    for (int b = 0; b < batch.size(); ++b) {
+      emit(items[ws.order[segment.begin + b]], batch, out, b);
+    }
   }
   return absl::OkStatus();
 }
@@ -387,15 +420,17 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
       static_cast<size_t>(config_.num_directions()) * config_.hidden_size;
   const auto emit = [this, width](const ClassifyItem& item, const Batch& batch,
                                   const float* out, int b) {
-    // The output at the last step: for a bidirectional model, the forward
+    // Only the segment where the sequence ends has its last step.
+    if (item.steps > batch.start + batch.steps) return;
+    // The output at its own last step, exact despite any padding after it
+    // (causality); for a bidirectional model (never padded) the forward
     // direction's last step beside the reverse direction's first, as
     // PyTorch's output[:, -1, :].
-    const float* last =
-        out + static_cast<size_t>(batch.steps - 1) * batch.size() * width;
-    head_.Apply(last + b * width, item.logits.data());
+    const size_t last = item.steps - batch.start - 1;
+    head_.Apply(out + (last * batch.size() + b) * width, item.logits.data());
     if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
   };
-  return RunItems("Classify", items, check, emit);
+  return RunItems("Classify", items, /*pad=*/true, check, emit);
 }
 
 absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
@@ -424,13 +459,15 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
                                            const Batch& batch, const float* out,
                                            int b) {
     const int n = batch.size();
-    float* dst = item.outputs.data();
-    for (int t = 0; t < batch.steps; ++t) {
+    float* dst = item.outputs.data() + batch.start * outputs;
+    for (int t = 0; t < batch.valid[b]; ++t) {
       head_.Apply(out + (static_cast<size_t>(t) * n + b) * width,
                   dst + t * outputs);
     }
   };
-  return RunItems("Regress", items, check, emit);
+  // Never padded: a chunk's final state must be the one after its own last
+  // step, so every chunk ends where a segment ends.
+  return RunItems("Regress", items, /*pad=*/false, check, emit);
 }
 
 absl::Status DnnlEngine::Warmup(int steps, int batch) {
@@ -438,6 +475,14 @@ absl::Status DnnlEngine::Warmup(int steps, int batch) {
     return absl::InvalidArgumentError(
         absl::StrCat("Warmup: steps must be >= 1 and batch in [1, ", kMaxBatch,
                      "], got steps=", steps, " batch=", batch));
+  }
+  // A unidirectional run longer than kMaxSegmentSteps runs in pieces of that
+  // length and a remainder: those are the shapes to prepare.
+  if (!config_.bidirectional && steps > kMaxSegmentSteps) {
+    if (steps % kMaxSegmentSteps != 0) {
+      RETURN_IF_ERROR(GetPlan(steps % kMaxSegmentSteps, batch).status());
+    }
+    steps = kMaxSegmentSteps;
   }
   return GetPlan(steps, batch).status();
 }

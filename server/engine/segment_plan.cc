@@ -1,0 +1,134 @@
+#include "server/engine/segment_plan.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace rnnserve::engine {
+namespace {
+
+// The cost model, in item-steps (one sequence through one step):
+// - each step of an execution costs about two item-steps beyond its items
+//   (measured on fashion_lstm: 1.45 us per step at batch 1, 0.67 us per item
+//   and step at batch 16 to 64);
+// - each execution costs 1/kSegmentShare of the block's real work. Its true
+//   cost is small (a few us), but every segment is a shape of its own, and
+//   a new shape is a plan (milliseconds to make) and an entry in the plan
+//   and per-thread caches. Counted relative to the work, it keeps a block to
+//   a handful of segments whatever the lengths: 64 sequences of lengths
+//   1..28 run in 5 segments with 15 % padding, 64 random lengths 1..1000 in
+//   6 with 13 %, 63 of length 1 and one of 1000 in 2 with none.
+constexpr int64_t kStepCost = 2;
+constexpr int64_t kSegmentShare = 32;
+
+// Sets `order` to the indices of `steps`, longest first, stable.
+void SortByLength(std::span<const int> steps, std::vector<int>& order) {
+  order.resize(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) order[i] = static_cast<int>(i);
+  if (std::all_of(steps.begin(), steps.end(),
+                  [&](int s) { return s == steps.front(); })) {
+    return;
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return steps[a] > steps[b]; });
+}
+
+// Fills s.lengths and s.active for the block [begin, end) of `order`.
+void DistinctLengths(std::span<const int> steps, const std::vector<int>& order,
+                     int begin, int end, SegmentScratch& s) {
+  s.lengths.assign(1, 0);
+  s.active.assign(1, end - begin);
+  // Shortest first; the items of length >= L are a prefix of the block.
+  for (int i = end - 1; i >= begin; --i) {
+    if (steps[order[i]] != s.lengths.back()) {
+      s.lengths.push_back(steps[order[i]]);
+      s.active.push_back(i - begin + 1);
+    }
+  }
+}
+
+// Sets s.bounds to the indices into s.lengths where segments end, ascending.
+// With padding, the cheapest cut under the cost model above (a dynamic
+// program over the distinct lengths: quadratic in their number, which is
+// at most the block's size).
+void ChooseBounds(bool pad, SegmentScratch& s) {
+  const int d = static_cast<int>(s.lengths.size()) - 1;
+  s.bounds.clear();
+  if (!pad) {
+    for (int k = 1; k <= d; ++k) s.bounds.push_back(k);
+    return;
+  }
+  int64_t work = 0;
+  for (int k = 1; k <= d; ++k) {
+    work += int64_t{s.lengths[k] - s.lengths[k - 1]} * s.active[k];
+  }
+  const int64_t segment_cost = std::max<int64_t>(1, work / kSegmentShare);
+  s.cost.assign(d + 1, 0);
+  s.previous.assign(d + 1, 0);
+  for (int b = 1; b <= d; ++b) {
+    s.cost[b] = -1;
+    for (int a = 0; a < b; ++a) {
+      // A segment from length a to b runs every item longer than length a.
+      const int64_t c =
+          s.cost[a] + segment_cost +
+          int64_t{s.lengths[b] - s.lengths[a]} * (kStepCost + s.active[a + 1]);
+      if (s.cost[b] < 0 || c < s.cost[b]) {
+        s.cost[b] = c;
+        s.previous[b] = a;
+      }
+    }
+  }
+  for (int b = d; b > 0; b = s.previous[b]) s.bounds.push_back(b);
+  std::reverse(s.bounds.begin(), s.bounds.end());
+}
+
+// Adds the segment of the block at `begin` from s.lengths[from] to
+// s.lengths[to] in pieces of at most `max_steps` steps; each piece runs the
+// items not finished at its start (padded items drop out).
+void AddPieces(int begin, int from, int to, int max_steps,
+               const SegmentScratch& s, std::vector<Segment>& segments) {
+  int start = s.lengths[from];
+  int k = from + 1;  // The shortest length still running.
+  while (start < s.lengths[to]) {
+    while (s.lengths[k] <= start) ++k;
+    const int steps = std::min(max_steps, s.lengths[to] - start);
+    segments.push_back({begin, begin + s.active[k], start, steps});
+    start += steps;
+  }
+}
+
+}  // namespace
+
+void PlanByLength(std::span<const int> steps, int max_batch,
+                  std::vector<int>& order, std::vector<Segment>& segments) {
+  SortByLength(steps, order);
+  segments.clear();
+  const int n = static_cast<int>(order.size());
+  for (int i = 0; i < n; ++i) {
+    const int length = steps[order[i]];
+    if (i == 0 || length != segments.back().steps ||
+        i - segments.back().begin == max_batch) {
+      segments.push_back({i, i, 0, length});
+    }
+    segments.back().end = i + 1;
+  }
+}
+
+void PlanChained(std::span<const int> steps, int max_batch, int max_steps,
+                 bool pad, SegmentScratch& scratch, std::vector<int>& order,
+                 std::vector<Segment>& segments) {
+  SortByLength(steps, order);
+  segments.clear();
+  const int n = static_cast<int>(order.size());
+  for (int begin = 0; begin < n; begin += max_batch) {
+    const int end = std::min(n, begin + max_batch);
+    DistinctLengths(steps, order, begin, end, scratch);
+    ChooseBounds(pad, scratch);
+    int from = 0;  // Index into scratch.lengths where the segment starts.
+    for (int to : scratch.bounds) {
+      AddPieces(begin, from, to, max_steps, scratch, segments);
+      from = to;
+    }
+  }
+}
+
+}  // namespace rnnserve::engine
