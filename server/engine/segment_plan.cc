@@ -12,12 +12,13 @@ namespace {
 //   (measured on fashion_lstm: 1.45 us per step at batch 1, 0.67 us per item
 //   and step at batch 16 to 64);
 // - each execution costs 1/kSegmentShare of the block's real work. Its true
-//   cost is small (a few us), but every segment is a shape of its own, and
-//   a new shape is a plan (milliseconds to make) and an entry in the plan
-//   and per-thread caches. Counted relative to the work, it keeps a block to
-//   a handful of segments whatever the lengths: 64 sequences of lengths
-//   1..28 run in 5 segments with 15 % padding, 64 random lengths 1..1000 in
-//   6 with 13 %, 63 of length 1 and one of 1000 in 2 with none.
+//   cost is small (a few us), but each has its state gathered and
+//   scattered, and fewer, longer executions ran faster in BENCHMARKS.md, 6.
+//   Counted relative to the work, it keeps a block to a handful of
+//   segments whatever the lengths: 64 sequences of lengths 1..28 run in 5
+//   segments with 15 % padding (in 7 pieces of step buckets, PlanBucketed),
+//   64 random lengths 1..1000 in 6 with 13 %, 63 of length 1 and one of
+//   1000 in 2 with none (PlanChained, before the cut into pieces of 64).
 constexpr int64_t kStepCost = 2;
 constexpr int64_t kSegmentShare = 32;
 
