@@ -11,7 +11,8 @@
 // items_per_second counts sequences (Classify) or chunks (Regress); steps
 // (Classify) counts time steps per second, which compares calls of
 // different lengths. Inputs are
-// uniform random with a fixed seed; every shape is prepared before timing.
+// uniform random with a fixed seed; every shape is prepared before timing,
+// after a warm-up like the server's (--warmup-steps 1,10,28).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -63,6 +64,14 @@ std::unique_ptr<Engine> MakeEngine(benchmark::State& state,
   if (!engine.ok()) {
     state.SkipWithError(engine.status().ToString().c_str());
     return nullptr;
+  }
+  // As the server does with its default --warmup-steps: those step counts
+  // run as one execution each.
+  for (int steps : {1, 10, 28}) {
+    if (absl::Status s = (*engine)->Warmup(steps, 256); !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      return nullptr;
+    }
   }
   return *std::move(engine);
 }

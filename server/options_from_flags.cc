@@ -164,8 +164,13 @@ void AddServerFlags(FlagSet& flags, ServerFlags& f) {
   AddLimitFlags(flags, f);
   AddShutdownFlags(flags, f);
   flags.String("warmup-steps", &f.warmup_steps,
-               "Comma-separated step counts whose engine plans are prepared "
-               "for every batch size at start-up.");
+               "Comma-separated step counts that run as one execution (for a "
+               "unidirectional model, each count's remainder by 64 joins the "
+               "step buckets 1, 2, 4, ..., 64); every plan a batch of up to "
+               "--max-batch-size may need is prepared at start-up, so requests "
+               "make none. A bidirectional model runs exact lengths: these are "
+               "prepared, others are made on first use and kept in the plan "
+               "cache.");
   flags.Bool("version", &f.version, "Prints the version and exits.");
 }
 

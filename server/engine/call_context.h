@@ -34,6 +34,7 @@ struct Workspace {
   std::vector<int> steps;
   std::vector<int> order;
   std::vector<Segment> segments;
+  std::vector<Segment> fitted;  // Scratch for fitting them to step buckets.
   SegmentScratch segment_scratch;
   // One segment's items, and the steps of input each has in it.
   std::vector<const float*> inputs;

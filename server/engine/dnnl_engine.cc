@@ -151,6 +151,10 @@ class DnnlEngine final : public Engine {
   LruCache<std::pair<int, int>, Plan> plans_;
   std::atomic<int64_t> plans_created_{0};
   std::atomic<int64_t> executions_{0};
+  // The step buckets of unidirectional runs (segment_plan.h): powers of two
+  // up to kMaxSegmentSteps, and the step counts warm-up was given. Only
+  // grows; a call reads it once.
+  std::atomic<uint64_t> step_buckets_{kPowerOfTwoSteps};
   const uint64_t id_ = NextEngineId();
   absl::Mutex contexts_mu_;
   // One per thread that has called; they live as long as the engine.
@@ -363,6 +367,14 @@ void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
     ws.states_in.push_back(segment.start == 0 ? StateIn(item) : carry);
     ws.states_out.push_back(item.steps > end ? carry : StateOut(item));
   }
+  // Rows of zeros up to the batch bucket: rows are independent, and these
+  // are never read.
+  for (int p = segment.end - segment.begin; p < segment.rows; ++p) {
+    ws.inputs.push_back(nullptr);
+    ws.valid.push_back(0);
+    ws.states_in.push_back(nullptr);
+    ws.states_out.push_back(nullptr);
+  }
 }
 
 template <typename Item, typename CheckItem, typename Emit>
@@ -380,11 +392,20 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
     ws.steps[i] = item.steps;
   }
   if (config_.bidirectional) {
+    // Exact lengths: the reverse direction starts at each one's true end.
     PlanByLength(ws.steps, kMaxBatch, ws.order, ws.segments);
   } else {
-    PlanChained(ws.steps, kMaxBatch, kMaxSegmentSteps, pad, ws.segment_scratch,
-                ws.order, ws.segments);
+    const uint64_t buckets = step_buckets_.load(std::memory_order_relaxed);
+    if (pad) {
+      PlanBucketed(ws.steps, kMaxBatch, buckets, ws.segment_scratch, ws.order,
+                   ws.segments);
+    } else {
+      PlanChained(ws.steps, kMaxBatch, kMaxSegmentSteps, pad,
+                  ws.segment_scratch, ws.order, ws.segments);
+      FitStepBuckets(ws.steps, ws.order, buckets, ws.segments, ws.fitted);
+    }
   }
+  for (Segment& s : ws.segments) s.rows = BatchBucket(s.end - s.begin);
   ws.carry.clear();
   if (std::is_same_v<Item, ClassifyItem> &&
       std::any_of(ws.segments.begin(), ws.segments.end(),
@@ -397,7 +418,7 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
     const Batch batch{segment.steps, segment.start, ws.inputs,
                       ws.valid,      ws.states_in,  ws.states_out};
     ASSIGN_OR_RETURN(const float* out, Run(batch, context));
-    for (int b = 0; b < batch.size(); ++b) {
+    for (int b = 0; b < segment.end - segment.begin; ++b) {
       emit(items[ws.order[segment.begin + b]], batch, out, b);
     }
   }
@@ -470,21 +491,34 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   return RunItems("Regress", items, /*pad=*/false, check, emit);
 }
 
-absl::Status DnnlEngine::Warmup(int steps, int batch) {
-  if (steps < 1 || batch < 1 || batch > kMaxBatch) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Warmup: steps must be >= 1 and batch in [1, ", kMaxBatch,
-                     "], got steps=", steps, " batch=", batch));
+absl::Status DnnlEngine::Warmup(int steps, int max_batch) {
+  if (steps < 1 || max_batch < 1 || max_batch > kMaxBatch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Warmup: steps must be >= 1 and max_batch in [1, ", kMaxBatch,
+        "], got steps=", steps, " max_batch=", max_batch));
   }
-  // A unidirectional run longer than kMaxSegmentSteps runs in pieces of that
-  // length and a remainder: those are the shapes to prepare.
-  if (!config_.bidirectional && steps > kMaxSegmentSteps) {
-    if (steps % kMaxSegmentSteps != 0) {
-      RETURN_IF_ERROR(GetPlan(steps % kMaxSegmentSteps, batch).status());
+  std::vector<int> step_shapes;
+  if (config_.bidirectional) {
+    // Exact lengths only: this one, in every batch bucket.
+    step_shapes.push_back(steps);
+  } else {
+    // A run of `steps` is pieces of kMaxSegmentSteps and a remainder; the
+    // remainder becomes a bucket, so it runs as one execution.
+    const int rest = steps % kMaxSegmentSteps;
+    const uint64_t buckets = step_buckets_.fetch_or(StepBucketBit(
+                                 rest == 0 ? kMaxSegmentSteps : rest)) |
+                             StepBucketBit(rest == 0 ? kMaxSegmentSteps : rest);
+    for (int s = 1; s <= kMaxSegmentSteps; ++s) {
+      if (buckets & StepBucketBit(s)) step_shapes.push_back(s);
     }
-    steps = kMaxSegmentSteps;
   }
-  return GetPlan(steps, batch).status();
+  const int top = BatchBucket(max_batch);
+  for (int s : step_shapes) {
+    for (int rows = 1; rows <= top; rows = BatchBucket(rows + 1)) {
+      RETURN_IF_ERROR(GetPlan(s, rows).status());
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace

@@ -57,9 +57,15 @@ class Engine {
   // sequence run chunk by chunk equals one pass. Unidirectional models only.
   virtual absl::Status Regress(std::span<const RegressItem> items) = 0;
 
-  // Prepares the shape (steps, batch) ahead of traffic, so that the first
-  // call of that shape does not pay for it.
-  virtual absl::Status Warmup(int steps, int batch) = 0;
+  // Prepares, ahead of traffic, every shape that calls of up to `max_batch`
+  // items need. A unidirectional model runs a bounded set of shapes: step
+  // counts from a few buckets (1, 2, 4, ..., 64, and the remainder of
+  // `steps` by 64, which this call adds) and batches padded up to a few
+  // batch buckets; after warm-up no call of up to `max_batch` items, of any
+  // lengths, makes a plan. A bidirectional model's runs take each item's
+  // exact length: this prepares `steps` only, and other lengths are made on
+  // first use (and kept in the plan cache).
+  virtual absl::Status Warmup(int steps, int max_batch) = 0;
 
   virtual const model::ModelConfig& config() const = 0;
   virtual EngineStats stats() const = 0;

@@ -140,9 +140,7 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
 
 absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {
   for (int s : steps) {
-    for (int batch = 1; batch <= queue_.max_batch_size; ++batch) {
-      RETURN_IF_ERROR(engine_->Warmup(s, batch));
-    }
+    RETURN_IF_ERROR(engine_->Warmup(s, queue_.max_batch_size));
   }
   // One real run, so that the first call does not pay for first touches.
   const model::ModelConfig& config = engine_->config();

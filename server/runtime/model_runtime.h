@@ -38,8 +38,9 @@ class ModelRuntime {
   absl::Status Classify(std::unique_ptr<ClassifyTask>& task);
   absl::Status Regress(std::unique_ptr<RegressTask>& task);
 
-  // Prepares every batch size up to the queue's max_batch_size for each of
-  // `steps`, and runs the model once, so that first calls are not slow.
+  // Prepares every shape that batches of up to the queue's max_batch_size
+  // need, with each of `steps` as a step bucket (Engine::Warmup), and runs
+  // the model once, so that first calls are not slow.
   // Call it on a thread set up like the compute threads.
   absl::Status Warmup(const std::vector<int>& steps);
 

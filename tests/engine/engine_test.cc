@@ -184,7 +184,7 @@ TEST(EngineTest, LeastRecentlyUsedPlansAreDroppedBeyondTheLimit) {
   run(2);
   run(1);  // Cached.
   EXPECT_EQ(engine->stats().plans_created, 2);
-  run(3);  // Evicts steps=2, the least recently used.
+  run(4);  // Evicts steps=2, the least recently used.
   run(1);  // Still cached.
   EXPECT_EQ(engine->stats().plans_created, 3);
   run(2);

@@ -126,5 +126,59 @@ TEST(SegmentPlanTest, ByLengthRunsEachLengthWholeFromTheStart) {
   EXPECT_EQ(p.segments.size(), 4u);  // The three of length 5 in two.
 }
 
+TEST(SegmentPlanTest, BucketsRoundAsDocumented) {
+  const uint64_t buckets = kPowerOfTwoSteps | StepBucketBit(28);
+  EXPECT_EQ(StepBucketAtMost(buckets, 1), 1);
+  EXPECT_EQ(StepBucketAtMost(buckets, 27), 16);
+  EXPECT_EQ(StepBucketAtMost(buckets, 30), 28);
+  EXPECT_EQ(StepBucketAtMost(buckets, 1000), 64);
+  EXPECT_EQ(StepBucketAtLeast(buckets, 17), 28);
+  EXPECT_EQ(StepBucketAtLeast(buckets, 29), 32);
+  EXPECT_EQ(StepBucketAtLeast(buckets, 64), 64);
+  const std::vector<int> want = {1, 2, 4, 4, 8, 8, 8, 8, 16, 16, 24, 64, 128};
+  const std::vector<int> n = {1, 2, 3, 4, 5, 7, 8, 8, 9, 16, 17, 60, 65};
+  for (size_t i = 0; i < n.size(); ++i) {
+    EXPECT_EQ(BatchBucket(n[i]), want[i]) << n[i];
+  }
+}
+
+// Every segment's steps are a bucket.
+void ExpectBucketed(const Planned& p, uint64_t buckets) {
+  for (const Segment& s : p.segments) {
+    ASSERT_TRUE(s.steps >= 1 && s.steps <= 64) << s.steps;
+    EXPECT_NE(buckets & StepBucketBit(s.steps), 0u) << s.steps;
+  }
+}
+
+TEST(SegmentPlanTest, BucketedPlansCoverRandomCallsInBucketLengths) {
+  const uint64_t buckets = kPowerOfTwoSteps | StepBucketBit(10);
+  std::mt19937 rng(3);
+  for (int call = 0; call < 50; ++call) {
+    std::vector<int> steps(1 + rng() % 100);
+    for (int& s : steps) s = 1 + rng() % 300;
+    Planned padded;
+    SegmentScratch scratch;
+    PlanBucketed(steps, 64, buckets, scratch, padded.order, padded.segments);
+    CheckCoverage(steps, padded, 64, true);
+    ExpectBucketed(padded, buckets);
+    // Exact: every item ends where a segment ends.
+    Planned exact = Chained(steps, 64, /*pad=*/false, 64);
+    std::vector<Segment> fitted;
+    FitStepBuckets(steps, exact.order, buckets, exact.segments, fitted);
+    CheckCoverage(steps, exact, 64, false);
+    ExpectBucketed(exact, buckets);
+  }
+}
+
+TEST(SegmentPlanTest, ABucketLengthRunsInOneSegment) {
+  const std::vector<int> steps(64, 28);
+  Planned p;
+  SegmentScratch scratch;
+  PlanBucketed(steps, 1024, kPowerOfTwoSteps | StepBucketBit(28), scratch,
+               p.order, p.segments);
+  ASSERT_EQ(p.segments.size(), 1u);
+  EXPECT_EQ(p.segments[0].steps, 28);
+}
+
 }  // namespace
 }  // namespace rnnserve::engine
