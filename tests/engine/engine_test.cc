@@ -171,7 +171,7 @@ TEST(EngineTest, SteadyStateCallsCreateNoPrimitive) {
 
 TEST(EngineTest, LeastRecentlyUsedPlansAreDroppedBeyondTheLimit) {
   auto engine = MakeEngine("rnn_tanh_reg_1l", {.max_cached_plans = 2});
-  std::vector<float> x(3), out(3), state(engine->config().state_size());
+  std::vector<float> x(4), out(4), state(engine->config().state_size());
   auto run = [&](int steps) {
     RegressItem item{steps,
                      {x.data(), static_cast<size_t>(steps)},
