@@ -35,4 +35,20 @@ std::string CallerId(const grpc::CallbackServerContext& context,
       std::string_view(it->second.data(), it->second.size()));
 }
 
+absl::StatusOr<AdmittedCaller> AdmitCaller(
+    const ServingState& state, const grpc::CallbackServerContext& context,
+    const char* rpc) {
+  if (absl::Status status = Authenticate(context, state.bearer_tokens);
+      !status.ok()) {
+    if (state.metrics != nullptr) state.metrics->AuthRefused(rpc);
+    return status;
+  }
+  AdmittedCaller admitted;
+  admitted.caller = CallerId(context, state.bearer_tokens);
+  absl::StatusOr<CallSlot> slot = state.AdmitCall(admitted.caller);
+  if (!slot.ok()) return slot.status();
+  admitted.slot = *std::move(slot);
+  return admitted;
+}
+
 }  // namespace rnnserve::service

@@ -7,7 +7,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/service/bearer_tokens.h"
+#include "server/service/call_limiter.h"
+#include "server/service/serving_state.h"
 
 namespace rnnserve::service {
 
@@ -23,6 +26,20 @@ absl::Status Authenticate(const grpc::CallbackServerContext& context,
 // is told from another.
 std::string CallerId(const grpc::CallbackServerContext& context,
                      const BearerTokens* tokens);
+
+// A caller let in: who it is, and its place in its quota of calls in
+// flight (given back when the slot goes).
+struct AdmittedCaller {
+  std::string caller;
+  CallSlot slot;
+};
+
+// What every Inference call runs before it reads anything: the bearer
+// token (a refusal is counted under `rpc`), then a slot in the caller's
+// quota (RESOURCE_EXHAUSTED, naming the flag, when it is full).
+absl::StatusOr<AdmittedCaller> AdmitCaller(
+    const ServingState& state, const grpc::CallbackServerContext& context,
+    const char* rpc);
 
 }  // namespace rnnserve::service
 

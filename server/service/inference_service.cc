@@ -269,16 +269,11 @@ grpc::ServerGenericBidiReactor* UnaryMethods::CreateReactor(
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 InferenceService::Regress(grpc::CallbackServerContext* context) {
-  if (absl::Status status = Authenticate(*context, state_.bearer_tokens);
-      !status.ok()) {
-    if (state_.metrics != nullptr) state_.metrics->AuthRefused("Regress");
-    return new RefusedStream(status);
-  }
-  std::string caller = CallerId(*context, state_.bearer_tokens);
-  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller);
-  if (!slot.ok()) return new RefusedStream(slot.status());
-  return new RegressStream(state_, context, std::move(caller),
-                           *std::move(slot));
+  absl::StatusOr<AdmittedCaller> admitted =
+      AdmitCaller(state_, *context, "Regress");
+  if (!admitted.ok()) return new RefusedStream(admitted.status());
+  return new RegressStream(state_, context, std::move(admitted->caller),
+                           std::move(admitted->slot));
 }
 
 }  // namespace rnnserve::service

@@ -38,19 +38,13 @@ void UnaryCall::Start() {
   }
   // Before any read: an unauthenticated caller learns nothing, not even
   // which models exist, and costs no more than its metadata.
-  if (absl::Status status = Authenticate(context_, state_.bearer_tokens);
-      !status.ok()) {
-    if (state_.metrics != nullptr) state_.metrics->AuthRefused(rpc_);
-    Finish(ToGrpcStatus(status));
+  absl::StatusOr<AdmittedCaller> admitted = AdmitCaller(state_, context_, rpc_);
+  if (!admitted.ok()) {
+    Finish(ToGrpcStatus(admitted.status()));
     return;
   }
-  caller_ = CallerId(context_, state_.bearer_tokens);
-  absl::StatusOr<CallSlot> slot = state_.AdmitCall(caller_);
-  if (!slot.ok()) {
-    Finish(ToGrpcStatus(slot.status()));
-    return;
-  }
-  slot_ = *std::move(slot);
+  caller_ = std::move(admitted->caller);
+  slot_ = std::move(admitted->slot);
   StartRead(&request_body_);
 }
 
