@@ -20,6 +20,7 @@ namespace prometheus {
 class Counter;
 class Gauge;
 class Histogram;
+class Registry;
 }  // namespace prometheus
 
 namespace rnnserve::metrics {
@@ -120,15 +121,26 @@ class Metrics final : public sessions::SessionObserver {
   // counted.
   void AuthRefused(const std::string& rpc);
 
-  // sessions::SessionObserver: counts session events by model.
+  // Which session store the server uses ("memory", "redis"): the label of
+  // rnnserve_session_store_up. Set once at start-up.
+  void SetSessionStoreBackend(const std::string& backend);
+
+  // sessions::SessionObserver: counts session events by model, and the
+  // store's operations, take-overs and replays for the whole server.
   void OnCreated(const std::string& model) override;
   void OnResumed(const std::string& model) override;
   void OnExpired(const std::string& model) override;
   void OnRefused(const std::string& model) override;
   void OnEnded(const std::string& model) override;
+  void OnTakenOver(const std::string& model) override;
+  void OnReplayed(const std::string& model) override;
+  void OnStoreOperation(std::string_view operation, absl::Duration latency,
+                        bool ok) override;
+  void OnStoreState(bool up, int64_t sessions) override;
 
  private:
   struct Impl;
+  void AddStoreFamilies(prometheus::Registry& registry);
   std::unique_ptr<Impl> impl_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
 };
