@@ -214,7 +214,9 @@ Metrics::Metrics(const BuildInfo& build,
                                "Time steps run by the engine.");
   auto& sessions_active =
       Build<Gauge>(r, "rnnserve_sessions_active",
-                   "Streaming sessions the server holds now, attached or not.");
+                   "Streaming sessions the server holds now in its own memory "
+                   "(0 with a shared store: see "
+                   "rnnserve_session_store_sessions).");
   auto& sessions_created = Build<Counter>(r, "rnnserve_sessions_created_total",
                                           "Streaming sessions started.");
   auto& sessions_resumed =
@@ -393,6 +395,7 @@ void Metrics::AddStoreFamilies(prometheus::Registry& r) {
 }
 
 void Metrics::SetSessionStoreBackend(const std::string& backend) {
+  sessions_held_.store(backend == "memory");
   prometheus::Gauge& up = impl_->store_up_family->Add({{"backend", backend}});
   up.Set(1);
   impl_->store_up.store(&up);
@@ -430,7 +433,7 @@ void Metrics::AuthRefused(const std::string& rpc) {
 }
 
 void Metrics::OnCreated(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionCreated();
+  if (ModelMetrics* m = ForModel(model)) m->SessionCreated(sessions_held_);
 }
 void Metrics::OnResumed(const std::string& model) {
   if (ModelMetrics* m = ForModel(model)) m->SessionResumed();
@@ -442,7 +445,7 @@ void Metrics::OnRefused(const std::string& model) {
   if (ModelMetrics* m = ForModel(model)) m->SessionRefused();
 }
 void Metrics::OnEnded(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionEnded();
+  if (ModelMetrics* m = ForModel(model)) m->SessionEnded(sessions_held_);
 }
 
 }  // namespace rnnserve::metrics

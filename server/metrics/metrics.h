@@ -4,6 +4,7 @@
 #define RNNSERVE_SERVER_METRICS_METRICS_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -53,11 +54,14 @@ class ModelMetrics {
   // (max_queued_steps); set once at start-up, for the queue-full alert.
   void SetQueueCapacity(Method method, int64_t steps);
 
-  void SessionCreated();
+  // `held`: the server holds its sessions itself, so that created, ended
+  // and expired ones make its count of active sessions (a shared store's
+  // count is rnnserve_session_store_sessions).
+  void SessionCreated(bool held = true);
   void SessionResumed();
   void SessionExpired();
   void SessionRefused();
-  void SessionEnded();
+  void SessionEnded(bool held = true);
 
  private:
   friend class Metrics;
@@ -143,6 +147,8 @@ class Metrics final : public sessions::SessionObserver {
   void AddStoreFamilies(prometheus::Registry& registry);
   std::unique_ptr<Impl> impl_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  // The session store is this process's memory (SetSessionStoreBackend).
+  std::atomic<bool> sessions_held_{true};
 };
 
 // The `method` label of `method`: "Classify", "Regress", "RegressChunk".

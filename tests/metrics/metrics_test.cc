@@ -41,7 +41,7 @@ constexpr const char* kCodes[kNumCodes] = {"OK",
 
 class MetricsTest : public ::testing::Test {
  protected:
-  MetricsTest() { metrics_.SetSessionStoreBackend("redis"); }
+  MetricsTest() { metrics_.SetSessionStoreBackend("memory"); }
   Exposition Scrape() const {
     auto parsed = testing::ParseExposition(metrics_.Render());
     EXPECT_TRUE(parsed.ok()) << parsed.status();
@@ -301,6 +301,14 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
 }
 
 TEST_F(MetricsTest, TheSessionStoreIsWatched) {
+  metrics_.SetSessionStoreBackend("redis");
+  // Sessions in a shared store are not this replica's to count.
+  metrics_.OnCreated("sine_rnn");
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_active", {{"model", "sine_rnn"}}),
+            0);
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_created_total",
+                           {{"model", "sine_rnn"}}),
+            1);
   metrics_.OnStoreOperation("commit", absl::Milliseconds(2), true);
   metrics_.OnStoreOperation("commit", absl::Milliseconds(30), false);
   metrics_.OnStoreOperation("attach", absl::Microseconds(80), true);
