@@ -1,0 +1,25 @@
+"""Python client of rnnserve: Classify, and exactly-once streaming sessions.
+
+    import numpy as np
+    from rnnserve_client import Client
+
+    client = Client("127.0.0.1:50051")
+    with client.session("sine_rnn") as session:
+        y = session.send(np.sin(np.arange(10, dtype=np.float32))[:, None])
+"""
+from .client import (Classification, ClassScore, Client, ModelInfo,
+                     TlsConfig)
+from .errors import (Aborted, DeadlineExceeded, FailedPrecondition,
+                     InvalidArgument, NotFound, PositionMismatch,
+                     ResourceExhausted, RnnserveError, SessionNotFound,
+                     SessionTakenOver, Unauthenticated, Unavailable)
+from .retry import RetryPolicy
+from .session import Session
+
+__all__ = [
+    "Aborted", "Classification", "ClassScore", "Client", "DeadlineExceeded",
+    "FailedPrecondition", "InvalidArgument", "ModelInfo", "NotFound",
+    "PositionMismatch", "ResourceExhausted", "RetryPolicy", "RnnserveError",
+    "Session", "SessionNotFound", "SessionTakenOver", "TlsConfig",
+    "Unauthenticated", "Unavailable",
+]

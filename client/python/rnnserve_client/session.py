@@ -1,0 +1,251 @@
+"""Session: a regression model's sequence sent chunk by chunk, exactly once.
+
+The client tracks the session's position (steps run since it started or was
+last reset) and sends every chunk with expected_first_step set to it. When a
+chunk gets no answer (UNAVAILABLE, DEADLINE_EXCEEDED, a broken stream,
+ABORTED other than a take-over), the session reconnects, with the session
+token, after a jittered exponential backoff, and resends the same chunk from
+the same position: if the server had applied it, it answers it again from
+its stored answer (`replayed`); otherwise it runs it now. No chunk is ever
+applied twice. Retries are bounded by the Client's RetryPolicy.
+
+Not thread-safe: one thread uses a Session at a time.
+"""
+import queue
+import threading
+import time
+from typing import Iterable, Iterator, Optional
+
+import grpc
+import numpy as np
+
+from . import errors
+from .client import pb
+from .retry import is_retryable
+
+
+class _StreamBroken(Exception):
+    """The stream ended without answering a chunk."""
+
+
+class _Stream:
+    """One Regress call, used one chunk at a time."""
+
+    def __init__(self, client):
+        self._requests = queue.Queue()
+        self._expired = False
+        # No deadline for the stream itself: each chunk has its own (below).
+        self._call = client.stub.Regress(iter(self._requests.get, None),
+                                         metadata=client.metadata,
+                                         wait_for_ready=True)
+
+    def exchange(self, request, timeout):
+        """Sends one request and waits up to `timeout` s for its answer.
+        Past it, the call is cancelled; that raises DEADLINE_EXCEEDED."""
+        self._requests.put(request)
+        timer = threading.Timer(timeout, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return next(self._call)
+        except StopIteration:
+            raise _StreamBroken() from None
+        finally:
+            timer.cancel()
+
+    @property
+    def expired(self):
+        return self._expired
+
+    def _expire(self):
+        self._expired = True
+        self._call.cancel()
+
+    def close(self):
+        self._requests.put(None)
+        self._call.cancel()
+
+
+class _Deadline(grpc.RpcError):
+    """A chunk not answered in time on a stream, as a unary call's error."""
+
+    def code(self):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self):
+        return "no answer to the chunk within the client's timeout"
+
+    def trailing_metadata(self):
+        return ()
+
+
+class _Broken(_Deadline):
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "the stream ended without answering the chunk"
+
+
+class Session:
+    """A session of a regression model; open it with Client.session().
+
+    send(values) runs a chunk [steps, input_size] and returns its outputs
+    [steps, output_size]. position is the session's position, token its
+    token (None until the first chunk of a new session is answered). As a
+    context manager it ends the session on a normal exit; after an
+    exception it only closes its stream, leaving the session resumable with
+    its token until the server's idle TTL.
+    """
+
+    def __init__(self, client, model, token=None, unary=False):
+        self._client = client
+        self._model = model
+        self._unary = unary
+        self._stream: Optional[_Stream] = None
+        self.token: Optional[str] = token or None
+        self.ended = False
+        self.retries = 0  # Tries that failed and were retried.
+        self.replays = 0  # Answers the server replayed after a retry.
+        self.position = 0
+        if self.token is not None:
+            self.sync()
+
+    # The public operations.
+
+    def send(self, values, reset: bool = False) -> np.ndarray:
+        """Runs one chunk from the session's position (from 0 with reset)
+        and returns its outputs, float32 [steps, output_size]."""
+        chunk = np.asarray(values, dtype=np.float32)
+        if chunk.ndim != 2:
+            raise ValueError(f"values: expected a 2-D array [steps, "
+                             f"input_size], got shape {chunk.shape}")
+        response = self._chunk(steps=chunk.shape[0], values=chunk.reshape(-1),
+                               reset_state=reset)
+        steps = response.steps
+        outputs = np.array(response.outputs, dtype=np.float32)
+        if steps == 0:
+            return outputs.reshape(0, self._output_size())
+        return outputs.reshape(steps, -1)
+
+    def stream(self, chunks: Iterable) -> Iterator[np.ndarray]:
+        """Sends each chunk in turn, yielding each one's outputs."""
+        for chunk in chunks:
+            yield self.send(chunk)
+
+    def sync(self) -> int:
+        """Asks the server for the session's position, and takes it as the
+        one to send from (after a PositionMismatch, for instance)."""
+        self._check_open()
+        response = self._exchange(self._request(steps=0), expected=None)
+        self.position = response.first_step
+        return self.position
+
+    def reset(self):
+        """Zeroes the session's state; its position becomes 0."""
+        self._chunk(steps=0, reset_state=True)
+
+    def end(self):
+        """Ends the session: the server drops its state and its token."""
+        if self.ended:
+            return
+        if self.token is None:  # Never started: nothing on the server.
+            self.ended = True
+            self.close()
+            return
+        try:
+            self._chunk(steps=0, end_session=True)
+        except errors.SessionNotFound:
+            if self.retries == 0:
+                raise
+            # An earlier try ended it, and its answer was lost.
+        self.ended = True
+        self.close()
+
+    def close(self):
+        """Closes the stream, if any; the session stays resumable."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.end()
+        else:
+            self.close()
+
+    # The exchange and its retries.
+
+    def _check_open(self):
+        if self.ended:
+            raise errors.RnnserveError("session: already ended")
+
+    def _request(self, **fields):
+        return pb.RegressRequest(model=self._model,
+                                 session_token=self.token or "", **fields)
+
+    def _chunk(self, **fields):
+        self._check_open()
+        expected = self.position
+        response = self._exchange(self._request(**fields,
+                                                expected_first_step=expected),
+                                  expected)
+        self.position = response.first_step + response.steps
+        if response.session_ended:
+            self.ended = True
+            self.close()
+        return response
+
+    def _exchange(self, request, expected):
+        """Sends `request` until it is answered or a try fails for good. A
+        retry resends the same request, with the same expected_first_step,
+        on a new stream (or call) that presents the session token."""
+        attempt = 0
+        retry = self._client.retry
+        while True:
+            try:
+                response = self._try(request, attempt)
+                break
+            except grpc.RpcError as e:
+                self.close()
+                attempt += 1
+                if not is_retryable(e) or attempt >= retry.max_attempts:
+                    raise errors.from_rpc_error(e, session_call=True) \
+                        from None
+            self.retries += 1
+            time.sleep(retry.delay(attempt))
+        if response.session_token:
+            self.token = response.session_token
+        if response.replayed:
+            self.replays += 1
+        reset = request.reset_state
+        if expected is not None and response.first_step != \
+                (0 if reset else expected):
+            raise errors.RnnserveError(
+                f"session: the server answered a chunk at step "
+                f"{response.first_step}, sent from {expected}")
+        return response
+
+    def _try(self, request, attempt):
+        timeout = self._client.timeout
+        if self._unary:
+            return self._client.stub.RegressChunk(
+                request, metadata=self._client.metadata, timeout=timeout,
+                wait_for_ready=attempt > 0)
+        if self._stream is None:
+            self._stream = _Stream(self._client)
+        stream = self._stream
+        try:
+            return stream.exchange(request, timeout)
+        except _StreamBroken:
+            raise _Broken() from None
+        except grpc.RpcError as e:
+            if stream.expired and e.code() == grpc.StatusCode.CANCELLED:
+                raise _Deadline() from None
+            raise
+
+    def _output_size(self):
+        return self._client.model(self._model).output_size
