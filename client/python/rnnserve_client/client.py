@@ -161,8 +161,7 @@ class Client:
         while True:
             try:
                 return method(request, metadata=self.metadata,
-                              timeout=self.timeout,
-                              wait_for_ready=attempt > 0)
+                              timeout=self.timeout)
             except grpc.RpcError as e:
                 attempt += 1
                 if not is_retryable(e) or attempt >= self.retry.max_attempts:

@@ -36,8 +36,7 @@ class _Stream:
         self._expired = False
         # No deadline for the stream itself: each chunk has its own (below).
         self._call = client.stub.Regress(iter(self._requests.get, None),
-                                         metadata=client.metadata,
-                                         wait_for_ready=True)
+                                         metadata=client.metadata)
 
     def exchange(self, request, timeout):
         """Sends one request and waits up to `timeout` s for its answer.
@@ -207,7 +206,7 @@ class Session:
         retry = self._client.retry
         while True:
             try:
-                response = self._try(request, attempt)
+                response = self._try(request)
                 break
             except grpc.RpcError as e:
                 self.close()
@@ -229,12 +228,11 @@ class Session:
                 f"{response.first_step}, sent from {expected}")
         return response
 
-    def _try(self, request, attempt):
+    def _try(self, request):
         timeout = self._client.timeout
         if self._unary:
             return self._client.stub.RegressChunk(
-                request, metadata=self._client.metadata, timeout=timeout,
-                wait_for_ready=attempt > 0)
+                request, metadata=self._client.metadata, timeout=timeout)
         if self._stream is None:
             self._stream = _Stream(self._client)
         stream = self._stream

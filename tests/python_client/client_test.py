@@ -1,0 +1,457 @@
+#!/usr/bin/python3
+"""The Python client package (client/python) against a real rnnserve.
+
+  client_test.py --rnnserve BIN --source DIR
+
+Installs rnnserve_client with pip into a temporary folder (no downloads:
+--no-deps --no-build-isolation --no-index, Debian's grpcio, protobuf and
+numpy; the gRPC modules generated at build time from proto/), then:
+- server A (mutual TLS, a bearer token, in-memory sessions, the bundled
+  models and two golden cases): models(); classify of Fashion-MNIST images
+  and of mixed-length sequences equal PyTorch's goldens; the sine stream,
+  on a Regress stream and with RegressChunk, in uneven chunks, and resumed
+  by token, equals PyTorch's golden; a chunk resent from the same position
+  is replayed, not applied again; every typed error for its case;
+- server B (plain, sessions in a real redis-server, a fixed port): a
+  session survives SIGKILL and restart of the server mid-stream, and one
+  whose answer is lost after the chunk was applied (a proxy drops it) gets
+  it replayed; both equal the golden. Then the session bound gives
+  ResourceExhausted.
+Expected numbers come from the PyTorch goldens in tests/goldens.
+"""
+import argparse
+import gzip
+import os
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "testing"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, HERE)
+from live import Processes, fail, free_port, start_rnnserve  # noqa: E402
+from cut_proxy import CutProxy  # noqa: E402
+import rnnserve_format  # noqa: E402
+
+IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
+LOGIT_TOLERANCE = 5e-5  # Fashion logits reach ~20: see fashion_test.cc.
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def install_package(source, work):
+    """pip-installs a copy of client/python into work/site and imports it.
+    The copy is built away from the repository, finding the proto through
+    RNNSERVE_PROTO_DIR, so the checkout stays clean."""
+    src = os.path.join(work, "client_src")
+    shutil.copytree(os.path.join(source, "client", "python"), src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info",
+                                                  "_pb", "__pycache__"))
+    site = os.path.join(work, "site")
+    env = dict(os.environ, RNNSERVE_PROTO_DIR=os.path.join(source, "proto"),
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    result = subprocess.run(
+        ["/usr/bin/python3", "-m", "pip", "install", "--no-deps",
+         "--no-build-isolation", "--no-index", "--target", site, src],
+        env=env, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        fail(f"pip install client/python failed:\n{result.stdout}"
+             f"{result.stderr}")
+    check(os.path.isfile(os.path.join(site, "rnnserve_client", "_pb",
+                                      "inference_pb2_grpc.py")),
+          "the installed package lacks its generated gRPC modules")
+    sys.path.insert(0, site)
+    import rnnserve_client
+    check(rnnserve_client.__file__.startswith(site),
+          f"imported {rnnserve_client.__file__}, not the installed package")
+    print(f"install: pip installed rnnserve_client into {site}")
+    return rnnserve_client
+
+
+def golden(source, name):
+    tensors, _ = rnnserve_format.read_safetensors(
+        os.path.join(source, "tests", "goldens", name))
+    return tensors
+
+
+def read_images(count):
+    with gzip.open(IMAGES, "rb") as f:
+        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
+        check(magic == 0x803 and rows == 28 and cols == 28,
+              f"{IMAGES}: not an idx file of 28x28 images")
+        data = np.frombuffer(f.read(count * 784), dtype=np.uint8)
+    return data.reshape(count, 28, 28).astype(np.float32) / 255.0
+
+
+def model_repository(source, work):
+    """The bundled models and two golden cases, as one repository."""
+    repo = os.path.join(work, "models")
+    os.makedirs(repo)
+    for name in ("fashion_lstm", "sine_rnn"):
+        os.symlink(os.path.join(source, "models", name),
+                   os.path.join(repo, name))
+    os.symlink(os.path.join(source, "tests", "goldens", "lstm_cls_1l"),
+               os.path.join(repo, "lstm_cls_1l"))
+    return repo
+
+
+def sine(source):
+    t = golden(source, "sine_rnn_stream.safetensors")
+    return t["inputs"].reshape(100, 1), t["outputs"].reshape(100, 1)
+
+
+def worst(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+# Server A: TLS, token, memory store.
+
+def check_models(rc, client):
+    models = {m.name: m for m in client.models()}
+    check(set(models) == {"fashion_lstm", "sine_rnn", "lstm_cls_1l"},
+          f"models(): {sorted(models)}")
+    f = models["fashion_lstm"]
+    check((f.task, f.cell, f.input_size, f.output_size, len(f.labels)) ==
+          ("classification", "lstm", 28, 10, 10), f"fashion_lstm: {f}")
+    s = models["sine_rnn"]
+    check((s.task, s.cell, s.input_size, s.output_size) ==
+          ("regression", "rnn_tanh", 1, 1), f"sine_rnn: {s}")
+    print("models: the three models with their tasks, cells and sizes")
+
+
+def check_classify(rc, client, source):
+    if not os.path.exists(IMAGES):
+        if os.environ.get("RNNSERVE_ALLOW_MISSING_DATASETS") == "1":
+            print(f"classify: SKIPPED Fashion-MNIST ({IMAGES} missing)")
+        else:
+            fail(f"{IMAGES} missing: install dataset-fashion-mnist")
+    else:
+        g = golden(source, "fashion_lstm_test1000.safetensors")
+        images = read_images(64)
+        results = client.classify("fashion_lstm", images, top_k=3)
+        check(len(results) == 64, f"{len(results)} results for 64 images")
+        for i, r in enumerate(results):
+            check(r.top_class == g["predictions"][i],
+                  f"image {i}: class {r.top_class}, PyTorch "
+                  f"{g['predictions'][i]}")
+            check(worst(r.logits, g["logits"][i]) <= LOGIT_TOLERANCE,
+                  f"image {i}: logits off by {worst(r.logits, g['logits'][i])}")
+            check(len(r.top) == 3 and r.top[0].probability >=
+                  r.top[1].probability >= r.top[2].probability,
+                  f"image {i}: top {r.top}")
+            check(abs(float(r.probabilities.sum()) - 1) < 1e-4 and
+                  r.top[0].label != "", f"image {i}: {r}")
+        print(f"classify: 64 Fashion-MNIST images as one 3-D array equal "
+              f"PyTorch's (e.g. '{results[0].top[0].label}')")
+
+    # Mixed lengths: the golden case's five sequences of lengths
+    # [7, 1, 12, 12, 3], each computed alone by PyTorch.
+    g = golden(source, os.path.join("lstm_cls_1l", "golden.safetensors"))
+    seqs = [g["inputs"][i, :n] for i, n in enumerate(g["lengths"])]
+    results = client.classify("lstm_cls_1l", seqs, top_k=20)
+    for i, r in enumerate(results):
+        check(worst(r.logits, g["logits"][i]) <= TOLERANCE and
+              worst(r.probabilities, g["probabilities"][i]) <= TOLERANCE,
+              f"mixed lengths, sequence {i}: off by "
+              f"{worst(r.logits, g['logits'][i])}")
+        check(r.top_class == int(np.argmax(g["logits"][i])) and
+              len(r.top) == 10, f"sequence {i}: top {r.top}")
+    print(f"classify: {len(seqs)} sequences of lengths "
+          f"{list(g['lengths'])} equal PyTorch's")
+
+
+def check_streams(rc, client, source):
+    x, want = sine(source)
+    # A Regress stream, chunks of 10, through stream().
+    with client.session("sine_rnn") as s:
+        got = np.concatenate(list(s.stream(np.split(x, 10))))
+        check(s.position == 100 and s.token, f"position {s.position}")
+    check(s.ended and worst(got, want) <= TOLERANCE,
+          f"sine stream off by {worst(got, want)}")
+    # RegressChunk, uneven chunks, resumed by token on a new Session.
+    cuts = [0, 7, 20, 21, 40, 77, 100]
+    first = client.session("sine_rnn", unary=True)
+    outs = [first.send(x[a:b]) for a, b in zip(cuts[:3], cuts[1:4])]
+    first.close()
+    resumed = client.session("sine_rnn", token=first.token)
+    check(resumed.position == 21, f"resumed at {resumed.position}, not 21")
+    outs += [resumed.send(x[a:b]) for a, b in zip(cuts[3:], cuts[4:])]
+    got = np.concatenate(outs)
+    check(got.shape == (100, 1) and worst(got, want) <= TOLERANCE,
+          f"uneven resumed chunks off by {worst(got, want)}")
+    # reset() starts over: the same outputs again.
+    resumed.reset()
+    check(resumed.position == 0, f"after reset: {resumed.position}")
+    again = resumed.send(x[:30])
+    check(worst(again, want[:30]) <= TOLERANCE, "after reset: other outputs")
+    resumed.end()
+    check(resumed.retries == 0 and resumed.replays == 0,
+          "retries without failures")
+    print("streams: sine on a stream (10x10) and with RegressChunk in uneven "
+          "chunks, resumed by token, and after reset, equal PyTorch's")
+
+
+def check_replay(rc, client, source):
+    """A chunk resent from the same expected_first_step is answered again,
+    not applied again (the raw call, as the Session's retry sends it)."""
+    from rnnserve_client._pb import inference_pb2 as pb
+    x, want = sine(source)
+    md = client.metadata
+
+    def chunk(at, token):
+        return pb.RegressRequest(model="sine_rnn", session_token=token,
+                                 steps=10, values=x[at:at + 10].reshape(-1),
+                                 expected_first_step=at)
+    a = client.stub.RegressChunk(chunk(0, ""), metadata=md, timeout=30)
+    token = a.session_token
+    b = client.stub.RegressChunk(chunk(10, token), metadata=md, timeout=30)
+    again = client.stub.RegressChunk(chunk(10, token), metadata=md,
+                                     timeout=30)
+    check(not b.replayed and again.replayed and again.first_step == 10 and
+          list(again.outputs) == list(b.outputs),
+          f"resend: replayed={again.replayed} first_step={again.first_step}")
+    s = client.session("sine_rnn", token=token)
+    check(s.position == 20, f"after a replay the session is at {s.position}")
+    got = np.concatenate([a.outputs, b.outputs, s.send(x[20:]).reshape(-1)])
+    check(worst(got, want.reshape(-1)) <= TOLERANCE, "replayed stream off")
+    s.end()
+    print("replay: a chunk resent from its position came back replayed with "
+          "the same outputs, and the session did not move")
+
+
+def expect(rc, error, what, action):
+    try:
+        action()
+    except rc.RnnserveError as e:
+        check(type(e) is error, f"{what}: {type(e).__name__} ({e}), not "
+              f"{error.__name__}")
+        print(f"errors: {what} -> {error.__name__}: {e}")
+        return e
+    fail(f"{what}: no error")
+
+
+def check_errors(rc, client, address, tls):
+    expect(rc, rc.InvalidArgument, "27 inputs for an input size of 28",
+           lambda: client.classify("fashion_lstm", [np.zeros((28, 27))]))
+    e = expect(rc, rc.NotFound, "an unknown model",
+               lambda: client.classify("no_such_model", [np.zeros((2, 28))]))
+    check("no_such_model" in str(e), f"the message: {e}")
+    expect(rc, rc.FailedPrecondition, "Classify on a regression model",
+           lambda: client.classify("sine_rnn", [np.zeros((2, 1))]))
+    expect(rc, rc.SessionNotFound, "an unknown session token",
+           lambda: client.session("sine_rnn", token=secrets.token_urlsafe(32)))
+    expect(rc, rc.Unauthenticated, "no bearer token",
+           lambda: rc.Client(address, tls=tls).models())
+    expect(rc, rc.Unauthenticated, "a wrong bearer token",
+           lambda: rc.Client(address, tls=tls,
+                             token=secrets.token_urlsafe(32)).models())
+
+    # Take-over: a second Session presents the token of one holding a
+    # stream; the first one's next chunk is refused, not retried.
+    x = np.ones((10, 1), dtype=np.float32)
+    holder = client.session("sine_rnn")
+    holder.send(x)
+    thief = client.session("sine_rnn", token=holder.token)
+    thief.send(x)
+    expect(rc, rc.SessionTakenOver, "a stream whose session was taken over",
+           lambda: holder.send(x))
+    check(holder.retries == 0, "a take-over was retried")
+
+    # Position mismatch: two RegressChunk sessions on one token. (The stale
+    # chunk differs from the other's: the same chunk from the same position
+    # would be a retry, answered by a replay.)
+    u1 = client.session("sine_rnn", unary=True)
+    u1.send(x)
+    u2 = client.session("sine_rnn", token=u1.token, unary=True)
+    u2.send(x)
+    e = expect(rc, rc.PositionMismatch, "a chunk sent from a stale position",
+               lambda: u1.send(2 * x))
+    check(e.position == 20, f"PositionMismatch.position {e.position}, not 20")
+    check(u1.sync() == 20 and u1.send(x).shape == (10, 1) and
+          u1.position == 30, "sync() then send after a mismatch")
+    u1.end()
+    expect(rc, rc.SessionNotFound, "an ended session",
+           lambda: u2.send(x))
+
+    dead = f"127.0.0.1:{free_port()}"
+    quick = rc.RetryPolicy(max_attempts=3, initial_backoff=0.05,
+                           max_backoff=0.1)
+    started = time.monotonic()
+    expect(rc, rc.Unavailable, "no server",
+           lambda: rc.Client(dead, retry=quick, timeout=5).models())
+    check(time.monotonic() - started < 30, "retries not bounded")
+    expect(rc, rc.Unavailable, "no server, in a session",
+           lambda: rc.Client(dead, retry=quick, timeout=5)
+           .session("sine_rnn").send(x))
+
+
+# Server B: plain, Redis sessions, restarted on its fixed port.
+
+def start_redis(processes, work):
+    port = free_port()
+    folder = os.path.join(work, "redis")
+    os.makedirs(folder)
+    processes.start("redis-server", [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir",
+        folder, "--save", "", "--appendonly", "no", "--daemonize", "no",
+        "--protected-mode", "no"], os.path.join(work, "redis.log"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return f"redis://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    fail("redis-server did not listen within 10 s")
+
+
+def kill(processes, server):
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=10)
+    processes.children = [c for c in processes.children
+                          if c[1] is not server.process]
+
+
+def check_restart(rc, source, processes, start):
+    """SIGKILL and restart mid-session: the session goes on, exactly."""
+    x, want = sine(source)
+    server = start()
+    patient = rc.RetryPolicy(max_attempts=100, initial_backoff=0.05,
+                             max_backoff=0.5)
+    client = rc.Client(server.address, retry=patient, timeout=10)
+    session = client.session("sine_rnn")
+    outs = [session.send(c) for c in np.split(x[:50], 5)]
+    kill(processes, server)
+    restarted = {}
+    thread = threading.Thread(target=lambda: restarted.update(s=start()))
+    thread.start()
+    try:
+        outs += [session.send(c) for c in np.split(x[50:], 5)]
+    finally:
+        thread.join()
+    got = np.concatenate(outs)
+    check(session.retries > 0, "no retry: was the server really killed?")
+    check(session.position == 100 and worst(got, want) <= TOLERANCE,
+          f"after the restart: position {session.position}, off by "
+          f"{worst(got, want)}")
+    print(f"restart: SIGKILL mid-session, restart on the same port; the "
+          f"session resumed after {session.retries} retries and the 100 "
+          f"outputs equal PyTorch's")
+    return restarted["s"], session
+
+
+def check_lost_answer(rc, source, server, unary):
+    x, want = sine(source)
+    proxy = CutProxy(server.grpc_port)
+    client = rc.Client(proxy.address, timeout=10, retry=rc.RetryPolicy(
+        max_attempts=20, initial_backoff=0.05, max_backoff=0.5))
+    session = client.session("sine_rnn", unary=unary)
+    outs = [session.send(x[:30])]
+    proxy.arm()
+    outs += [session.send(x[30:60])]
+    outs += [session.send(x[60:])]
+    got = np.concatenate(outs)
+    check(proxy.cuts == 1, f"the proxy cut {proxy.cuts} answers")
+    check(session.replays == 1 and session.retries >= 1,
+          f"replays {session.replays}, retries {session.retries}")
+    check(session.position == 100 and worst(got, want) <= TOLERANCE,
+          f"lost answer: off by {worst(got, want)}")
+    session.end()
+    client.close()
+    proxy.close()
+    print(f"lost answer ({'RegressChunk' if unary else 'stream'}): the "
+          "chunk's answer was dropped after it was applied; the retry got "
+          "it replayed and the outputs equal PyTorch's")
+
+
+def check_full(rc, server, held):
+    client = rc.Client(server.address)
+    x = np.zeros((1, 1), dtype=np.float32)
+    sessions = []
+    try:
+        for _ in range(10):
+            s = client.session("sine_rnn", unary=True)
+            s.send(x)
+            sessions.append(s)
+    except rc.ResourceExhausted as e:
+        print(f"errors: the session bound -> ResourceExhausted: {e}")
+    else:
+        fail("10 sessions over a bound of 3: no ResourceExhausted")
+    check(len(sessions) == 2, f"{len(sessions)} sessions beside the held one")
+    for s in sessions + [held]:
+        s.end()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rnnserve", required=True)
+    parser.add_argument("--source", required=True)
+    args = parser.parse_args()
+    args.source = os.path.abspath(args.source)
+    work = tempfile.mkdtemp(prefix="rnnserve_pyclient_")
+    processes = Processes()
+    try:
+        rc = install_package(args.source, work)
+        repo = model_repository(args.source, work)
+        certs = os.path.join(work, "certs")
+        subprocess.run(["sh", os.path.join(args.source, "tests", "testing",
+                                           "make_test_certs.sh"), certs],
+                       check=True, timeout=60)
+        token = secrets.token_urlsafe(32)
+        tokens_file = os.path.join(work, "tokens")
+        with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT, 0o600),
+                  "w") as f:
+            f.write(f"{token}\n")
+        common = ["--compute-threads=1", "--shutdown-grace=2s",
+                  "--drain-delay=0s"]
+        a = start_rnnserve(processes, args.rnnserve, repo, work, common + [
+            f"--tls-cert={certs}/server.pem", f"--tls-key={certs}/server.key",
+            f"--tls-client-ca={certs}/ca.pem",
+            f"--auth-tokens-file={tokens_file}"], metrics=False)
+        tls = rc.TlsConfig(ca=f"{certs}/ca.pem", cert=f"{certs}/client.pem",
+                           key=f"{certs}/client.key")
+        client = rc.Client(a.address, tls=tls, token=token)
+        check_models(rc, client)
+        check_classify(rc, client, args.source)
+        check_streams(rc, client, args.source)
+        check_replay(rc, client, args.source)
+        check_errors(rc, client, a.address, tls)
+        client.close()
+
+        redis = start_redis(processes, work)
+        port = free_port()
+
+        def start_b():
+            return start_rnnserve(processes, args.rnnserve, repo, work,
+                                  common + [f"--grpc-address=127.0.0.1:{port}",
+                                            f"--session-store={redis}",
+                                            "--max-sessions=3"],
+                                  metrics=False)
+        b, held = check_restart(rc, args.source, processes, start_b)
+        check_lost_answer(rc, args.source, b, unary=True)
+        check_lost_answer(rc, args.source, b, unary=False)
+        check_full(rc, b, held)
+    finally:
+        processes.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
