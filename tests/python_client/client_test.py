@@ -397,6 +397,28 @@ def check_full(rc, server, held):
         s.end()
 
 
+def check_example(source, site, server):
+    """client/python/examples/sine_stream.py runs, and its figure is the
+    golden's."""
+    x, want = sine(source)
+    t = np.arange(100, dtype=np.float32) * np.float32(np.pi / 10)
+    mse = float(np.mean((want.reshape(-1) - np.cos(t)) ** 2))
+    result = subprocess.run(
+        ["/usr/bin/python3", os.path.join(source, "client", "python",
+                                          "examples", "sine_stream.py"),
+         "--server", server.address],
+        env=dict(os.environ, PYTHONPATH=site), capture_output=True,
+        text=True, timeout=120)
+    out = result.stdout + result.stderr
+    check(result.returncode == 0, f"sine_stream.py: exit "
+          f"{result.returncode}:\n{out}")
+    for line in ("resumed the session at step 50", "100 steps; 0 retries",
+                 f"MSE against cos(t): {mse:.4f}"):
+        check(line in out, f"sine_stream.py does not print '{line}':\n{out}")
+    print(f"example: sine_stream.py streams, resumes, and prints PyTorch's "
+          f"MSE {mse:.4f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rnnserve", required=True)
@@ -446,6 +468,7 @@ def main():
         check_lost_answer(rc, args.source, b, unary=True)
         check_lost_answer(rc, args.source, b, unary=False)
         check_full(rc, b, held)
+        check_example(args.source, os.path.join(work, "site"), b)
     finally:
         processes.stop_all()
         shutil.rmtree(work, ignore_errors=True)
