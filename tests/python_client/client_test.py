@@ -294,6 +294,18 @@ def check_errors(rc, client, address, tls):
     expect(rc, rc.Unavailable, "no server",
            lambda: rc.Client(dead, retry=quick, timeout=5).models())
     check(time.monotonic() - started < 30, "retries not bounded")
+    # A listener that never answers: TCP connects, HTTP/2 never does.
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        silent = rc.Client(f"127.0.0.1:{mute.getsockname()[1]}",
+                           timeout=0.3, retry=quick)
+        expect(rc, rc.DeadlineExceeded, "a server that does not answer",
+               lambda: silent.models())
+        expect(rc, rc.DeadlineExceeded,
+               "a server that does not answer, on a stream",
+               lambda: silent.session("sine_rnn").send(x))
+        silent.close()
     expect(rc, rc.Unavailable, "no server, in a session",
            lambda: rc.Client(dead, retry=quick, timeout=5)
            .session("sine_rnn").send(x))
@@ -397,6 +409,18 @@ def check_full(rc, server, held):
         s.end()
 
 
+def check_retry_policy(rc):
+    policy = rc.RetryPolicy(initial_backoff=0.1, max_backoff=1.0,
+                            multiplier=2.0)
+    for attempt, bound in ((1, 0.1), (2, 0.2), (4, 0.8), (5, 1.0), (30, 1.0)):
+        delays = [policy.delay(attempt) for _ in range(200)]
+        check(min(delays) >= bound / 2 and max(delays) <= bound and
+              len(set(delays)) > 1,
+              f"retry {attempt}: delays in [{min(delays)}, {max(delays)}], "
+              f"not jittered in [{bound / 2}, {bound}]")
+    print("retry: jittered exponential backoff, capped at max_backoff")
+
+
 def check_example(source, site, server):
     """client/python/examples/sine_stream.py runs, and its figure is the
     golden's."""
@@ -429,6 +453,7 @@ def main():
     processes = Processes()
     try:
         rc = install_package(args.source, work)
+        check_retry_policy(rc)
         repo = model_repository(args.source, work)
         certs = os.path.join(work, "certs")
         subprocess.run(["sh", os.path.join(args.source, "tests", "testing",

@@ -132,10 +132,11 @@ class Client:
             else ()
         # A broken connection is retried by gRPC after its reconnect
         # backoff; keep it no longer than ours, so that a restarted server
-        # is found again as soon as the client retries.
+        # is found again as soon as the client retries. (Not
+        # grpc.min_reconnect_backoff_ms: gRPC takes it as the connection
+        # attempt's timeout too.)
         backoff_ms = max(100, int(self.retry.max_backoff * 1000))
         opts = [("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", backoff_ms),
                 ("grpc.max_receive_message_length", 64 << 20),
                 ("grpc.max_send_message_length", 64 << 20), *options]

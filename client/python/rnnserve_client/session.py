@@ -152,12 +152,13 @@ class Session:
             self.ended = True
             self.close()
             return
+        retries = self.retries
         try:
             self._chunk(steps=0, end_session=True)
         except errors.SessionNotFound:
-            if self.retries == 0:
+            if self.retries == retries:
                 raise
-            # An earlier try ended it, and its answer was lost.
+            # An earlier try of this end() ended it; its answer was lost.
         self.ended = True
         self.close()
 
@@ -166,6 +167,11 @@ class Session:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+    def __del__(self):
+        # Unblocks the stream's request thread of a forgotten Session.
+        if getattr(self, "_stream", None) is not None:
+            self._stream.close()
 
     def __enter__(self):
         return self
