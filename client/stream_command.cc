@@ -36,6 +36,7 @@ struct StreamOptions {
   bool quiet = false;
   bool print_token = false;
   std::string plot;
+  int64_t retries = RetryPolicy().max_retries;
 };
 
 struct StepRecord {
@@ -48,6 +49,9 @@ struct DemoRun {
   std::vector<StepRecord> steps;
   std::vector<size_t> reopened_before;  // Indices into steps.
   int calls = 0;                        // Streams opened or unary calls.
+  int retries = 0;                      // Chunks resent after a broken call.
+  int replays = 0;   // Answers the server sent again (replayed).
+  int restarts = 0;  // New sessions begun again: the first answer was lost.
   std::string token;
   std::string version;
   bool ended = false;
@@ -66,12 +70,27 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
                                 const v1::ModelInfo& model,
                                 const std::string& resume, bool end_session,
                                 int64_t reconnect_every, bool announce) {
-  RegressSession session(connection, o.model, resume,
-                         o.unary ? RegressSession::Transport::kUnary
-                                 : RegressSession::Transport::kStream);
+  RegressSession::Options options;
+  options.transport = o.unary ? RegressSession::Transport::kUnary
+                              : RegressSession::Transport::kStream;
+  options.retry.max_retries = static_cast<int>(o.retries);
+  RegressSession session(connection, o.model, resume, std::move(options));
   DemoRun run;
-  // k of the next input to send: x_k = sin(k dt).
-  int64_t k_next = resume.empty() ? 0 : o.start;
+  // k of the next input to send: x_k = sin(k dt). A resumed session goes on
+  // from where the server says it stands.
+  int64_t k_next = 0;
+  if (!resume.empty()) {
+    ASSIGN_OR_RETURN(const uint64_t position, session.ReadPosition());
+    k_next = static_cast<int64_t>(position);
+    if (k_next != o.start) {
+      std::fprintf(stderr,
+                   "rnnctl: warning: the session is at step %lld, not at "
+                   "--start %lld; the chunks continue from step %lld\n",
+                   static_cast<long long>(k_next),
+                   static_cast<long long>(o.start),
+                   static_cast<long long>(k_next));
+    }
+  }
   int64_t sent = 0;
   for (int64_t chunk_index = 1; sent < o.steps; ++chunk_index) {
     const int64_t n = std::min(o.chunk, o.steps - sent);
@@ -92,22 +111,10 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
                        " outputs for ", n, " steps of output_size ", width));
     }
     k_next = k0 + n;
-    if (chunk_index == 1) {
-      if (announce) {
-        std::fprintf(stderr, "session %s (%s)\n",
-                     ShortToken(session.token(), o.print_token).c_str(),
-                     resume.empty() ? "new" : "resumed");
-      }
-      const int64_t first_step = static_cast<int64_t>(response.first_step());
-      if (first_step != k0) {
-        std::fprintf(stderr,
-                     "rnnctl: warning: the session was at step %lld but the "
-                     "first chunk was computed for step %lld (--start); the "
-                     "next chunks continue from the server's step\n",
-                     static_cast<long long>(first_step),
-                     static_cast<long long>(k0));
-        k_next = first_step + n;
-      }
+    if (chunk_index == 1 && announce) {
+      std::fprintf(stderr, "session %s (%s)\n",
+                   ShortToken(session.token(), o.print_token).c_str(),
+                   resume.empty() ? "new" : "resumed");
     }
     for (int64_t j = 0; j < n; ++j) {
       run.steps.push_back({response.first_step() + j, (k0 + j) * o.dt,
@@ -125,6 +132,9 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
   }
   RETURN_IF_ERROR(session.CloseStream());
   run.calls = session.calls();
+  run.retries = session.retries();
+  run.replays = session.replays();
+  run.restarts = session.restarts();
   run.token = session.token();
   return run;
 }
@@ -212,6 +222,14 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
                           .c_str()
                     : "");
   }
+  if (run.retries > 0) {
+    std::printf(
+        "retries      %d chunk%s resent after a broken call (%d answer%s "
+        "replayed by the server, %d new session%s begun again)\n",
+        run.retries, run.retries == 1 ? "" : "s", run.replays,
+        run.replays == 1 ? "" : "s", run.restarts,
+        run.restarts == 1 ? "" : "s");
+  }
   std::printf("mse          %.6g (predicted vs cos(t), over %zu steps)\n",
               run.steps.empty() ? 0.0 : squared_error / run.steps.size(),
               run.steps.size());
@@ -270,7 +288,9 @@ absl::Status RunStream(const std::vector<std::string>& args) {
                "Session token to resume instead of starting a new session.");
   flags.Int("start", &o.start,
             "With --resume: the step where the session stopped (printed by "
-            "the previous run); the first chunk is sin(t) from there.",
+            "the previous run). The session's position is read from the "
+            "server; a warning says when it differs, and the chunks go on "
+            "from the server's step.",
             0);
   flags.Int("reconnect-every", &o.reconnect_every,
             "Close the stream after every N chunks and resume the session on "
@@ -286,6 +306,15 @@ absl::Status RunStream(const std::vector<std::string>& args) {
              "credential), so that the session can be resumed.");
   flags.String("plot", &o.plot,
                "Write an SVG plot of the predictions and of cos(t) here.");
+  flags.Int("retries", &o.retries,
+            "Resend a chunk up to N times when its call breaks (UNAVAILABLE, "
+            "DEADLINE_EXCEEDED, a cut stream, a draining server or session "
+            "store), on a new call after an exponential backoff (100 ms "
+            "doubling to 5 s, jittered). Every chunk names the position it "
+            "is sent from, so the server applies it once: a resent chunk it "
+            "had applied is answered again from its stored answer. 0: fail "
+            "at once.",
+            0, 1000);
   ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
   if (line.help) return absl::OkStatus();
   if (!line.positional.empty()) {
