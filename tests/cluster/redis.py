@@ -22,13 +22,15 @@ class RedisServer:
 
     `extra` are more command-line words, e.g. ["--appendonly", "yes",
     "--appendfsync", "always"] (they override the defaults: no snapshots,
-    no append-only file)."""
+    no append-only file). `prefix` goes before the binary, e.g.
+    ["taskset", "-c", "1"] to pin it."""
 
-    def __init__(self, work, extra=(), name="redis"):
+    def __init__(self, work, extra=(), name="redis", prefix=()):
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.extra = list(extra)
+        self.prefix = list(prefix)
         self.process = None
         self.starts = 0
         self.start()
@@ -44,7 +46,7 @@ class RedisServer:
         self.starts += 1
         log = open(os.path.join(self.dir, f"redis{self.starts}.log"), "w")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            [*self.prefix, binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "no",
              "--daemonize", "no", "--protected-mode", "no", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
