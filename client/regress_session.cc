@@ -90,7 +90,20 @@ absl::StatusOr<v1::RegressResponse> RegressSession::SendWithRetries(
     const ChunkFailure kind = ClassifyChunkFailure(
         failure.status.error_code(), failure.status.error_message(),
         failure.server_position);
-    if (kind != ChunkFailure::kRetry) return Explain(failure, request);
+    if (kind != ChunkFailure::kRetry) {
+      const absl::Status status = Explain(failure, request);
+      // A resent last chunk whose first answer was lost may well have
+      // ended the session: say so rather than only "no such session".
+      if (attempt > 0 && request.end_session() &&
+          status.code() == absl::StatusCode::kNotFound) {
+        return absl::NotFoundError(absl::StrCat(
+            "the session is gone after a resend of the chunk that ends it: "
+            "most likely that chunk was applied and ended the session, and "
+            "its answer was lost: ",
+            status.message()));
+      }
+      return status;
+    }
     if (attempt >= options_.retry.max_retries) {
       return absl::Status(
           static_cast<absl::StatusCode>(failure.status.error_code()),

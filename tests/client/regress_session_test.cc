@@ -220,6 +220,10 @@ class ScriptedInference final : public v1::Inference::Service {
                           absl::StrCat("session is at step ", s.position));
     }
     response->set_session_token(*token);
+    if (request.end_session()) {
+      response->set_session_ended(true);
+      sessions_.erase(it);
+    }
     if (step.action == Action::kLoseAnswer) return step.status;
     return grpc::Status::OK;
   }
@@ -418,6 +422,19 @@ TEST_P(RegressSessionTest, AResumedSessionReadsItsPositionFirst) {
   EXPECT_FALSE(received[0].has_expected_first_step());
   EXPECT_EQ(received[1].expected_first_step(), 30u);
   EXPECT_EQ(session->position(), 32u);
+}
+
+TEST_P(RegressSessionTest, ALostEndingAnswerIsNamedWhenTheSessionIsGone) {
+  service_.Script({{}, {Action::kLoseAnswer, kUnavailable}});
+  auto session = NewSession("");
+  ASSERT_TRUE(session->Send(Chunk(1)).ok());
+  v1::RegressRequest last = Chunk(3);
+  last.set_end_session(true);
+  absl::StatusOr<v1::RegressResponse> answer = session->Send(last);
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(answer.status().message(),
+              HasSubstr("chunk was applied and ended the session"));
+  EXPECT_EQ(service_.received().size(), 3u);
 }
 
 TEST_P(RegressSessionTest, OtherErrorsAreNotResent) {
