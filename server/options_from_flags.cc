@@ -7,6 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/file_reader.h"
+#include "server/sessions/redis_connection.h"
 
 namespace rnnserve {
 namespace {
@@ -107,11 +109,12 @@ void AddLimitFlags(FlagSet& flags, ServerFlags& f) {
                  "does not answer within 20s is closed, ending its streams "
                  "so their sessions can be resumed elsewhere. At least 1s.");
   flags.Duration("session-idle-ttl", &f.session_idle_ttl,
-                 "A streaming session not attached to any call expires after "
-                 "this long.");
+                 "A streaming session expires after this long without a "
+                 "chunk or a resume (with Redis, Redis expires it).");
   flags.Int("max-sessions", &f.max_sessions,
             "Most sessions held at once; new sessions beyond it are refused "
-            "(active ones are never evicted).",
+            "(active ones are never evicted). With --session-store redis, a "
+            "bound of the whole cluster: give every replica the same value.",
             1, INT32_MAX);
   flags.Int("max-sessions-per-token", &f.max_sessions_per_token,
             "With --auth-tokens-file: most sessions one bearer token may "
@@ -119,7 +122,8 @@ void AddLimitFlags(FlagSet& flags, ServerFlags& f) {
             "one client cannot fill the store for everyone; beyond it its "
             "new sessions get RESOURCE_EXHAUSTED. A session can be resumed "
             "only with the token that created it. 0: no limit. Without "
-            "--auth-tokens-file no quota applies.",
+            "--auth-tokens-file no quota applies. With --session-store "
+            "redis, a bound of the whole cluster.",
             0, INT32_MAX);
   flags.Int("max-calls-per-token", &f.max_calls_per_token,
             "With --auth-tokens-file: most calls one bearer token may have "
@@ -145,6 +149,42 @@ void AddShutdownFlags(FlagSet& flags, ServerFlags& f) {
                  "before they are cancelled.");
 }
 
+absl::Status SessionStoreFromFlags(const ServerFlags& f,
+                                   service::ServerOptions& s) {
+  if (f.session_store == "memory") {
+    if (!f.session_store_password_file.empty()) {
+      return FlagError("session-store-password-file",
+                       "only with --session-store redis://...");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<sessions::RedisAddress> address =
+      sessions::ParseRedisUrl(f.session_store, "flag --session-store");
+  if (!address.ok()) return address.status();
+  if (f.session_store_timeout <= absl::ZeroDuration()) {
+    return FlagError("session-store-timeout", "must be positive");
+  }
+  sessions::RedisConnection::Options redis;
+  redis.address = *address;
+  redis.connect_timeout = f.session_store_timeout;
+  redis.io_timeout = f.session_store_timeout;
+  if (!f.session_store_password_file.empty()) {
+    absl::StatusOr<std::string> password =
+        ReadWholeFile(f.session_store_password_file, 4096);
+    if (!password.ok()) {
+      return FlagError("session-store-password-file",
+                       password.status().message());
+    }
+    while (!password->empty() &&
+           (password->back() == '\n' || password->back() == '\r')) {
+      password->pop_back();
+    }
+    redis.password = *std::move(password);
+  }
+  s.redis_sessions = std::move(redis);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddServerFlags(FlagSet& flags, ServerFlags& f) {
@@ -160,6 +200,18 @@ void AddServerFlags(FlagSet& flags, ServerFlags& f) {
                "HOST:PORT where Prometheus metrics are served at /metrics, "
                "in plain HTTP with no authentication: keep it on a private "
                "interface. Empty turns the endpoint off.");
+  flags.String("session-store", &f.session_store,
+               "Where streaming sessions live: \"memory\" (this process; a "
+               "restart loses them, and a session resumes only on the "
+               "replica that holds it) or redis://HOST[:PORT][/DB], a Redis "
+               "every replica shares: any replica resumes any session, and "
+               "sessions outlive replicas.");
+  flags.String("session-store-password-file", &f.session_store_password_file,
+               "File holding the Redis password (AUTH), for --session-store "
+               "redis://; trailing newlines are ignored.");
+  flags.Duration("session-store-timeout", &f.session_store_timeout,
+                 "Longest a Redis connect, read or write may take; past it "
+                 "the chunk gets UNAVAILABLE.");
   AddSecurityFlags(flags, f);
   AddLimitFlags(flags, f);
   AddShutdownFlags(flags, f);
@@ -198,6 +250,8 @@ absl::StatusOr<ProgramOptions> OptionsFromFlags(const ServerFlags& f) {
   s.sessions.max_sessions = f.max_sessions;
   s.sessions.max_sessions_per_owner = f.max_sessions_per_token;
   s.max_calls_per_token = f.max_calls_per_token;
+  absl::Status store = SessionStoreFromFlags(f, s);
+  if (!store.ok()) return store;
   s.max_streams_per_connection = static_cast<int>(f.max_streams_per_connection);
   if (f.keepalive_time < absl::Seconds(1)) {
     return FlagError("keepalive-time",

@@ -38,6 +38,9 @@ struct ServerFlags {
   int64_t max_sessions = 10000;
   int64_t max_sessions_per_token = 1000;
   int64_t max_calls_per_token = 1024;
+  std::string session_store = "memory";
+  std::string session_store_password_file;
+  absl::Duration session_store_timeout = absl::Seconds(1);
   absl::Duration drain_delay = absl::Seconds(5);
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string warmup_steps = "1,10,28";

@@ -21,6 +21,8 @@ packages=(
   dataset-fashion-mnist
   # Real Prometheus for the scrape test; promtool comes with it.
   prometheus
+  # Lints every YAML file under deploy/ (ctest deploy_yamllint).
+  yamllint
   # Throwaway certificates in the TLS tests.
   openssl
 )

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <exception>
+#include <functional>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -132,6 +134,17 @@ struct Metrics::Impl {
   prometheus::Gauge* sessions_max = nullptr;
   std::map<std::string, prometheus::Counter*> auth_refused;
 
+  // The session store.
+  prometheus::Family<prometheus::Gauge>* store_up_family = nullptr;
+  std::atomic<prometheus::Gauge*> store_up{nullptr};
+  prometheus::Counter* store_round_trips = nullptr;
+  prometheus::Counter* store_takeovers = nullptr;
+  prometheus::Counter* store_replays = nullptr;
+  prometheus::Gauge* store_sessions = nullptr;
+  // By operation: attach, commit, probe.
+  std::map<std::string, prometheus::Histogram*, std::less<>> store_latency;
+  std::map<std::string, prometheus::Counter*, std::less<>> store_errors;
+
   absl::Mutex mu;
   std::string host ABSL_GUARDED_BY(mu);  // Where the exposer is reached.
   int port ABSL_GUARDED_BY(mu) = 0;
@@ -156,6 +169,8 @@ Metrics::Metrics(const BuildInfo& build,
                     "Most streaming sessions the server holds at once; "
                     "new sessions beyond it are refused.")
            .Add({});
+
+  AddStoreFamilies(r);
 
   auto& auth_refused = Build<Counter>(
       r, "rnnserve_auth_refused_total",
@@ -199,7 +214,9 @@ Metrics::Metrics(const BuildInfo& build,
                                "Time steps run by the engine.");
   auto& sessions_active =
       Build<Gauge>(r, "rnnserve_sessions_active",
-                   "Streaming sessions the server holds now, attached or not.");
+                   "Streaming sessions the server holds now in its own memory "
+                   "(0 with a shared store: see "
+                   "rnnserve_session_store_sessions).");
   auto& sessions_created = Build<Counter>(r, "rnnserve_sessions_created_total",
                                           "Streaming sessions started.");
   auto& sessions_resumed =
@@ -331,6 +348,81 @@ std::string Metrics::Render() const {
   return prometheus::TextSerializer().Serialize(families);
 }
 
+void Metrics::AddStoreFamilies(prometheus::Registry& r) {
+  using prometheus::Counter;
+  using prometheus::Gauge;
+  using prometheus::Histogram;
+  Impl& m = *impl_;
+  m.store_up_family = &Build<Gauge>(
+      r, "rnnserve_session_store_up",
+      "1 while the session store answers, 0 while it does not (streams then "
+      "fail with UNAVAILABLE); the label names the store.");
+  m.store_round_trips =
+      &Build<Counter>(r, "rnnserve_session_store_round_trips_total",
+                      "Operations sent to a remote session store (each one "
+                      "round trip, a batch of commits included).")
+           .Add({});
+  m.store_takeovers =
+      &Build<Counter>(r, "rnnserve_session_store_takeovers_total",
+                      "Chunks not applied because another call had taken "
+                      "their session over (ABORTED).")
+           .Add({});
+  m.store_replays =
+      &Build<Counter>(r, "rnnserve_session_store_replays_total",
+                      "Retried chunks answered again from their stored "
+                      "answer, not run twice.")
+           .Add({});
+  m.store_sessions =
+      &Build<Gauge>(r, "rnnserve_session_store_sessions",
+                    "Sessions in the session store (with Redis, those of "
+                    "every replica).")
+           .Add({});
+  auto& latency = Build<Histogram>(
+      r, "rnnserve_session_store_latency_seconds",
+      "Time of one operation of a remote session store, in seconds.");
+  auto& errors =
+      Build<Counter>(r, "rnnserve_session_store_errors_total",
+                     "Operations of a remote session store that failed "
+                     "(it did not answer, or refused).");
+  const prometheus::Histogram::BucketBoundaries buckets = {
+      50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3,
+      10e-3, 25e-3,  50e-3,  0.1,    0.25, 0.5,    1.0};
+  for (const char* operation : {"attach", "commit", "probe"}) {
+    m.store_latency[operation] =
+        &latency.Add({{"operation", operation}}, buckets);
+    m.store_errors[operation] = &errors.Add({{"operation", operation}});
+  }
+}
+
+void Metrics::SetSessionStoreBackend(const std::string& backend) {
+  sessions_held_.store(backend == "memory");
+  prometheus::Gauge& up = impl_->store_up_family->Add({{"backend", backend}});
+  up.Set(1);
+  impl_->store_up.store(&up);
+}
+
+void Metrics::OnTakenOver(const std::string&) {
+  impl_->store_takeovers->Increment();
+}
+
+void Metrics::OnReplayed(const std::string&) {
+  impl_->store_replays->Increment();
+}
+
+void Metrics::OnStoreOperation(std::string_view operation,
+                               absl::Duration latency, bool ok) {
+  impl_->store_round_trips->Increment();
+  auto histogram = impl_->store_latency.find(operation);
+  if (histogram == impl_->store_latency.end()) return;
+  histogram->second->Observe(absl::ToDoubleSeconds(latency));
+  if (!ok) impl_->store_errors.find(operation)->second->Increment();
+}
+
+void Metrics::OnStoreState(bool up, int64_t sessions) {
+  if (prometheus::Gauge* gauge = impl_->store_up.load()) gauge->Set(up);
+  if (sessions >= 0) impl_->store_sessions->Set(static_cast<double>(sessions));
+}
+
 void Metrics::SetMaxSessions(int64_t sessions) {
   impl_->sessions_max->Set(static_cast<double>(sessions));
 }
@@ -341,7 +433,7 @@ void Metrics::AuthRefused(const std::string& rpc) {
 }
 
 void Metrics::OnCreated(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionCreated();
+  if (ModelMetrics* m = ForModel(model)) m->SessionCreated(sessions_held_);
 }
 void Metrics::OnResumed(const std::string& model) {
   if (ModelMetrics* m = ForModel(model)) m->SessionResumed();
@@ -353,7 +445,7 @@ void Metrics::OnRefused(const std::string& model) {
   if (ModelMetrics* m = ForModel(model)) m->SessionRefused();
 }
 void Metrics::OnEnded(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionEnded();
+  if (ModelMetrics* m = ForModel(model)) m->SessionEnded(sessions_held_);
 }
 
 }  // namespace rnnserve::metrics

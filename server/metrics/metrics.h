@@ -4,6 +4,7 @@
 #define RNNSERVE_SERVER_METRICS_METRICS_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@ namespace prometheus {
 class Counter;
 class Gauge;
 class Histogram;
+class Registry;
 }  // namespace prometheus
 
 namespace rnnserve::metrics {
@@ -52,11 +54,14 @@ class ModelMetrics {
   // (max_queued_steps); set once at start-up, for the queue-full alert.
   void SetQueueCapacity(Method method, int64_t steps);
 
-  void SessionCreated();
+  // `held`: the server holds its sessions itself, so that created, ended
+  // and expired ones make its count of active sessions (a shared store's
+  // count is rnnserve_session_store_sessions).
+  void SessionCreated(bool held = true);
   void SessionResumed();
   void SessionExpired();
   void SessionRefused();
-  void SessionEnded();
+  void SessionEnded(bool held = true);
 
  private:
   friend class Metrics;
@@ -120,17 +125,30 @@ class Metrics final : public sessions::SessionObserver {
   // counted.
   void AuthRefused(const std::string& rpc);
 
-  // sessions::SessionObserver: counts session events by model.
+  // Which session store the server uses ("memory", "redis"): the label of
+  // rnnserve_session_store_up. Set once at start-up.
+  void SetSessionStoreBackend(const std::string& backend);
+
+  // sessions::SessionObserver: counts session events by model, and the
+  // store's operations, take-overs and replays for the whole server.
   void OnCreated(const std::string& model) override;
   void OnResumed(const std::string& model) override;
   void OnExpired(const std::string& model) override;
   void OnRefused(const std::string& model) override;
   void OnEnded(const std::string& model) override;
+  void OnTakenOver(const std::string& model) override;
+  void OnReplayed(const std::string& model) override;
+  void OnStoreOperation(std::string_view operation, absl::Duration latency,
+                        bool ok) override;
+  void OnStoreState(bool up, int64_t sessions) override;
 
  private:
   struct Impl;
+  void AddStoreFamilies(prometheus::Registry& registry);
   std::unique_ptr<Impl> impl_;
   std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
+  // The session store is this process's memory (SetSessionStoreBackend).
+  std::atomic<bool> sessions_held_{true};
 };
 
 // The `method` label of `method`: "Classify", "Regress", "RegressChunk".

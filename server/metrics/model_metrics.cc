@@ -57,9 +57,9 @@ void ModelMetrics::SetQueueCapacity(Method method, int64_t steps) {
 
 // The active gauge follows the store: up when a session is made, down when
 // it leaves (expired or ended). Resumes and refusals do not change it.
-void ModelMetrics::SessionCreated() {
+void ModelMetrics::SessionCreated(bool held) {
   sessions_created_->Increment();
-  sessions_active_->Increment();
+  if (held) sessions_active_->Increment();
 }
 
 void ModelMetrics::SessionResumed() { sessions_resumed_->Increment(); }
@@ -71,9 +71,9 @@ void ModelMetrics::SessionExpired() {
 
 void ModelMetrics::SessionRefused() { sessions_refused_->Increment(); }
 
-void ModelMetrics::SessionEnded() {
+void ModelMetrics::SessionEnded(bool held) {
   sessions_ended_->Increment();
-  sessions_active_->Decrement();
+  if (held) sessions_active_->Decrement();
 }
 
 const char* MethodName(Method method) {

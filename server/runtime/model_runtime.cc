@@ -31,16 +31,26 @@ void Complete(batching::Batch& batch, const absl::Status& status) {
   }
 }
 
+// Each task with its own outcome.
+void Complete(batching::Batch& batch, const std::vector<absl::Status>& each) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::unique_ptr<batching::Task> taken = std::move(batch[i]);
+    static_cast<RuntimeTask&>(*taken).Done(each[i]);
+  }
+}
+
 }  // namespace
 
 ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
                            const batching::QueueOptions& queue,
                            batching::Scheduler& scheduler, const Clock& clock,
-                           metrics::ModelMetrics* metrics)
+                           metrics::ModelMetrics* metrics,
+                           sessions::SessionStore* sessions)
     : engine_(std::move(engine)),
       queue_(queue),
       clock_(clock),
-      metrics_(metrics) {
+      metrics_(metrics),
+      sessions_(sessions) {
   // Only the queue of the model's task: the other call is refused.
   const std::string& name = engine_->config().name;
   if (engine_->config().task == model::Task::kClassification) {
@@ -135,7 +145,46 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
     metrics_->BatchRan(method, static_cast<int>(items.size()), steps,
                        clock_.Now() - start);
   }
-  Complete(batch, status);
+  if (!status.ok()) {
+    Complete(batch, status);
+    return;
+  }
+  Complete(batch, CommitChunks(batch));
+}
+
+std::vector<absl::Status> ModelRuntime::CommitChunks(batching::Batch& batch) {
+  std::vector<absl::Status> outcomes(batch.size());
+  std::vector<sessions::SessionCommit> commits;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& t = static_cast<RegressTask&>(*batch[i]);
+    if (!t.commit.has_value()) continue;
+    if (chunk_computed_hook_) chunk_computed_hook_(t);
+    // A chunk nobody waits for is not applied: its caller may already be
+    // retrying it elsewhere. The deadline first, as gRPC reports it.
+    if (clock_.Now() >= t.deadline) {
+      outcomes[i] = absl::DeadlineExceededError(
+          "the call's deadline passed before the chunk was applied");
+    } else if (t.cancelled()) {
+      outcomes[i] = absl::CancelledError(
+          "the client cancelled the call; the chunk was not applied");
+    } else {
+      commits.push_back(std::move(*t.commit));
+      where.push_back(i);
+    }
+  }
+  if (commits.empty()) return outcomes;
+  if (sessions_ == nullptr) {
+    for (size_t i : where) {
+      outcomes[i] = absl::InternalError("no session store to commit to");
+    }
+    return outcomes;
+  }
+  std::vector<absl::Status> committed = sessions_->CommitAll(commits);
+  for (size_t j = 0; j < where.size(); ++j) {
+    outcomes[where[j]] = std::move(committed[j]);
+  }
+  return outcomes;
 }
 
 absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {

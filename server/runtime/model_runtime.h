@@ -3,6 +3,7 @@
 #ifndef RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 #define RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,12 +20,14 @@ namespace rnnserve::runtime {
 // and completes them there. Thread-safe.
 class ModelRuntime {
  public:
-  // Adds the model's queues to `scheduler`. `scheduler`, `clock` and
-  // `metrics` (may be null) must outlive the runtime.
+  // Adds the model's queues to `scheduler`. `scheduler`, `clock`,
+  // `metrics` (may be null) and `sessions` (may be null for a runtime whose
+  // chunks carry no commit) must outlive the runtime.
   ModelRuntime(std::unique_ptr<engine::Engine> engine,
                const batching::QueueOptions& queue,
                batching::Scheduler& scheduler, const Clock& clock,
-               metrics::ModelMetrics* metrics);
+               metrics::ModelMetrics* metrics,
+               sessions::SessionStore* sessions = nullptr);
 
   const model::ModelConfig& config() const { return engine_->config(); }
   const batching::QueueOptions& queue_options() const { return queue_; }
@@ -44,9 +47,19 @@ class ModelRuntime {
   // Call it on a thread set up like the compute threads.
   absl::Status Warmup(const std::vector<int>& steps);
 
+  // Tests only: runs on the compute thread for each chunk the engine has
+  // run, before the runtime decides whether to commit it. Set before any
+  // call.
+  void SetChunkComputedHook(std::function<void(const RuntimeTask&)> hook) {
+    chunk_computed_hook_ = std::move(hook);
+  }
+
  private:
   void RunClassify(batching::Batch& batch);
   void RunRegress(batching::Batch& batch);
+  // Commits the chunks of a batch the engine ran whose callers still wait,
+  // in one call of the store; returns each task's outcome.
+  std::vector<absl::Status> CommitChunks(batching::Batch& batch);
   absl::Status WrongTask(const char* call) const;
   void RecordQueueDepth(metrics::Method method, const batching::Queue& queue);
 
@@ -54,6 +67,8 @@ class ModelRuntime {
   const batching::QueueOptions queue_;
   const Clock& clock_;
   metrics::ModelMetrics* const metrics_;
+  sessions::SessionStore* const sessions_;
+  std::function<void(const RuntimeTask&)> chunk_computed_hook_;
   batching::Queue* classify_queue_ = nullptr;  // Classification models.
   batching::Queue* regress_queue_ = nullptr;   // Regression models.
 };

@@ -5,6 +5,7 @@
 #define RNNSERVE_SERVER_RUNTIME_TASKS_H_
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "server/batching/task.h"
 #include "server/engine/engine.h"
 #include "server/metrics/metrics.h"
+#include "server/sessions/session_store.h"
 
 namespace rnnserve::runtime {
 
@@ -57,7 +59,11 @@ class ClassifyTask : public RuntimeTask {
 };
 
 // One chunk of one session. The caller holds the session for the task's
-// life, so no two chunks of one session are ever queued at once.
+// life, so no two chunks of one session are ever queued at once. When the
+// engine has run it, its result is committed to the session store (with
+// the rest of its batch, in one round trip) before Done: OK means the chunk
+// is applied; any other status means it is not, or, for UNAVAILABLE from
+// the store, that nobody knows (a retry with expected_first_step finds out).
 class RegressTask : public RuntimeTask {
  public:
   // Regress by default; RegressChunk sets its own method.
@@ -67,6 +73,10 @@ class RegressTask : public RuntimeTask {
     return {item.steps, static_cast<int64_t>(item.inputs.size())};
   }
   engine::RegressItem item;
+  // What to commit once the engine has written the item's outputs and
+  // state_out (the spans point at them). A task without one is not
+  // committed.
+  std::optional<sessions::SessionCommit> commit;
 };
 
 }  // namespace rnnserve::runtime

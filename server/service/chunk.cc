@@ -1,38 +1,115 @@
 #include "server/service/chunk.h"
 
+#include <string_view>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/sessions/digest.h"
 
 namespace rnnserve::service {
 
-PendingChunk::PendingChunk(const v1::RegressRequest& request,
-                           const sessions::Session& session,
-                           const model::ModelConfig& config,
-                           v1::RegressResponse& response)
-    : first_step_(request.reset_state() ? 0 : session.next_step),
-      steps_(request.steps()),
-      reset_(request.reset_state()),
-      end_session_(request.end_session()),
-      state_(session.state.size(), 0.0f) {
+std::string ChunkDigest(const v1::RegressRequest& request) {
+  const std::string steps = absl::StrCat(request.steps());
+  const std::string_view values(
+      reinterpret_cast<const char*>(request.values().data()),
+      request.values_size() * sizeof(float));
+  return sessions::Sha256Hex(
+      {steps, request.reset_state() ? "reset" : "", values});
+}
+
+absl::StatusOr<PendingChunk> PendingChunk::Prepare(
+    const v1::RegressRequest& request, const sessions::AttachedSession& session,
+    const model::ModelConfig& config, v1::RegressResponse& response) {
+  const sessions::SessionRecord& r = session.record;
+  PendingChunk chunk;
+  chunk.from_ = r.next_step;
+  chunk.digest_ = ChunkDigest(request);
+  if (request.has_expected_first_step() &&
+      request.expected_first_step() != r.next_step) {
+    // The last applied chunk, sent again unchanged from where it was sent:
+    // its answer was lost on the way, and is sent again.
+    const bool retry = !r.last_digest.empty() &&
+                       request.expected_first_step() == r.last_from &&
+                       chunk.digest_ == r.last_digest;
+    if (!retry) {
+      return sessions::PositionMismatch(r.next_step,
+                                        request.expected_first_step());
+    }
+    chunk.kind_ = Kind::kReplay;
+    chunk.first_step_ = r.next_step - r.last_steps;
+    chunk.steps_ = r.last_steps;
+    response.mutable_outputs()->Assign(r.last_answer.begin(),
+                                       r.last_answer.end());
+    response.set_replayed(true);
+    return chunk;
+  }
+  chunk.steps_ = request.steps();
+  chunk.reset_ = request.reset_state();
+  chunk.end_session_ = request.end_session();
+  chunk.first_step_ = chunk.reset_ ? 0 : chunk.from_;
+  chunk.state_.assign(r.state.size(), 0.0f);
+  if (chunk.steps_ > 0) {
+    chunk.kind_ = Kind::kRun;
+  } else if (r.generation == 0 || chunk.reset_ || chunk.end_session_) {
+    chunk.kind_ = Kind::kCommit;
+  } else {
+    chunk.kind_ = Kind::kRead;
+  }
   response.mutable_outputs()->Resize(
-      static_cast<int>(steps_) * config.output_size, 0.0f);
+      static_cast<int>(chunk.steps_) * config.output_size, 0.0f);
+  return chunk;
 }
 
 engine::RegressItem PendingChunk::Item(const v1::RegressRequest& request,
-                                       const sessions::Session& session,
+                                       const sessions::AttachedSession& session,
                                        v1::RegressResponse& response) {
   engine::RegressItem item;
   item.steps = static_cast<int>(steps_);
   item.inputs = {request.values().data(),
                  static_cast<size_t>(request.values_size())};
   // A reset chunk starts from zeros: an empty state_in.
-  if (!reset_) item.state_in = session.state;
+  if (!reset_) item.state_in = session.record.state;
   item.state_out = state_;
   item.outputs = {response.mutable_outputs()->mutable_data(),
                   static_cast<size_t>(response.outputs_size())};
   return item;
 }
 
-void PendingChunk::Describe(const sessions::Session& session,
+sessions::SessionCommit PendingChunk::Commit(
+    const sessions::AttachedSession& session,
+    const v1::RegressResponse& response) const {
+  const sessions::SessionRecord& r = session.record;
+  sessions::SessionCommit c;
+  c.key = session.key;
+  c.generation = r.generation;
+  c.from_step = from_;
+  c.model = r.model;
+  c.owner = r.owner;
+  c.next_step = first_step_ + steps_;
+  // Without steps the state is as it was, or zeros after a reset (state_).
+  c.state = steps_ > 0 || reset_ ? std::span<const float>(state_)
+                                 : std::span<const float>(r.state);
+  c.steps = steps_;
+  c.digest = digest_;
+  c.answer = {response.outputs().data(),
+              static_cast<size_t>(response.outputs_size())};
+  c.end_session = end_session_;
+  return c;
+}
+
+void PendingChunk::Applied(sessions::AttachedSession& session,
+                           const v1::RegressResponse& response) {
+  sessions::SessionRecord& r = session.record;
+  if (r.generation == 0) r.generation = 1;  // Created by this commit.
+  if (steps_ > 0 || reset_) r.state = std::move(state_);
+  r.next_step = first_step_ + steps_;
+  r.last_from = from_;
+  r.last_steps = steps_;
+  r.last_digest = std::move(digest_);
+  r.last_answer.assign(response.outputs().begin(), response.outputs().end());
+}
+
+void PendingChunk::Describe(const sessions::AttachedSession& session,
                             const model::ModelConfig& config, bool with_token,
                             v1::RegressResponse& response) const {
   if (with_token) response.set_session_token(session.token);
@@ -42,15 +119,24 @@ void PendingChunk::Describe(const sessions::Session& session,
   response.set_session_ended(end_session_);
 }
 
-void PendingChunk::Commit(sessions::Lease& lease) {
-  // A new session exists from its first committed chunk on: one whose
-  // first chunk fails goes with its lease, unseen and uncounted.
-  lease.Commit();
-  // A control request without steps leaves the state as it was, or zeros
-  // after a reset; state_ holds zeros then.
-  if (steps_ > 0 || reset_) lease->state = std::move(state_);
-  lease->next_step = first_step_ + steps_;
-  if (end_session_) lease.End();
+absl::StatusOr<sessions::AttachedSession> AttachSession(
+    const ServingState& state, const v1::RegressRequest& request,
+    const model::ModelConfig& config, const std::string& caller) {
+  if (request.session_token().empty()) {
+    return state.sessions->Create(config.name, config.state_size(), caller);
+  }
+  return state.sessions->TakeOver(request.session_token(), config.name, caller);
+}
+
+absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
+                       const sessions::AttachedSession& session,
+                       const v1::RegressResponse& response) {
+  const sessions::SessionCommit commit = chunk.Commit(session, response);
+  return state.sessions->CommitAll({&commit, 1})[0];
+}
+
+void NoteReplay(const ServingState& state, const std::string& model) {
+  if (state.metrics != nullptr) state.metrics->OnReplayed(model);
 }
 
 }  // namespace rnnserve::service

@@ -1,54 +1,99 @@
-// One chunk of a streaming session, from request to committed state; shared
-// by the Regress stream and RegressChunk.
+// One request of a streaming session, from its arrival to its answer;
+// shared by the Regress stream and RegressChunk.
 #ifndef RNNSERVE_SERVER_SERVICE_CHUNK_H_
 #define RNNSERVE_SERVER_SERVICE_CHUNK_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "rnnserve/v1/inference.pb.h"
 #include "server/engine/engine.h"
 #include "server/model/model.h"
+#include "server/service/serving_state.h"
 #include "server/sessions/session_store.h"
 
 namespace rnnserve::service {
 
-// A chunk between its request and the commit of its result. The session's
-// state changes only at Commit, so a chunk whose answer never leaves leaves
-// the session as it was.
+// What a request does to its session. The session's state changes only by
+// the commit of the chunk's result, made before the answer is sent; until
+// then the call's copy of the session is as it was.
 class PendingChunk {
  public:
-  // Prepares `request` (already validated) on `session`, and sizes the
-  // response's outputs, which the engine writes in place.
-  PendingChunk(const v1::RegressRequest& request,
-               const sessions::Session& session,
-               const model::ModelConfig& config, v1::RegressResponse& response);
+  enum class Kind {
+    kRun,     // Steps to run, then commit.
+    kCommit,  // No steps, but a commit: a reset, an end, a new session.
+    kReplay,  // A retry of the last applied chunk: its stored answer.
+    kRead,    // No steps and nothing to change: the session's position.
+  };
 
-  // What the engine runs; only when steps() > 0. `request`, `session` and
-  // `response` must outlive the run.
+  // Decides what `request` (already validated) does to `session`, and sizes
+  // the response's outputs, which the engine writes in place.
+  // FAILED_PRECONDITION naming the session's position when the request's
+  // expected_first_step is neither the position nor a retry of the last
+  // chunk (sessions::PositionMismatch).
+  static absl::StatusOr<PendingChunk> Prepare(
+      const v1::RegressRequest& request,
+      const sessions::AttachedSession& session,
+      const model::ModelConfig& config, v1::RegressResponse& response);
+
+  Kind kind() const { return kind_; }
+
+  // What the engine runs (kRun). `request`, `session` and `response` must
+  // outlive the run.
   engine::RegressItem Item(const v1::RegressRequest& request,
-                           const sessions::Session& session,
+                           const sessions::AttachedSession& session,
                            v1::RegressResponse& response);
 
-  uint32_t steps() const { return steps_; }
+  // The commit of the chunk's result (kRun, after the engine, or kCommit).
+  // Its spans point into this chunk and `response`.
+  sessions::SessionCommit Commit(const sessions::AttachedSession& session,
+                                 const v1::RegressResponse& response) const;
+
+  // The commit succeeded: the call's copy of the session follows it.
+  void Applied(sessions::AttachedSession& session,
+               const v1::RegressResponse& response);
 
   // Fills the response's bookkeeping fields. `with_token` on a stream's
   // first response and on every RegressChunk response.
-  void Describe(const sessions::Session& session,
+  void Describe(const sessions::AttachedSession& session,
                 const model::ModelConfig& config, bool with_token,
                 v1::RegressResponse& response) const;
 
-  // The chunk's result becomes the session's state; commits a new session
-  // (see sessions::Lease::Commit); ends the session when asked to.
-  void Commit(sessions::Lease& lease);
+  bool end_session() const { return end_session_; }
 
  private:
-  uint64_t first_step_;
-  uint32_t steps_;
-  bool reset_;
-  bool end_session_;
+  PendingChunk() = default;
+
+  Kind kind_ = Kind::kRead;
+  uint64_t from_ = 0;        // The session's position before the chunk.
+  uint64_t first_step_ = 0;  // Where the chunk's first step lands.
+  uint32_t steps_ = 0;
+  bool reset_ = false;
+  bool end_session_ = false;
+  std::string digest_;
   std::vector<float> state_;  // The state after the chunk.
 };
+
+// The session a stream's first request, or a RegressChunk call, names: a
+// new one for an empty session_token, else the session taken over (see
+// sessions::SessionStore::TakeOver). `caller` owns it.
+absl::StatusOr<sessions::AttachedSession> AttachSession(
+    const ServingState& state, const v1::RegressRequest& request,
+    const model::ModelConfig& config, const std::string& caller);
+
+// Commits a chunk of kind kCommit on the calling thread.
+absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
+                       const sessions::AttachedSession& session,
+                       const v1::RegressResponse& response);
+
+// Counts a replayed answer.
+void NoteReplay(const ServingState& state, const std::string& model);
+
+// The digest of what a chunk asks: its steps, reset and values. Two
+// requests with one digest are the same chunk.
+std::string ChunkDigest(const v1::RegressRequest& request);
 
 }  // namespace rnnserve::service
 

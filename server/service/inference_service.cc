@@ -122,32 +122,23 @@ class ClassifyCall final
   std::vector<float> probabilities_;
 };
 
-// A RegressChunk call: holds its session for the whole call. The chunk
-// counts only once its answer is handed to the transport: a call whose
-// client stopped waiting leaves the session where it was.
+// A RegressChunk call: takes its session over for the whole call. The
+// chunk is applied by its commit, made once the engine has run it and only
+// if the client still waits, before the answer leaves; a client that loses
+// the answer resends the chunk with expected_first_step and gets it again.
 class ChunkCall final
     : public TypedUnaryCall<v1::RegressRequest, v1::RegressResponse> {
  public:
   ChunkCall(const ServingState& state, grpc::CallbackServerContext& context)
       : TypedUnaryCall(state, context, Method::kRegressChunk, "RegressChunk") {}
 
-  void Computed(const runtime::RuntimeTask& task, absl::Status status) {
-    if (state_.chunk_computed_hook) state_.chunk_computed_hook(task);
-    if (status.ok()) status = StillWanted();
-    if (!status.ok()) {
-      lease_.Release();
-      Fail(status);
-      return;
-    }
-    Respond();
+  void Computed(const runtime::RuntimeTask&, absl::Status status) {
+    Finished(status);
   }
 
  private:
   void Run() override {
-    if (absl::Status status = Accept(); !status.ok()) {
-      lease_.Release();
-      Fail(status);
-    }
+    if (absl::Status status = Accept(); !status.ok()) Fail(status);
     // Accepted chunks are finished by their task.
   }
 
@@ -158,38 +149,50 @@ class ChunkCall final
     config_ = &model->config();
     RETURN_IF_ERROR(CheckTask(*config_, model::Task::kRegression));
     RETURN_IF_ERROR(ValidateChunk(request(), *config_, state_.limits));
-    ASSIGN_OR_RETURN(
-        lease_, request().session_token().empty()
-                    ? state_.sessions->Create(config_->name,
-                                              config_->state_size(), caller())
-                    : state_.sessions->Resume(request().session_token(),
-                                              config_->name, caller()));
-    chunk_.emplace(request(), *lease_, *config_, response());
-    if (chunk_->steps() == 0) {
-      Respond();
-      return absl::OkStatus();
+    ASSIGN_OR_RETURN(session_,
+                     AttachSession(state_, request(), *config_, caller()));
+    ASSIGN_OR_RETURN(chunk_, PendingChunk::Prepare(request(), session_,
+                                                   *config_, response()));
+    switch (chunk_->kind()) {
+      case PendingChunk::Kind::kRun:
+        break;
+      case PendingChunk::Kind::kCommit:
+        Finished(CommitNow(state_, *chunk_, session_, response()));
+        return absl::OkStatus();
+      case PendingChunk::Kind::kReplay:
+        NoteReplay(state_, config_->name);
+        [[fallthrough]];
+      case PendingChunk::Kind::kRead:
+        Respond();
+        return absl::OkStatus();
     }
     auto task =
         std::make_unique<CallTask<runtime::RegressTask, ChunkCall>>(this);
     task->method = Method::kRegressChunk;
-    task->item = chunk_->Item(request(), *lease_, response());
+    task->item = chunk_->Item(request(), session_, response());
+    task->commit = chunk_->Commit(session_, response());
     task->deadline = deadline_;
     std::unique_ptr<runtime::RegressTask> base = std::move(task);
     return model->Regress(base);
   }
 
-  // Commits the chunk and answers: the last step before the transport.
+  // The chunk's commit came back.
+  void Finished(const absl::Status& status) {
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+    chunk_->Applied(session_, response());
+    Respond();
+  }
+
   void Respond() {
-    chunk_->Describe(*lease_, *config_, /*with_token=*/true, response());
-    chunk_->Commit(lease_);
-    // Detach before answering, so that a client's next call finds the
-    // session free.
-    lease_.Release();
+    chunk_->Describe(session_, *config_, /*with_token=*/true, response());
     Answer(response());
   }
 
   const model::ModelConfig* config_ = nullptr;
-  sessions::Lease lease_;
+  sessions::AttachedSession session_;
   std::optional<PendingChunk> chunk_;
 };
 

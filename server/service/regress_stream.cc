@@ -63,8 +63,9 @@ grpc::Status RegressStream::DrainStatus() const {
   // After end_session nothing is left to resume, nor to do on this stream.
   if (ended_) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      lease_ ? "server draining; resume with your session token"
-                             : Admission::kRefusal);
+                      session_.has_value()
+                          ? "server draining; resume with your session token"
+                          : Admission::kRefusal);
 }
 
 void RegressStream::Drain() {
@@ -77,7 +78,6 @@ void RegressStream::Drain() {
   // ok, and OnDone follows; neither runs inline in Finish().
   finished_ = true;
   const grpc::Status status = DrainStatus();
-  lease_.Release();
   slot_.Release();
   Finish(status);
 }
@@ -106,12 +106,9 @@ absl::Status RegressStream::Attach() {
   metrics_ = state_.MetricsFor(request_.model());
   const model::ModelConfig& config = model_->config();
   RETURN_IF_ERROR(CheckTask(config, model::Task::kRegression));
-  ASSIGN_OR_RETURN(
-      lease_,
-      request_.session_token().empty()
-          ? state_.sessions->Create(config.name, config.state_size(), caller_)
-          : state_.sessions->Resume(request_.session_token(), config.name,
-                                    caller_));
+  // A bad request takes nothing over.
+  RETURN_IF_ERROR(ValidateChunk(request_, config, state_.limits));
+  ASSIGN_OR_RETURN(session_, AttachSession(state_, request_, config, caller_));
   return absl::OkStatus();
 }
 
@@ -122,7 +119,7 @@ absl::Status RegressStream::Handle() {
         "the session was ended by end_session; no request may follow it on "
         "this stream");
   }
-  if (!lease_) {
+  if (!session_.has_value()) {
     RETURN_IF_ERROR(Attach());
   } else {
     if (!request_.model().empty() &&
@@ -132,23 +129,36 @@ absl::Status RegressStream::Handle() {
           model_->config().name, "\"; leave model empty or name it"));
     }
     if (!request_.session_token().empty() &&
-        request_.session_token() != lease_->token) {
+        request_.session_token() != session_->token) {
       return absl::InvalidArgumentError(
           "session_token: differs from this stream's session; a stream "
           "serves one session");
     }
+    RETURN_IF_ERROR(ValidateChunk(request_, model_->config(), state_.limits));
   }
   const model::ModelConfig& config = model_->config();
-  RETURN_IF_ERROR(ValidateChunk(request_, config, state_.limits));
   response_.Clear();
-  chunk_.emplace(request_, *lease_, config, response_);
-  if (chunk_->steps() == 0) {
-    Respond();
-    return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      chunk_, PendingChunk::Prepare(request_, *session_, config, response_));
+  switch (chunk_->kind()) {
+    case PendingChunk::Kind::kRun:
+      break;
+    case PendingChunk::Kind::kCommit:
+      RETURN_IF_ERROR(CommitNow(state_, *chunk_, *session_, response_));
+      chunk_->Applied(*session_, response_);
+      Respond();
+      return absl::OkStatus();
+    case PendingChunk::Kind::kReplay:
+      NoteReplay(state_, config.name);
+      [[fallthrough]];
+    case PendingChunk::Kind::kRead:
+      Respond();
+      return absl::OkStatus();
   }
   std::unique_ptr<runtime::RegressTask> task =
       std::make_unique<StreamChunkTask>(this);
-  task->item = chunk_->Item(request_, *lease_, response_);
+  task->item = chunk_->Item(request_, *session_, response_);
+  task->commit = chunk_->Commit(*session_, response_);
   task->deadline = Deadline(*context_);
   return model_->Regress(task);
 }
@@ -158,11 +168,12 @@ void RegressStream::ChunkDone(absl::Status status) {
     Fail(status);
     return;
   }
+  chunk_->Applied(*session_, response_);
   Respond();
 }
 
 void RegressStream::Respond() {
-  chunk_->Describe(*lease_, model_->config(), !token_sent_, response_);
+  chunk_->Describe(*session_, model_->config(), !token_sent_, response_);
   response_body_.Clear();  // Still holds the previous answer.
   bool own_buffer = false;
   if (!grpc::SerializationTraits<v1::RegressResponse>::Serialize(
@@ -176,15 +187,14 @@ void RegressStream::Respond() {
 
 void RegressStream::OnWriteDone(bool ok) {
   if (!ok) {
-    // The client is gone; the chunk's result is not kept.
+    // The client is gone. The chunk is applied; a retry from where it was
+    // sent gets its answer again.
     Fail(absl::CancelledError("the client went away"));
     return;
   }
   token_sent_ = true;
-  ended_ = request_.end_session();
-  chunk_->Commit(lease_);
+  ended_ = chunk_->end_session();
   chunk_.reset();
-  if (ended_) lease_.Release();  // The session is gone; nothing to hold.
   if (metrics_ != nullptr) {
     metrics_->RequestDone(metrics::Method::kRegress, absl::StatusCode::kOk,
                           state_.clock->Now() - received_);
@@ -197,6 +207,7 @@ void RegressStream::Fail(const absl::Status& status) {
     metrics_->RequestDone(metrics::Method::kRegress, status.code(),
                           state_.clock->Now() - received_);
   }
+  AddTrailingDetails(status, *context_);
   FinishAndDetach(ToGrpcStatus(status));
 }
 
@@ -206,9 +217,6 @@ void RegressStream::FinishAndDetach(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
   }
-  // Detach first: a client that resumes as soon as it sees the status must
-  // find the session free.
-  lease_.Release();
   slot_.Release();
   Finish(status);
 }

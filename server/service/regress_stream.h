@@ -80,7 +80,8 @@ class RegressStream final
   CallSlot slot_;
   runtime::ModelRuntime* model_ = nullptr;
   metrics::ModelMetrics* metrics_ = nullptr;
-  sessions::Lease lease_;
+  // The session, as this stream last committed it (or took it over).
+  std::optional<sessions::AttachedSession> session_;
   bool token_sent_ = false;
   bool ended_ = false;  // The session was ended by end_session.
   grpc::ByteBuffer request_body_;

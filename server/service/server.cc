@@ -15,11 +15,16 @@
 #include "server/common/string_view.h"
 #include "server/engine/dnnl_engine.h"
 #include "server/service/inference_service.h"
+#include "server/sessions/memory_sessions.h"
+#include "server/sessions/redis_sessions.h"
 
 namespace rnnserve::service {
 
 // The health service name of the whole API.
 constexpr char kServiceName[] = "rnnserve.v1.Inference";
+// The health service name of the session store: NOT_SERVING while it does
+// not answer (streams fail then; Classify does not).
+constexpr char kStoreServiceName[] = "rnnserve.v1.SessionStore";
 
 // Transport limits that need no tuning per deployment (SECURITY.md lists
 // them). A TLS or HTTP/2 handshake takes milliseconds; one still going after
@@ -81,6 +86,27 @@ void SetTransportLimits(const ServerOptions& options,
                              Millis(kMaxConnectionIdle));
 }
 
+absl::StatusOr<std::unique_ptr<sessions::SessionStore>> NewSessionStore(
+    const ServerOptions& options, const Clock& session_clock,
+    metrics::Metrics* metrics) {
+  if (!options.redis_sessions.has_value()) {
+    return std::make_unique<sessions::MemorySessions>(options.sessions,
+                                                      session_clock, metrics);
+  }
+  sessions::RedisSessions::Options redis;
+  redis.connection = *options.redis_sessions;
+  redis.limits = options.sessions;
+  auto store = std::make_unique<sessions::RedisSessions>(redis, metrics);
+  // A wrong password or database is a configuration error: refuse to start.
+  // A Redis that is down now may come back: start, and say so.
+  if (absl::Status probe = store->Probe(); !probe.ok()) {
+    if (!absl::IsUnavailable(probe)) return probe;
+    Log("warning: ", probe.message(),
+        "; streams fail with UNAVAILABLE until it answers");
+  }
+  return store;
+}
+
 }  // namespace
 
 Server::Server(const ServerOptions& options) : options_(options) {}
@@ -90,10 +116,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     metrics::Metrics* metrics, const Clock& session_clock) {
   std::unique_ptr<Server> server(new Server(options));
   const Clock& clock = server->clock_;
+  server->metrics_ = metrics;
   if (metrics != nullptr)
     metrics->SetMaxSessions(options.sessions.max_sessions);
-  server->sessions_ = std::make_unique<sessions::SessionStore>(
-      options.sessions, session_clock, metrics);
+  ASSIGN_OR_RETURN(server->sessions_,
+                   NewSessionStore(options, session_clock, metrics));
+  if (metrics != nullptr) {
+    metrics->SetSessionStoreBackend(std::string(server->sessions_->backend()));
+  }
   const int engine_threads = options.engine_threads;
   server->scheduler_ = std::make_unique<batching::Scheduler>(
       batching::Scheduler::Options{options.compute_threads,
@@ -114,7 +144,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     server->calls_ = std::make_unique<CallLimiter>(options.max_calls_per_token);
     state.calls = server->calls_.get();
   }
-  state.chunk_computed_hook = options.chunk_computed_hook;
   // Plans are made for the thread count that will run them.
   engine::SetThreadsForThisThread(engine_threads);
   for (const model::Model& m : models) {
@@ -122,7 +151,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                      engine::CreateDnnlEngine(m));
     auto runtime = std::make_unique<runtime::ModelRuntime>(
         std::move(engine), options.queue, *server->scheduler_, clock,
-        metrics == nullptr ? nullptr : metrics->ForModel(m.config.name));
+        metrics == nullptr ? nullptr : metrics->ForModel(m.config.name),
+        server->sessions_.get());
+    if (options.chunk_computed_hook) {
+      runtime->SetChunkComputedHook(options.chunk_computed_hook);
+    }
     const absl::Time start = absl::Now();
     if (absl::Status s = runtime->Warmup(options.warmup_steps); !s.ok()) {
       return absl::InternalError(
@@ -160,6 +193,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   for (const auto& [name, runtime] : state.models) {
     health->SetServingStatus(name, true);
   }
+  server->ProbeStore();
   server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
   return server;
 }
@@ -167,9 +201,42 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 void Server::ReapLoop() {
-  while (!stop_reaper_.WaitForNotificationWithTimeout(options_.reap_interval)) {
-    sessions_->Reap();
+  absl::Time next_reap = absl::Now() + options_.reap_interval;
+  const absl::Duration tick =
+      std::min(options_.reap_interval, options_.store_probe_interval);
+  while (!stop_reaper_.WaitForNotificationWithTimeout(tick)) {
+    ProbeStore();
+    if (absl::Now() >= next_reap) {
+      sessions_->Reap();
+      next_reap = absl::Now() + options_.reap_interval;
+    }
   }
+}
+
+void Server::ProbeStore() {
+  absl::Status up = sessions_->Probe();
+  absl::StatusOr<int64_t> count =
+      up.ok() ? sessions_->Count() : absl::StatusOr<int64_t>(up);
+  if (!count.ok()) up = count.status();
+  {
+    absl::MutexLock lock(&shutdown_mu_);
+    // After MarkNotServing every status stays NOT_SERVING.
+    if (!not_serving_ && grpc_server_ != nullptr) {
+      grpc_server_->GetHealthCheckService()->SetServingStatus(kStoreServiceName,
+                                                              up.ok());
+    }
+    if (up.ok() != store_up_) {
+      store_up_ = up.ok();
+      if (up.ok()) {
+        Log("session store (", AbslView(sessions_->backend()),
+            ") answers again");
+      } else {
+        Log("session store (", AbslView(sessions_->backend()),
+            ") does not answer: ", up.message());
+      }
+    }
+  }
+  if (metrics_ != nullptr) metrics_->OnStoreState(up.ok(), count.value_or(-1));
 }
 
 void Server::MarkNotServing() {

@@ -23,6 +23,7 @@
 #include "server/service/limits.h"
 #include "server/service/serving_state.h"
 #include "server/service/tls_options.h"
+#include "server/sessions/redis_connection.h"
 #include "server/sessions/session_store.h"
 
 namespace grpc {
@@ -42,7 +43,13 @@ struct ServerOptions {
   // Threads the engine may use inside one batch.
   int engine_threads = 1;
   Limits limits;
-  sessions::SessionStore::Options sessions;
+  sessions::SessionLimits sessions;
+  // Where sessions live: unset, in this process's memory; set, in the
+  // Redis every replica shares (see sessions/redis_sessions.h).
+  std::optional<sessions::RedisConnection::Options> redis_sessions;
+  // How often the session store is probed for health and metrics (the
+  // health service "rnnserve.v1.SessionStore"). Default 1 s.
+  absl::Duration store_probe_interval = absl::Seconds(1);
   // Step counts prepared for every batch size at start-up.
   std::vector<int> warmup_steps = {1, 10, 28};
   // Largest request message gRPC accepts. Default 64 MiB.
@@ -74,9 +81,9 @@ struct ServerOptions {
   // connections and refuses new calls until memory is freed, instead of
   // growing without bound under large or many calls. Default 1 GiB.
   int64_t max_server_memory_bytes = int64_t{1} << 30;
-  // Tests only: runs on the compute thread when a RegressChunk's compute
-  // has finished, before the call decides whether to answer, so that a test
-  // can hold a chunk there. Default: none.
+  // Tests only: runs on the compute thread when a chunk's compute has
+  // finished, before the runtime decides whether to commit it, so that a
+  // test can hold a chunk there. Default: none.
   std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
   // On Shutdown, once new calls are refused, how long no call may arrive
   // before gRPC itself is shut down (within the grace): gRPC cancels a call
@@ -130,10 +137,13 @@ class Server {
  private:
   explicit Server(const ServerOptions& options);
   void ReapLoop();
+  // Probes the session store; sets its health and metrics.
+  void ProbeStore();
   void StopAll(absl::Duration grace);
 
   const ServerOptions options_;
   const SteadyClock clock_;
+  metrics::Metrics* metrics_ = nullptr;
   std::unique_ptr<sessions::SessionStore> sessions_;
   std::unique_ptr<CallLimiter> calls_;
   std::unique_ptr<batching::Scheduler> scheduler_;
@@ -148,6 +158,8 @@ class Server {
   bool not_serving_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   bool shutdown_started_ ABSL_GUARDED_BY(shutdown_mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  // The store answered its last probe (for logging its changes).
+  bool store_up_ ABSL_GUARDED_BY(shutdown_mu_) = true;
 };
 
 }  // namespace rnnserve::service

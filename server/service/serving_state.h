@@ -80,8 +80,6 @@ struct ServingState {
   Limits limits;
   // Tokens every Inference call must carry; null: no authentication.
   const BearerTokens* bearer_tokens = nullptr;
-  // Tests only (see ServerOptions::chunk_computed_hook); empty otherwise.
-  std::function<void(const runtime::RuntimeTask&)> chunk_computed_hook;
   // Calls in flight per bearer token; null: no quota.
   CallLimiter* calls = nullptr;
   // Whether calls are still taken; never null in a started server.

@@ -80,6 +80,7 @@ void UnaryCall::Answer(const google::protobuf::MessageLite& response) {
 void UnaryCall::Fail(const absl::Status& status) {
   Count(status.code());
   slot_.Release();
+  AddTrailingDetails(status, context_);
   Finish(ToGrpcStatus(status));
 }
 

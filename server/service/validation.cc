@@ -101,15 +101,10 @@ absl::Status ValidateClassify(const v1::ClassifyRequest& request,
 absl::Status ValidateChunk(const v1::RegressRequest& request,
                            const model::ModelConfig& config,
                            const Limits& limits) {
-  const bool control = request.reset_state() || request.end_session();
-  if (request.steps() == 0 && !control) {
-    return absl::InvalidArgumentError(
-        "steps: must be at least 1, got 0 (0 only with reset_state or "
-        "end_session)");
-  }
-  // The chunk's fields are the request's own: no prefix.
+  // The chunk's fields are the request's own: no prefix. Zero steps are a
+  // control request: a reset, an end, or a read of the position.
   return ValidateSteps("", request.steps(), request.values(), config, limits,
-                       control);
+                       /*allow_empty=*/true);
 }
 
 }  // namespace rnnserve::service

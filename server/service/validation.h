@@ -37,8 +37,8 @@ absl::Status ValidateClassify(const v1::ClassifyRequest& request,
                               const model::ModelConfig& config,
                               const Limits& limits);
 
-// The chunk of a Regress or RegressChunk request: steps may be 0 only on a
-// request that resets or ends the session.
+// The chunk of a Regress or RegressChunk request: steps may be 0 (a request
+// that resets or ends the session, or reads its position).
 absl::Status ValidateChunk(const v1::RegressRequest& request,
                            const model::ModelConfig& config,
                            const Limits& limits);

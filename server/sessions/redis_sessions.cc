@@ -1,5 +1,6 @@
 #include "server/sessions/redis_sessions.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -8,36 +9,54 @@
 #include "server/common/status_macros.h"
 #include "server/common/string_view.h"
 #include "server/sessions/digest.h"
+#include "server/sessions/limits_messages.h"
+#include "server/sessions/token.h"
 
 namespace rnnserve::sessions {
 namespace {
 
 // A session is one hash. The scripts compare numbers as the decimal strings
-// Redis stores, which HINCRBY and our own writes both produce.
+// Redis stores, which HINCRBY and our own writes both produce. Expiry times
+// in the sorted sets are Redis's own clock, in ms.
 //
-// Attach: KEYS[1] the session; ARGV model, owner, ttl in ms, '1' to bump
-// the generation. Returns {generation, step, state, last first step, last
-// steps, last digest, last answer}.
-constexpr char kAttach[] = R"lua(
-local v = redis.call('HMGET', KEYS[1], 'model', 'owner', 'gen', 'step',
-  'state', 'lfirst', 'lsteps', 'ldigest', 'lanswer')
+// Attach: KEYS session, every session, the owner's sessions; ARGV model,
+// owner, ttl in ms. Bumps the generation. Returns {generation, step, state,
+// last from, last steps, last digest, last answer}.
+constexpr char kAttach[] = R"lua(#!lua flags=allow-oom
+local v = redis.call('HMGET', KEYS[1], 'model', 'owner', 'step', 'state',
+  'lfrom', 'lsteps', 'ldigest', 'lanswer')
 if not v[1] or v[2] ~= ARGV[2] then
   return redis.error_reply('RNNSERVE_NOT_FOUND')
 end
 if v[1] ~= ARGV[1] then return redis.error_reply('RNNSERVE_MODEL ' .. v[1]) end
-local gen = v[3]
-if ARGV[4] == '1' then gen = redis.call('HINCRBY', KEYS[1], 'gen', 1) end
+local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {tostring(gen), v[4], v[5], v[6], v[7], v[8], v[9]}
+local t = redis.call('TIME')
+local expires = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], expires, KEYS[1])
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[3], expires, KEYS[1]) end
+return {tostring(gen), v[3], v[4], v[5], v[6], v[7], v[8]}
 )lua";
 
-// Commit: KEYS[1] the session; ARGV generation, from step, model, owner,
-// step, state, last first step, last steps, last digest, last answer, ttl
-// in ms. Generation 0 creates the session with generation 1.
+// Commit (the script's body; see the two headers below): KEYS session, every
+// session, the owner's sessions; ARGV generation, from step, model, owner,
+// step, state, steps, digest, answer, ttl in ms, '1' to end, max sessions, max
+// of the owner (0: none). Generation 0 creates the session with generation 1.
 constexpr char kCommit[] = R"lua(
 local cur = redis.call('HMGET', KEYS[1], 'gen', 'step')
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 if ARGV[1] == '0' then
   if cur[1] then return 'TAKEN' end
+  if ARGV[11] == '1' then return 'ENDED' end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[12]) then return 'FULL' end
+  if ARGV[4] ~= '' and tonumber(ARGV[13]) > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+    if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[13]) then
+      return 'QUOTA'
+    end
+  end
   redis.call('HSET', KEYS[1], 'model', ARGV[3], 'owner', ARGV[4], 'gen', '1')
 elseif not cur[1] then
   return 'GONE'
@@ -46,22 +65,38 @@ elseif cur[1] ~= ARGV[1] then
 elseif cur[2] ~= ARGV[2] then
   return 'MOVED'
 end
+if ARGV[11] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  redis.call('ZREM', KEYS[3], KEYS[1])
+  return 'ENDED'
+end
 redis.call('HSET', KEYS[1], 'step', ARGV[5], 'state', ARGV[6],
-  'lfirst', ARGV[7], 'lsteps', ARGV[8], 'ldigest', ARGV[9],
-  'lanswer', ARGV[10])
-redis.call('PEXPIRE', KEYS[1], ARGV[11])
+  'lfrom', ARGV[2], 'lsteps', ARGV[7], 'ldigest', ARGV[8],
+  'lanswer', ARGV[9])
+redis.call('PEXPIRE', KEYS[1], ARGV[10])
+local expires = now + tonumber(ARGV[10])
+redis.call('ZADD', KEYS[2], expires, KEYS[1])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], expires, KEYS[1]) end
+if ARGV[1] == '0' then return 'CREATED' end
 return 'OK'
 )lua";
 
-// End: KEYS[1] the session; ARGV generation. 1 when deleted.
-constexpr char kEnd[] = R"lua(
-if redis.call('HGET', KEYS[1], 'gen') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+// Under maxmemory (with noeviction) Redis refuses a script that may write
+// before it runs, unless the script allows it: creating a session is
+// refused then (RESOURCE_EXHAUSTED), while the commits and attaches of
+// sessions that exist, which replace what they store by as much, go on.
+constexpr char kMayNotGrow[] = "#!lua\n";
+constexpr char kMayGrow[] = "#!lua flags=allow-oom\n";
+
+// Count: KEYS every session. Sessions not yet expired.
+constexpr char kCount[] = R"lua(#!lua flags=no-writes
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 )lua";
 
-std::string FloatBytes(const std::vector<float>& values) {
+std::string FloatBytes(std::span<const float> values) {
   return std::string(reinterpret_cast<const char*>(values.data()),
                      values.size() * sizeof(float));
 }
@@ -79,6 +114,17 @@ absl::StatusOr<uint64_t> Number(const RedisReply& r, const char* what) {
   return n;
 }
 
+absl::StatusOr<std::vector<float>> Floats(const RedisReply& r,
+                                          const char* what) {
+  if (r.type != RedisReply::Type::kString ||
+      r.str.size() % sizeof(float) != 0) {
+    return Corrupt(what);
+  }
+  std::vector<float> values(r.str.size() / sizeof(float));
+  if (!values.empty()) std::memcpy(values.data(), r.str.data(), r.str.size());
+  return values;
+}
+
 // The text of a script's error_reply, without the "ERR " Redis may put
 // before it.
 std::string_view ScriptError(const RedisReply& reply) {
@@ -87,85 +133,85 @@ std::string_view ScriptError(const RedisReply& reply) {
   return text;
 }
 
-absl::StatusOr<StoredSession> ParseAttach(const RedisReply& reply,
+// A write Redis refused: under maxmemory with noeviction it says OOM.
+absl::Status Refused(const RedisReply& reply) {
+  if (reply.str.rfind("OOM", 0) == 0) {
+    return absl::ResourceExhaustedError(
+        "session store: Redis is full (maxmemory) and refused the session's "
+        "state; end unused sessions or give Redis more memory");
+  }
+  return absl::UnavailableError(
+      absl::StrCat("session store: Redis refused the operation: ", reply.str));
+}
+
+absl::StatusOr<SessionRecord> ParseAttach(const RedisReply& reply,
                                           const std::string& model,
                                           const std::string& owner) {
   if (reply.is_error()) {
     constexpr std::string_view kModel = "RNNSERVE_MODEL ";
     const std::string_view error = ScriptError(reply);
-    if (error == "RNNSERVE_NOT_FOUND") {
-      return absl::NotFoundError(
-          "session_token: no such session (unknown, ended or expired)");
-    }
+    if (error == "RNNSERVE_NOT_FOUND") return NoSuchSession();
     if (error.substr(0, kModel.size()) == kModel) {
       return absl::InvalidArgumentError(absl::StrCat(
           "session_token: the session belongs to model \"",
           AbslView(error.substr(kModel.size())), "\", not \"", model, "\""));
     }
-    return absl::UnavailableError(
-        absl::StrCat("session store: Redis refused an attach: ", reply.str));
+    return Refused(reply);
   }
   if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 7) {
     return Corrupt("attach reply");
   }
   const std::vector<RedisReply>& e = reply.elements;
-  StoredSession s;
+  SessionRecord s;
   s.model = model;
   s.owner = owner;
   ASSIGN_OR_RETURN(s.generation, Number(e[0], "generation"));
   ASSIGN_OR_RETURN(s.next_step, Number(e[1], "step"));
-  if (e[2].type != RedisReply::Type::kString ||
-      e[2].str.size() % sizeof(float) != 0) {
-    return Corrupt("state");
-  }
-  s.state.resize(e[2].str.size() / sizeof(float));
-  std::memcpy(s.state.data(), e[2].str.data(), e[2].str.size());
-  ASSIGN_OR_RETURN(s.last_first_step, Number(e[3], "last first step"));
-  ASSIGN_OR_RETURN(uint64_t last_steps, Number(e[4], "last steps"));
+  ASSIGN_OR_RETURN(s.state, Floats(e[2], "state"));
+  ASSIGN_OR_RETURN(s.last_from, Number(e[3], "last chunk's position"));
+  ASSIGN_OR_RETURN(uint64_t last_steps, Number(e[4], "last chunk's steps"));
   s.last_steps = static_cast<uint32_t>(last_steps);
   s.last_digest = e[5].str;
-  s.last_answer = e[6].str;
+  ASSIGN_OR_RETURN(s.last_answer, Floats(e[6], "last answer"));
   return s;
-}
-
-CommitOutcome ParseCommit(const RedisReply& reply) {
-  // An error reply (e.g. OOM under maxmemory with noeviction) wrote nothing.
-  if (reply.is_error()) return CommitOutcome::kRefused;
-  if (reply.str == "OK") return CommitOutcome::kCommitted;
-  if (reply.str == "TAKEN") return CommitOutcome::kTakenOver;
-  if (reply.str == "GONE") return CommitOutcome::kGone;
-  return CommitOutcome::kMoved;
 }
 
 }  // namespace
 
 std::string SessionKey(const std::string& prefix, const std::string& token) {
-  return absl::StrCat(prefix, Sha256Hex(token));
+  return absl::StrCat(prefix, "session:", Sha256Hex(token));
 }
 
-RedisSessions::RedisSessions(Options options)
+RedisSessions::RedisSessions(Options options, SessionObserver* observer)
     : options_(std::move(options)),
-      ttl_ms_(absl::StrCat(
-          std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.idle_ttl)))),
+      observer_(observer),
+      ttl_ms_(absl::StrCat(std::max<int64_t>(
+          1, absl::ToInt64Milliseconds(options_.limits.idle_ttl)))),
+      all_key_(absl::StrCat(options_.key_prefix, "sessions")),
       attach_(kAttach),
-      commit_(kCommit),
-      end_(kEnd) {}
+      create_(absl::StrCat(kMayNotGrow, kCommit)),
+      commit_(absl::StrCat(kMayGrow, kCommit)),
+      count_(kCount) {}
 
 RedisSessions::~RedisSessions() = default;
 
-absl::StatusOr<std::unique_ptr<RedisConnection>> RedisSessions::Acquire() {
+std::string RedisSessions::OwnerKey(const std::string& owner) const {
+  return absl::StrCat(options_.key_prefix, "owner:", owner);
+}
+
+absl::StatusOr<std::unique_ptr<RedisConnection>> RedisSessions::Acquire(
+    bool& reused) {
   {
     absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
+    reused = !idle_.empty();
+    if (reused) {
       std::unique_ptr<RedisConnection> c = std::move(idle_.back());
       idle_.pop_back();
       return c;
     }
   }
   round_trips_.fetch_add(1);
-  ASSIGN_OR_RETURN(std::unique_ptr<RedisConnection> c,
-                   RedisConnection::Connect(options_.connection));
-  return c;
+  return RedisConnection::Connect(options_.connection);
 }
 
 void RedisSessions::Return(std::unique_ptr<RedisConnection> connection) {
@@ -174,97 +220,169 @@ void RedisSessions::Return(std::unique_ptr<RedisConnection> connection) {
   idle_.push_back(std::move(connection));
 }
 
-absl::StatusOr<std::vector<RedisReply>> RedisSessions::Run(
-    const std::vector<RedisCommand>& commands) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RedisConnection> c, Acquire());
+absl::StatusOr<std::vector<RedisReply>> RedisSessions::RunOn(
+    RedisConnection& c, const std::vector<RedisCommand>& commands) {
   round_trips_.fetch_add(1);
-  absl::StatusOr<std::vector<RedisReply>> replies = c->Pipeline(commands);
-  bool unknown_script = false;
-  if (replies.ok()) {
-    for (const RedisReply& r : *replies) {
-      unknown_script = unknown_script || RedisScript::IsNoScript(r);
+  ASSIGN_OR_RETURN(std::vector<RedisReply> replies, c.Pipeline(commands));
+  std::vector<RedisCommand> again;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (RedisScript::IsNoScript(replies[i])) {
+      again.push_back(commands[i]);
+      where.push_back(i);
     }
   }
-  if (unknown_script) {
-    // Redis forgot the scripts (SCRIPT FLUSH, or a restart behind a
-    // proxy). A NOSCRIPT reply ran nothing, but the other commands of the
-    // pipeline did: only the failed ones are sent again.
-    round_trips_.fetch_add(2);
-    absl::StatusOr<std::vector<RedisReply>> loaded =
-        c->Pipeline({attach_.Load(), commit_.Load(), end_.Load()});
-    std::vector<RedisCommand> again;
-    std::vector<size_t> where;
-    for (size_t i = 0; loaded.ok() && i < replies->size(); ++i) {
-      if (RedisScript::IsNoScript((*replies)[i])) {
-        again.push_back(commands[i]);
-        where.push_back(i);
-      }
-    }
-    absl::StatusOr<std::vector<RedisReply>> retried =
-        loaded.ok() ? c->Pipeline(again) : loaded.status();
-    if (!retried.ok()) {
-      replies = retried.status();
-    } else {
-      for (size_t j = 0; j < where.size(); ++j) {
-        (*replies)[where[j]] = std::move((*retried)[j]);
-      }
-    }
+  if (again.empty()) return replies;
+  // Redis forgot the scripts (SCRIPT FLUSH, or a restart). A NOSCRIPT reply
+  // ran nothing, but the other commands of the pipeline did: only the
+  // failed ones are sent again.
+  round_trips_.fetch_add(2);
+  RETURN_IF_ERROR(c.Pipeline({attach_.Load(), create_.Load(), commit_.Load(),
+                              count_.Load()})
+                      .status());
+  ASSIGN_OR_RETURN(std::vector<RedisReply> retried, c.Pipeline(again));
+  for (size_t j = 0; j < where.size(); ++j) {
+    replies[where[j]] = std::move(retried[j]);
   }
-  Return(std::move(c));
   return replies;
 }
 
-absl::StatusOr<StoredSession> RedisSessions::Attach(const std::string& key,
-                                                    const std::string& model,
-                                                    const std::string& owner,
-                                                    bool bump) {
-  ASSIGN_OR_RETURN(
-      std::vector<RedisReply> replies,
-      Run({attach_.Call({key}, {model, owner, ttl_ms_, bump ? "1" : "0"})}));
-  return ParseAttach(replies[0], model, owner);
+absl::StatusOr<std::vector<RedisReply>> RedisSessions::Run(
+    std::string_view operation, const std::vector<RedisCommand>& commands,
+    bool may_repeat) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<RedisReply>> replies;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = false;
+    absl::StatusOr<std::unique_ptr<RedisConnection>> c = Acquire(reused);
+    if (!c.ok()) {
+      replies = c.status();
+      break;
+    }
+    replies = RunOn(**c, commands);
+    Return(std::move(*c));
+    if (replies.ok() || !reused) break;
+    // A pooled connection failed: Redis may have restarted since it was
+    // made, and the others in the pool are as stale. Drop them all; an
+    // operation that may run twice tries once more on a new connection.
+    {
+      absl::MutexLock lock(&mu_);
+      idle_.clear();
+    }
+    if (!may_repeat) break;
+  }
+  if (observer_ != nullptr) {
+    observer_->OnStoreOperation(operation, absl::Now() - start, replies.ok());
+  }
+  return replies;
 }
 
-absl::StatusOr<StoredSession> RedisSessions::TakeOver(
-    const std::string& key, const std::string& model,
+absl::StatusOr<AttachedSession> RedisSessions::Create(
+    const std::string& model, size_t state_size, const std::string& owner) {
+  // The bounds are checked where they hold, in the first commit's script:
+  // a check here would cost a round trip and prove nothing.
+  AttachedSession session;
+  ASSIGN_OR_RETURN(session.token, NewToken());
+  session.key = SessionKey(options_.key_prefix, session.token);
+  session.record.model = model;
+  session.record.owner = owner;
+  session.record.state.assign(state_size, 0.0f);
+  return session;
+}
+
+absl::StatusOr<AttachedSession> RedisSessions::TakeOver(
+    const std::string& token, const std::string& model,
     const std::string& owner) {
-  return Attach(key, model, owner, /*bump=*/true);
+  AttachedSession session;
+  session.token = token;
+  session.key = SessionKey(options_.key_prefix, token);
+  ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
+                   Run("attach",
+                       {attach_.Call({session.key, all_key_, OwnerKey(owner)},
+                                     {model, owner, ttl_ms_})},
+                       /*may_repeat=*/true));
+  ASSIGN_OR_RETURN(session.record, ParseAttach(replies[0], model, owner));
+  if (observer_ != nullptr) observer_->OnResumed(model);
+  return session;
 }
 
-absl::StatusOr<StoredSession> RedisSessions::Peek(const std::string& key,
-                                                  const std::string& model,
-                                                  const std::string& owner) {
-  return Attach(key, model, owner, /*bump=*/false);
+RedisCommand RedisSessions::CommitCommand(const SessionCommit& c) const {
+  const SessionLimits& limits = options_.limits;
+  return (c.generation == 0 ? create_ : commit_)
+      .Call(
+          {c.key, all_key_, OwnerKey(c.owner)},
+          {absl::StrCat(c.generation), absl::StrCat(c.from_step), c.model,
+           c.owner, absl::StrCat(c.next_step), FloatBytes(c.state),
+           absl::StrCat(c.steps), c.digest, FloatBytes(c.answer), ttl_ms_,
+           c.end_session ? "1" : "0", absl::StrCat(limits.max_sessions),
+           absl::StrCat(std::max<int64_t>(0, limits.max_sessions_per_owner))});
 }
 
-absl::StatusOr<std::vector<CommitOutcome>> RedisSessions::CommitAll(
+std::vector<absl::Status> RedisSessions::CommitAll(
     std::span<const SessionCommit> commits) {
   std::vector<RedisCommand> commands;
   commands.reserve(commits.size());
-  for (const SessionCommit& c : commits) {
-    const StoredSession& a = c.after;
-    commands.push_back(commit_.Call(
-        {c.key},
-        {absl::StrCat(c.generation), absl::StrCat(c.from_step), a.model,
-         a.owner, absl::StrCat(a.next_step), FloatBytes(a.state),
-         absl::StrCat(a.last_first_step), absl::StrCat(a.last_steps),
-         a.last_digest, a.last_answer, ttl_ms_}));
+  for (const SessionCommit& c : commits) commands.push_back(CommitCommand(c));
+  absl::StatusOr<std::vector<RedisReply>> replies =
+      Run("commit", commands, /*may_repeat=*/false);
+  std::vector<absl::Status> statuses;
+  statuses.reserve(commits.size());
+  for (size_t i = 0; i < commits.size(); ++i) {
+    if (!replies.ok()) {
+      statuses.push_back(replies.status());
+      continue;
+    }
+    const RedisReply& r = (*replies)[i];
+    const std::string& model = commits[i].model;
+    if (r.is_error()) {
+      statuses.push_back(Refused(r));
+      if (observer_ != nullptr && commits[i].generation == 0 &&
+          absl::IsResourceExhausted(statuses.back())) {
+        observer_->OnRefused(model);
+      }
+    } else if (r.str == "OK") {
+      statuses.push_back(absl::OkStatus());
+    } else if (r.str == "CREATED") {
+      statuses.push_back(absl::OkStatus());
+      if (observer_ != nullptr) observer_->OnCreated(model);
+    } else if (r.str == "ENDED") {
+      statuses.push_back(absl::OkStatus());
+      if (observer_ != nullptr && commits[i].generation != 0) {
+        observer_->OnEnded(model);
+      }
+    } else if (r.str == "TAKEN") {
+      statuses.push_back(TakenOver());
+      if (observer_ != nullptr) observer_->OnTakenOver(model);
+    } else if (r.str == "GONE") {
+      statuses.push_back(NoSuchSession());
+    } else if (r.str == "FULL") {
+      statuses.push_back(StoreFull(options_.limits.max_sessions, true));
+      if (observer_ != nullptr) observer_->OnRefused(model);
+    } else if (r.str == "QUOTA") {
+      statuses.push_back(QuotaFull(options_.limits.max_sessions_per_owner));
+      if (observer_ != nullptr) observer_->OnRefused(model);
+    } else {
+      statuses.push_back(absl::InternalError(absl::StrCat(
+          "session store: the session moved under its own call from step ",
+          commits[i].from_step)));
+    }
   }
-  ASSIGN_OR_RETURN(std::vector<RedisReply> replies, Run(commands));
-  std::vector<CommitOutcome> outcomes;
-  outcomes.reserve(replies.size());
-  for (const RedisReply& r : replies) outcomes.push_back(ParseCommit(r));
-  return outcomes;
+  return statuses;
 }
 
-absl::StatusOr<bool> RedisSessions::End(const std::string& key,
-                                        uint64_t generation) {
+absl::Status RedisSessions::Probe() {
   ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
-                   Run({end_.Call({key}, {absl::StrCat(generation)})}));
-  if (replies[0].is_error()) {
-    return absl::UnavailableError(absl::StrCat(
-        "session store: Redis refused to end a session: ", replies[0].str));
-  }
-  return replies[0].integer == 1;
+                   Run("probe", {{"PING"}}, /*may_repeat=*/true));
+  if (replies[0].is_error()) return Refused(replies[0]);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> RedisSessions::Count() {
+  ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
+                   Run("probe", {count_.Call({all_key_}, {})},
+                       /*may_repeat=*/true));
+  if (replies[0].is_error()) return Refused(replies[0]);
+  return replies[0].integer;
 }
 
 }  // namespace rnnserve::sessions

@@ -5,7 +5,11 @@
 #ifndef RNNSERVE_SERVER_SESSIONS_SESSION_OBSERVER_H_
 #define RNNSERVE_SERVER_SESSIONS_SESSION_OBSERVER_H_
 
+#include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
 
 namespace rnnserve::sessions {
 
@@ -22,6 +26,17 @@ class SessionObserver {
   // A new session refused: the store, or the caller's quota, is full.
   virtual void OnRefused(const std::string& model) = 0;
   virtual void OnEnded(const std::string& model) = 0;
+  // A chunk's commit was refused: another call had taken its session over.
+  virtual void OnTakenOver(const std::string& /*model*/) {}
+  // A retried chunk was answered again from its stored answer.
+  virtual void OnReplayed(const std::string& /*model*/) {}
+
+  // The store itself. One operation ("attach", "commit", "probe"), a round
+  // trip to a remote store, took `latency` and succeeded or failed.
+  virtual void OnStoreOperation(std::string_view /*operation*/,
+                                absl::Duration /*latency*/, bool /*ok*/) {}
+  // The store answers (or not), and holds `sessions` (-1: unknown).
+  virtual void OnStoreState(bool /*up*/, int64_t /*sessions*/) {}
 };
 
 }  // namespace rnnserve::sessions

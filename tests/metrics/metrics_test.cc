@@ -41,6 +41,7 @@ constexpr const char* kCodes[kNumCodes] = {"OK",
 
 class MetricsTest : public ::testing::Test {
  protected:
+  MetricsTest() { metrics_.SetSessionStoreBackend("memory"); }
   Exposition Scrape() const {
     auto parsed = testing::ParseExposition(metrics_.Render());
     EXPECT_TRUE(parsed.ok()) << parsed.status();
@@ -272,6 +273,13 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
       "rnnserve_sessions_refused_total",
       "rnnserve_sessions_ended_total",
       "rnnserve_auth_refused_total",
+      "rnnserve_session_store_up",
+      "rnnserve_session_store_round_trips_total",
+      "rnnserve_session_store_latency_seconds",
+      "rnnserve_session_store_errors_total",
+      "rnnserve_session_store_takeovers_total",
+      "rnnserve_session_store_replays_total",
+      "rnnserve_session_store_sessions",
       "process_cpu_seconds_total",
       "process_resident_memory_bytes",
       "process_virtual_memory_bytes",
@@ -292,11 +300,52 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
   }
 }
 
+TEST_F(MetricsTest, TheSessionStoreIsWatched) {
+  metrics_.SetSessionStoreBackend("redis");
+  // Sessions in a shared store are not this replica's to count.
+  metrics_.OnCreated("sine_rnn");
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_active", {{"model", "sine_rnn"}}),
+            0);
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_created_total",
+                           {{"model", "sine_rnn"}}),
+            1);
+  metrics_.OnStoreOperation("commit", absl::Milliseconds(2), true);
+  metrics_.OnStoreOperation("commit", absl::Milliseconds(30), false);
+  metrics_.OnStoreOperation("attach", absl::Microseconds(80), true);
+  metrics_.OnStoreState(false, 42);
+  metrics_.OnTakenOver("sine_rnn");
+  metrics_.OnReplayed("sine_rnn");
+  metrics_.OnReplayed("sine_rnn");
+  const Exposition e = Scrape();
+  EXPECT_EQ(e.Value("rnnserve_session_store_round_trips_total", {}), 3);
+  EXPECT_EQ(
+      e.Value("rnnserve_session_store_errors_total", {{"operation", "commit"}}),
+      1);
+  EXPECT_EQ(
+      e.Value("rnnserve_session_store_errors_total", {{"operation", "attach"}}),
+      0);
+  EXPECT_EQ(e.Value("rnnserve_session_store_latency_seconds_count",
+                    {{"operation", "commit"}}),
+            2);
+  EXPECT_EQ(e.Bucket("rnnserve_session_store_latency_seconds",
+                     {{"operation", "attach"}}, 100e-6),
+            1);
+  EXPECT_EQ(e.Value("rnnserve_session_store_up", {{"backend", "redis"}}), 0);
+  EXPECT_EQ(e.Value("rnnserve_session_store_sessions", {}), 42);
+  EXPECT_EQ(e.Value("rnnserve_session_store_takeovers_total", {}), 1);
+  EXPECT_EQ(e.Value("rnnserve_session_store_replays_total", {}), 2);
+  metrics_.OnStoreState(true, -1);  // Up again; the count unknown.
+  const Exposition again = Scrape();
+  EXPECT_EQ(again.Value("rnnserve_session_store_up", {{"backend", "redis"}}),
+            1);
+  EXPECT_EQ(again.Value("rnnserve_session_store_sessions", {}), 42);
+}
+
 TEST_F(MetricsTest, NoLabelIdentifiesASessionOrRequest) {
   const std::set<std::string> allowed = {
-      "model",      "method",        "code",       "le",         "version",
-      "git_commit", "cell",          "task",       "input_size", "hidden_size",
-      "num_layers", "bidirectional", "output_size"};
+      "model",      "method",        "code",        "le",         "version",
+      "git_commit", "cell",          "task",        "input_size", "hidden_size",
+      "num_layers", "bidirectional", "output_size", "operation",  "backend"};
   for (const testing::Sample& s : Scrape().samples) {
     for (const auto& [name, value] : s.labels) {
       EXPECT_TRUE(allowed.contains(name)) << s.name << " has label " << name;

@@ -8,6 +8,7 @@
 int main() {
   rnnserve::metrics::Metrics metrics({"0.0.0", "render"},
                                      rnnserve::metrics::testing::SeedConfigs());
+  metrics.SetSessionStoreBackend("redis");
   std::cout << metrics.Render();
   return std::cout.good() ? 0 : 1;
 }

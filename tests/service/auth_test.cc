@@ -215,7 +215,7 @@ TEST_F(AuthTest, RegressStreamWithoutATokenIsRefusedBeforeAnySession) {
   v1::RegressResponse response;
   EXPECT_FALSE(stream->Read(&response));
   EXPECT_EQ(stream->Finish().error_code(), grpc::UNAUTHENTICATED);
-  EXPECT_EQ(server_.server().sessions().size(), 0);
+  EXPECT_EQ(server_.server().sessions().Count().value(), 0);
 }
 
 // Every method of the service, those added later included, is guarded.
@@ -237,7 +237,7 @@ TEST_F(AuthTest, EveryInferenceMethodRequiresAToken) {
   // With the token, the same empty requests get past authentication.
   EXPECT_TRUE(
       CallRaw("/rnnserve.v1.Inference/ListModels", Bearer(kToken)).ok());
-  EXPECT_EQ(server_.server().sessions().size(), 0);
+  EXPECT_EQ(server_.server().sessions().Count().value(), 0);
   // Each refusal was counted, by method.
   const std::string metrics = server_.metrics().Render();
   for (int i = 0; i < service->method_count(); ++i) {
@@ -430,7 +430,7 @@ TEST_F(TokenQuotaTest, EachTokenHasAQuotaOfSessions) {
   end.set_end_session(true);
   ASSERT_TRUE(RegressChunk(kToken, end).ok());
   EXPECT_FALSE(NewSession(kToken).empty());
-  EXPECT_EQ(server_->server().sessions().size(), 3);
+  EXPECT_EQ(server_->server().sessions().Count().value(), 3);
 }
 
 TEST_F(TokenQuotaTest, EachTokenHasAQuotaOfCallsInFlight) {
@@ -468,7 +468,7 @@ TEST_F(TokenQuotaTest, UnaryCallsHoldTheirPlaceUntilAnswered) {
   // Queued calls wait a second for their batch: time to look at them.
   options.queue.max_queue_delay = absl::Seconds(1);
   Start(options);
-  // A RegressChunk in flight: its provisional session shows it arrived.
+  // A RegressChunk in flight: the queue shows it arrived.
   const v1::RegressRequest request = Chunk();
   v1::RegressResponse response;
   auto context = Context(kToken);
@@ -479,11 +479,18 @@ TEST_F(TokenQuotaTest, UnaryCallsHoldTheirPlaceUntilAnswered) {
                                  status = std::move(s);
                                  done.Notify();
                                });
+  const std::string queued =
+      "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\"} ";
   const absl::Time until = absl::Now() + absl::Seconds(10);
-  while (server_->server().sessions().size() == 0 && absl::Now() < until) {
+  auto waiting = [&] {
+    const std::string text = server_->metrics().Render();
+    const size_t at = text.find(queued);
+    return at != std::string::npos && text[at + queued.size()] != '0';
+  };
+  while (!waiting() && absl::Now() < until) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  ASSERT_EQ(server_->server().sessions().size(), 1);
+  ASSERT_TRUE(waiting()) << "the chunk never reached the queue";
   EXPECT_EQ(Classify(kToken).error_code(), grpc::RESOURCE_EXHAUSTED);
   done.WaitForNotification();
   ASSERT_TRUE(status.ok()) << status.error_message();

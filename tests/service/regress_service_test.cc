@@ -54,6 +54,8 @@ v1::RegressRequest Chunk(const std::vector<float>& x, size_t from, size_t steps,
   return r;
 }
 
+double MetricValue(TestServer& server, const std::string& series);
+
 // One stream with its own context.
 struct OpenStream {
   std::unique_ptr<grpc::ClientContext> context = ContextWithDeadline();
@@ -239,22 +241,119 @@ TEST_F(RegressServiceTest, EndedSessionsAreGoneAndNothingMayFollow) {
   EXPECT_EQ(later.stream->Finish().error_code(), grpc::NOT_FOUND);
 }
 
-TEST_F(RegressServiceTest, ASessionServesOneStreamAtATime) {
+TEST_F(RegressServiceTest, ANewStreamTakesTheSessionOverAndTheOldOneAborts) {
   OpenStream first(*stub_);
   v1::RegressResponse response;
   ASSERT_TRUE(
       first.Exchange(Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response));
   const std::string token = response.session_token();
+  std::vector<float> got(response.outputs().begin(), response.outputs().end());
+  // A second stream presents the token (say, the client's connection died
+  // without the server noticing): it takes over at once.
   OpenStream second(*stub_);
-  EXPECT_FALSE(second.Exchange(Chunk(sine_.inputs, 10, 10, "sine_rnn", token),
-                               &response));
-  const grpc::Status status = second.stream->Finish();
-  EXPECT_EQ(status.error_code(), grpc::FAILED_PRECONDITION);
-  EXPECT_THAT(status.error_message(), HasSubstr("session_token"));
-  // The first stream is untouched and goes on.
-  ASSERT_TRUE(first.Exchange(Chunk(sine_.inputs, 10, 10), &response));
+  ASSERT_TRUE(second.Exchange(Chunk(sine_.inputs, 10, 10, "sine_rnn", token),
+                              &response));
   EXPECT_EQ(response.first_step(), 10u);
-  EXPECT_TRUE(first.Close().ok());
+  got.insert(got.end(), response.outputs().begin(), response.outputs().end());
+  // The first stream's next chunk is not applied: the stream ends ABORTED.
+  EXPECT_FALSE(first.Exchange(Chunk(sine_.inputs, 20, 10), &response));
+  const grpc::Status aborted = first.stream->Finish();
+  EXPECT_EQ(aborted.error_code(), grpc::ABORTED);
+  EXPECT_THAT(aborted.error_message(), HasSubstr("session taken over"));
+  // The second goes on exactly where it was.
+  ASSERT_TRUE(second.Exchange(Chunk(sine_.inputs, 20, 10), &response));
+  EXPECT_EQ(response.first_step(), 20u);
+  got.insert(got.end(), response.outputs().begin(), response.outputs().end());
+  EXPECT_TRUE(second.Close().ok());
+  ExpectAllNear(got, RunSplit(sine_.inputs, {30}, 1), kSameTolerance,
+                "taken over mid-session");
+}
+
+// A client that lost an answer resends the chunk from where it sent it:
+// the stored answer comes back and nothing runs twice.
+TEST_F(RegressServiceTest, ARetriedChunkIsAnsweredAgainNotAppliedTwice) {
+  v1::RegressRequest first = Chunk(sine_.inputs, 0, 10, "sine_rnn");
+  first.set_expected_first_step(0);
+  auto context = ContextWithDeadline();
+  v1::RegressResponse a;
+  ASSERT_TRUE(stub_->RegressChunk(context.get(), first, &a).ok());
+  const std::string token = a.session_token();
+  v1::RegressRequest second = Chunk(sine_.inputs, 10, 10, "sine_rnn", token);
+  second.set_expected_first_step(10);
+  v1::RegressResponse b, b_again;
+  context = ContextWithDeadline();
+  ASSERT_TRUE(stub_->RegressChunk(context.get(), second, &b).ok());
+  EXPECT_FALSE(b.replayed());
+  // The same chunk again, on a stream this time: the stored answer.
+  OpenStream stream(*stub_);
+  ASSERT_TRUE(stream.Exchange(second, &b_again));
+  EXPECT_TRUE(b_again.replayed());
+  EXPECT_EQ(b_again.first_step(), 10u);
+  EXPECT_EQ(b_again.steps(), 10u);
+  EXPECT_THAT(b_again.outputs(), ::testing::ElementsAreArray(b.outputs()));
+  // And the session goes on from 20, exactly.
+  v1::RegressRequest third = Chunk(sine_.inputs, 20, 10);
+  third.set_expected_first_step(20);
+  v1::RegressResponse c;
+  ASSERT_TRUE(stream.Exchange(third, &c));
+  EXPECT_FALSE(c.replayed());
+  EXPECT_EQ(c.first_step(), 20u);
+  EXPECT_TRUE(stream.Close().ok());
+  std::vector<float> got(a.outputs().begin(), a.outputs().end());
+  got.insert(got.end(), b.outputs().begin(), b.outputs().end());
+  got.insert(got.end(), c.outputs().begin(), c.outputs().end());
+  ExpectAllNear(got, RunSplit(sine_.inputs, {30}, 1), kSameTolerance,
+                "with a retried chunk");
+  EXPECT_EQ(MetricValue(server_, "rnnserve_session_store_replays_total"), 1);
+}
+
+TEST_F(RegressServiceTest, AChunkFromAnotherPositionIsRefusedNamingIt) {
+  auto context = ContextWithDeadline();
+  v1::RegressResponse response;
+  ASSERT_TRUE(stub_
+                  ->RegressChunk(context.get(),
+                                 Chunk(sine_.inputs, 0, 10, "sine_rnn"),
+                                 &response)
+                  .ok());
+  const std::string token = response.session_token();
+  struct Case {
+    const char* name;
+    uint64_t expected;
+    size_t from;  // Of the values sent.
+  };
+  // Ahead of the session; behind it but not the last chunk; the last
+  // chunk's position with other values.
+  for (const Case& c : {Case{"ahead", 30, 10}, Case{"behind", 5, 5},
+                        Case{"changed retry", 0, 1}}) {
+    SCOPED_TRACE(c.name);
+    v1::RegressRequest request =
+        Chunk(sine_.inputs, c.from, 10, "sine_rnn", token);
+    request.set_expected_first_step(c.expected);
+    context = ContextWithDeadline();
+    const grpc::Status status =
+        stub_->RegressChunk(context.get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::FAILED_PRECONDITION);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("expected_first_step: the session is at step 10"));
+    const auto& trailers = context->GetServerTrailingMetadata();
+    auto position = trailers.find("rnnserve-session-position");
+    ASSERT_NE(position, trailers.end());
+    EXPECT_EQ(std::string(position->second.data(), position->second.size()),
+              "10");
+  }
+  // Nothing moved: a read of the position says 10, and a stream can read
+  // it too.
+  v1::RegressRequest read;
+  read.set_model("sine_rnn");
+  read.set_session_token(token);
+  context = ContextWithDeadline();
+  ASSERT_TRUE(stub_->RegressChunk(context.get(), read, &response).ok());
+  EXPECT_EQ(response.first_step(), 10u);
+  EXPECT_EQ(response.steps(), 0u);
+  OpenStream stream(*stub_);
+  ASSERT_TRUE(stream.Exchange(read, &response));
+  EXPECT_EQ(response.first_step(), 10u);
+  EXPECT_TRUE(stream.Close().ok());
 }
 
 TEST_F(RegressServiceTest, AVanishedClientsSessionIsResumable) {
@@ -346,8 +445,8 @@ TEST_F(RegressServiceTest, BadRequestsEndTheStreamWithTheFieldNamed) {
   };
   v1::RegressRequest nan = Chunk(sine_.inputs, 0, 3, "sine_rnn");
   nan.set_values(1, std::nanf(""));
-  v1::RegressRequest zero;
-  zero.set_model("sine_rnn");
+  v1::RegressRequest zero_with_values = Chunk(sine_.inputs, 0, 2, "sine_rnn");
+  zero_with_values.set_steps(0);
   v1::RegressRequest mismatch = Chunk(sine_.inputs, 0, 3, "sine_rnn");
   mismatch.set_steps(4);
   v1::RegressRequest too_long;
@@ -367,10 +466,10 @@ TEST_F(RegressServiceTest, BadRequestsEndTheStreamWithTheFieldNamed) {
        {Chunk(sine_.inputs, 0, 1, "sine_rnn", "bogus")},
        grpc::NOT_FOUND,
        "session_token: no such session"},
-      {"zero steps",
-       {zero},
+      {"zero steps with values",
+       {zero_with_values},
        grpc::INVALID_ARGUMENT,
-       "steps: must be at least 1"},
+       "values: expected 0 values"},
       {"values count",
        {mismatch},
        grpc::INVALID_ARGUMENT,
@@ -428,10 +527,12 @@ bool Eventually(const std::function<bool()>& condition) {
 
 constexpr char kSineCreated[] =
     "rnnserve_sessions_created_total{model=\"sine_rnn\"}";
+constexpr char kSineQueued[] =
+    "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\"}";
 
-// A session exists only once its first chunk succeeded. Queued chunks wait
-// a second for their batch here, so that a test can cancel a call while its
-// provisional session is held.
+// A session exists only once its first chunk is committed. Queued chunks
+// wait a second for their batch here, so that a test can cancel a call
+// while its first chunk waits.
 class FirstChunkTest : public ::testing::Test {
  protected:
   FirstChunkTest() : server_(Models(), Options()) {}
@@ -444,8 +545,22 @@ class FirstChunkTest : public ::testing::Test {
     o.queue.max_queue_delay = absl::Seconds(1);
     return o;
   }
-  int64_t Sessions() { return server_.server().sessions().size(); }
+  int64_t Sessions() { return server_.server().sessions().Count().value(); }
   double Created() { return MetricValue(server_, kSineCreated); }
+  // Waits until `steps` steps wait in the queue.
+  bool Queued(double steps) {
+    return Eventually(
+        [&] { return MetricValue(server_, kSineQueued) == steps; });
+  }
+  // A first chunk that runs after whatever is queued now: once answered,
+  // what was queued before it has run or been dropped.
+  void RunAnotherSession() {
+    auto context = ContextWithDeadline();
+    v1::RegressResponse response;
+    const grpc::Status s = stub_->RegressChunk(
+        context.get(), Chunk(sine_.inputs, 0, 10, "sine_rnn"), &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
 
   TestServer server_;
   std::unique_ptr<v1::Inference::Stub> stub_ = server_.NewStub();
@@ -474,12 +589,13 @@ TEST_F(FirstChunkTest, ACancelledFirstChunkOnAStreamLeavesNoSession) {
   const double created = Created();
   OpenStream stream(*stub_);
   ASSERT_TRUE(stream.stream->Write(Chunk(sine_.inputs, 0, 10, "sine_rnn")));
-  // The chunk waits in the queue, its session provisional.
-  ASSERT_TRUE(Eventually([&] { return Sessions() == 1; }));
+  // The chunk waits in the queue.
+  ASSERT_TRUE(Queued(10));
   stream.context->TryCancel();
   EXPECT_EQ(stream.stream->Finish().error_code(), grpc::CANCELLED);
-  EXPECT_TRUE(Eventually([&] { return Sessions() == 0; }));
-  EXPECT_EQ(Created(), created);
+  RunAnotherSession();
+  EXPECT_EQ(Sessions(), 1);
+  EXPECT_EQ(Created(), created + 1);
 }
 
 TEST_F(FirstChunkTest, ACancelledFirstRegressChunkLeavesNoSession) {
@@ -494,12 +610,13 @@ TEST_F(FirstChunkTest, ACancelledFirstRegressChunkLeavesNoSession) {
                                  status = std::move(s);
                                  done.Notify();
                                });
-  ASSERT_TRUE(Eventually([&] { return Sessions() == 1; }));
+  ASSERT_TRUE(Queued(10));
   context->TryCancel();
   done.WaitForNotification();
   EXPECT_EQ(status.error_code(), grpc::CANCELLED);
-  EXPECT_TRUE(Eventually([&] { return Sessions() == 0; }));
-  EXPECT_EQ(Created(), created);
+  RunAnotherSession();
+  EXPECT_EQ(Sessions(), 1);
+  EXPECT_EQ(Created(), created + 1);
 }
 
 TEST_F(FirstChunkTest, ASuccessfulFirstChunkCreatesExactlyOneSession) {

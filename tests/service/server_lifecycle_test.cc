@@ -374,12 +374,12 @@ TEST(ServerLifecycleTest, ShutdownEndsOpenStreamsSoThatTheyCanResume) {
             "server draining; resume with your session token");
   shutdown.join();
 
-  // Both sessions are detached, at the step their client was answered.
+  // Both sessions are kept, at the step their client was answered.
   for (const auto& [token, next_step] :
        {std::pair(idle_token, 10), std::pair(busy_token, 20)}) {
-    auto lease = server.server().sessions().Resume(token, "sine_rnn");
-    ASSERT_TRUE(lease.ok()) << lease.status();
-    EXPECT_EQ((*lease)->next_step, next_step);
+    auto session = server.server().sessions().TakeOver(token, "sine_rnn", "");
+    ASSERT_TRUE(session.ok()) << session.status();
+    EXPECT_EQ(session->record.next_step, next_step);
   }
 }
 

@@ -222,7 +222,7 @@ TEST_F(UnaryCallTest, TextFieldsThatAreNotUtf8AreRefusedByName) {
             grpc::NOT_FOUND);
   EXPECT_THAT(::testing::internal::GetCapturedStderr(),
               Not(HasSubstr("libprotobuf")));
-  EXPECT_EQ(server_.server().sessions().size(), 0);
+  EXPECT_EQ(server_.server().sessions().Count().value(), 0);
 
   // The server still serves, the same calls well-formed.
   v1::ClassifyResponse classified;
@@ -316,7 +316,7 @@ TEST_F(UnaryCallTest, RegressStreamTextThatIsNotUtf8IsRefusedByName) {
   EXPECT_EQ(status.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "session_token: not valid UTF-8");
   EXPECT_TRUE(responses.empty());
-  EXPECT_EQ(server_.server().sessions().size(), 0);
+  EXPECT_EQ(server_.server().sessions().Count().value(), 0);
   // On a later message: the first is answered, the stream ends at the bad
   // one, and the session stays where the answered chunk left it.
   v1::RegressRequest next = Chunk(x, 10, 10, "");

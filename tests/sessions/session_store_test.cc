@@ -1,21 +1,25 @@
+// The rules every session store keeps (session_store.h), checked on both:
+// the store in memory and the store in a real redis-server. Then what only
+// the memory store does itself: expiry by its clock.
 #include "server/sessions/session_store.h"
 
 #include <map>
-#include <random>
-#include <set>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/sessions/token.h"
+#include "server/sessions/memory_sessions.h"
+#include "server/sessions/redis_sessions.h"
+#include "tests/testing/redis_server.h"
 
 namespace rnnserve::sessions {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Counts events per kind.
@@ -26,6 +30,7 @@ class CountingObserver : public SessionObserver {
   void OnExpired(const std::string& m) override { Add("expired", m); }
   void OnRefused(const std::string& m) override { Add("refused", m); }
   void OnEnded(const std::string& m) override { Add("ended", m); }
+  void OnTakenOver(const std::string& m) override { Add("taken over", m); }
   int count(const std::string& kind) {
     absl::MutexLock lock(&mu_);
     return counts_[kind];
@@ -41,426 +46,313 @@ class CountingObserver : public SessionObserver {
   std::map<std::string, int> counts_;
 };
 
-class SessionStoreTest : public ::testing::Test {
- protected:
-  SessionStore::Options Options(int64_t max = 100) {
-    SessionStore::Options o;
-    o.idle_ttl = absl::Minutes(5);
-    o.max_sessions = max;
-    return o;
+// One chunk of `steps` steps on `s` as its call holds it, leaving `value`
+// in every state float, with `answer` as its outputs.
+struct Chunk {
+  Chunk(const AttachedSession& s, uint32_t steps, float value)
+      : state(s.record.state.size(), value), answer(steps, value) {
+    commit.key = s.key;
+    commit.generation = s.record.generation;
+    commit.from_step = s.record.next_step;
+    commit.model = s.record.model;
+    commit.owner = s.record.owner;
+    commit.next_step = s.record.next_step + steps;
+    commit.state = state;
+    commit.steps = steps;
+    commit.digest = "digest-" + std::to_string(value);
+    commit.answer = answer;
   }
-  // A new session whose first chunk succeeded.
-  static Lease NewSession(SessionStore& store, const std::string& owner = "") {
-    absl::StatusOr<Lease> lease = store.Create("m", 1, owner);
-    EXPECT_TRUE(lease.ok()) << lease.status();
-    if (!lease.ok()) return Lease();
-    lease->Commit();
-    return *std::move(lease);
-  }
-  FakeClock clock_{absl::FromUnixSeconds(1'000'000)};
-  CountingObserver observer_;
+  std::vector<float> state;
+  std::vector<float> answer;
+  SessionCommit commit;
 };
 
-TEST_F(SessionStoreTest, TokensAreLongRandomAndUnique) {
-  std::set<std::string> seen;
-  for (int i = 0; i < 2000; ++i) {
-    absl::StatusOr<std::string> token = NewToken();
-    ASSERT_TRUE(token.ok());
-    std::string bytes;
-    ASSERT_TRUE(absl::WebSafeBase64Unescape(*token, &bytes));
-    EXPECT_EQ(bytes.size(), 32u);  // 256 random bits.
-    EXPECT_TRUE(seen.insert(*token).second);
-  }
-}
+enum class Backend { kMemory, kRedis };
 
-TEST_F(SessionStoreTest, StateSurvivesReleaseAndResume) {
-  SessionStore store(Options(), clock_, &observer_);
-  std::string token;
-  {
-    absl::StatusOr<Lease> lease = store.Create("m", 3);
-    ASSERT_TRUE(lease.ok());
-    EXPECT_EQ((*lease)->state, std::vector<float>(3, 0.0f));
-    (*lease)->state = {1, 2, 3};
-    (*lease)->next_step = 7;
-    lease->Commit();
-    token = (*lease)->token;
+class SessionStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  std::unique_ptr<SessionStore> NewStore(int64_t max = 100,
+                                         int64_t per_owner = 0) {
+    SessionLimits limits;
+    limits.idle_ttl = absl::Minutes(5);
+    limits.max_sessions = max;
+    limits.max_sessions_per_owner = per_owner;
+    if (GetParam() == Backend::kMemory) {
+      return std::make_unique<MemorySessions>(limits, clock_, &observer_);
+    }
+    if (redis_ == nullptr) redis_ = std::make_unique<testing::RedisServer>();
+    RedisSessions::Options options;
+    options.connection.address = {"127.0.0.1", redis_->port(), 0};
+    options.limits = limits;
+    return std::make_unique<RedisSessions>(options, &observer_);
   }
-  absl::StatusOr<Lease> again = store.Resume(token, "m");
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ((*again)->state, (std::vector<float>{1, 2, 3}));
-  EXPECT_EQ((*again)->next_step, 7u);
+
+  // A session whose first chunk (3 steps, state 1) is committed.
+  AttachedSession Committed(SessionStore& store,
+                            const std::string& owner = "") {
+    absl::StatusOr<AttachedSession> s = store.Create("m", 2, owner);
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return {};
+    Chunk first(*s, 3, 1.0f);
+    EXPECT_TRUE(store.CommitAll({&first.commit, 1})[0].ok());
+    return *s;
+  }
+
+  FakeClock clock_{absl::FromUnixSeconds(1'000'000)};
+  CountingObserver observer_;
+  std::unique_ptr<testing::RedisServer> redis_;
+};
+
+TEST_P(SessionStoreTest, ASessionExistsFromItsFirstCommit) {
+  auto store = NewStore();
+  absl::StatusOr<AttachedSession> s = store->Create("m", 2, "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->record.generation, 0u);
+  EXPECT_THAT(s->record.state, ElementsAre(0.0f, 0.0f));
+  EXPECT_GE(s->token.size(), 40u);
+  // Not yet committed: nobody finds it.
+  EXPECT_EQ(store->TakeOver(s->token, "m", "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(*store->Count(), 0);
+  Chunk first(*s, 3, 1.5f);
+  ASSERT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+  EXPECT_EQ(*store->Count(), 1);
+  absl::StatusOr<AttachedSession> again = store->TakeOver(s->token, "m", "");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->key, s->key);
+  EXPECT_EQ(again->record.generation, 2u);  // Created 1, taken over 2.
+  EXPECT_EQ(again->record.next_step, 3u);
+  EXPECT_THAT(again->record.state, ElementsAre(1.5f, 1.5f));
+  EXPECT_EQ(again->record.last_from, 0u);
+  EXPECT_EQ(again->record.last_steps, 3u);
+  EXPECT_EQ(again->record.last_digest, "digest-1.500000");
+  EXPECT_THAT(again->record.last_answer, ElementsAre(1.5f, 1.5f, 1.5f));
   EXPECT_EQ(observer_.count("created"), 1);
   EXPECT_EQ(observer_.count("resumed"), 1);
 }
 
-TEST_F(SessionStoreTest, OneCallAtATime) {
-  SessionStore store(Options(), clock_, &observer_);
-  absl::StatusOr<Lease> lease = NewSession(store);
-  ASSERT_TRUE(*lease);
-  absl::StatusOr<Lease> second = store.Resume((*lease)->token, "m");
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(second.status().message()),
-              HasSubstr("session_token"));
-  const std::string token = (*lease)->token;
-  lease->Release();
-  EXPECT_TRUE(store.Resume(token, "m").ok());
+TEST_P(SessionStoreTest, TheNewestTakeOverWinsAndFencesTheOlder) {
+  auto store = NewStore();
+  const AttachedSession created = Committed(*store);
+  absl::StatusOr<AttachedSession> a = store->TakeOver(created.token, "m", "");
+  absl::StatusOr<AttachedSession> b = store->TakeOver(created.token, "m", "");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(b->record.generation, a->record.generation);
+  Chunk from_a(*a, 2, 7.0f);
+  const absl::Status refused = store->CommitAll({&from_a.commit, 1})[0];
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(refused.message(), HasSubstr("session taken over"));
+  Chunk from_b(*b, 4, 9.0f);
+  ASSERT_TRUE(store->CommitAll({&from_b.commit, 1})[0].ok());
+  absl::StatusOr<AttachedSession> now = store->TakeOver(created.token, "m", "");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->record.next_step, 7u);  // 3 + 4: A's chunk never counted.
+  EXPECT_THAT(now->record.state, ElementsAre(9.0f, 9.0f));
+  EXPECT_EQ(observer_.count("taken over"), 1);
 }
 
-TEST_F(SessionStoreTest, UnknownTokenAndWrongModel) {
-  SessionStore store(Options(), clock_, &observer_);
-  EXPECT_EQ(store.Resume("nope", "m").status().code(),
+TEST_P(SessionStoreTest, ACommitFromAnotherPositionIsRefused) {
+  auto store = NewStore();
+  const AttachedSession created = Committed(*store);
+  absl::StatusOr<AttachedSession> s = store->TakeOver(created.token, "m", "");
+  ASSERT_TRUE(s.ok());
+  Chunk chunk(*s, 2, 1.0f);
+  chunk.commit.from_step = 1;
+  EXPECT_EQ(store->CommitAll({&chunk.commit, 1})[0].code(),
+            absl::StatusCode::kInternal);
+}
+
+TEST_P(SessionStoreTest, AnotherOwnerSeesNothingAndAnotherModelIsNamed) {
+  auto store = NewStore();
+  const AttachedSession created = Committed(*store, "owner-a");
+  const absl::Status stranger =
+      store->TakeOver(created.token, "m", "owner-b").status();
+  const absl::Status unknown =
+      store->TakeOver("no-such-token", "m", "owner-a").status();
+  EXPECT_EQ(stranger.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(stranger, unknown) << "another owner's session must look unknown";
+  const absl::Status model =
+      store->TakeOver(created.token, "other", "owner-a").status();
+  EXPECT_EQ(model.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model.message(), HasSubstr("\"m\""));
+  EXPECT_TRUE(store->TakeOver(created.token, "m", "owner-a").ok());
+}
+
+TEST_P(SessionStoreTest, AnEndingCommitDeletesTheSession) {
+  auto store = NewStore();
+  const AttachedSession created = Committed(*store);
+  absl::StatusOr<AttachedSession> s = store->TakeOver(created.token, "m", "");
+  ASSERT_TRUE(s.ok());
+  Chunk last(*s, 0, 0.0f);
+  last.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&last.commit, 1})[0].ok());
+  EXPECT_EQ(store->TakeOver(created.token, "m", "").status().code(),
             absl::StatusCode::kNotFound);
-  std::string token;
-  {
-    Lease lease = NewSession(store);
-    ASSERT_TRUE(lease);
-    token = lease->token;
-  }
-  absl::StatusOr<Lease> other = store.Resume(token, "other");
-  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(other.status().message()), HasSubstr("\"m\""));
-}
-
-TEST_F(SessionStoreTest, IdleSessionsExpireAfterTheTtl) {
-  SessionStore store(Options(), clock_, &observer_);
-  std::string token;
-  {
-    Lease lease = NewSession(store);
-    ASSERT_TRUE(lease);
-    token = lease->token;
-  }
-  clock_.Advance(absl::Minutes(5) - absl::Seconds(1));
-  {
-    absl::StatusOr<Lease> lease = store.Resume(token, "m");
-    ASSERT_TRUE(lease.ok()) << lease.status();
-  }  // Released now: the idle clock restarts.
-  clock_.Advance(absl::Minutes(5) - absl::Seconds(1));
-  EXPECT_EQ(store.Reap(), 0);
-  clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(store.Reap(), 1);
-  EXPECT_EQ(store.Resume(token, "m").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(observer_.count("expired"), 1);
-  EXPECT_EQ(store.size(), 0);
-}
-
-TEST_F(SessionStoreTest, ExpiredTokenIsRefusedEvenBeforeTheReaperRuns) {
-  SessionStore store(Options(), clock_, &observer_);
-  std::string token;
-  {
-    Lease lease = NewSession(store);
-    ASSERT_TRUE(lease);
-    token = lease->token;
-  }
-  clock_.Advance(absl::Minutes(6));
-  EXPECT_EQ(store.Resume(token, "m").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(observer_.count("expired"), 1);
-}
-
-TEST_F(SessionStoreTest, AttachedSessionsNeverExpire) {
-  SessionStore store(Options(), clock_, &observer_);
-  absl::StatusOr<Lease> lease = store.Create("m", 1);
-  ASSERT_TRUE(lease.ok());
-  clock_.Advance(absl::Hours(10));
-  EXPECT_EQ(store.Reap(), 0);
-  EXPECT_EQ(store.size(), 1);
-}
-
-TEST_F(SessionStoreTest, FullStoreRefusesNewSessionsButEvictsNone) {
-  SessionStore store(Options(/*max=*/2), clock_, &observer_);
-  Lease a = NewSession(store);
-  ASSERT_TRUE(a);
-  std::string idle;
-  {
-    Lease b = NewSession(store);
-    ASSERT_TRUE(b);
-    idle = b->token;
-  }
-  absl::StatusOr<Lease> c = store.Create("m", 1);
-  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(c.status().message()), HasSubstr("2 sessions"));
-  EXPECT_EQ(observer_.count("refused"), 1);
-  // The idle session is still there: a full store evicts nobody.
-  EXPECT_TRUE(store.Resume(idle, "m").ok());
-  // Once it expires, its place is free again.
-  clock_.Advance(absl::Minutes(5));
-  EXPECT_TRUE(store.Create("m", 1).ok());
-  EXPECT_EQ(observer_.count("expired"), 1);
-}
-
-TEST_F(SessionStoreTest, EndedSessionsAreGoneAtOnce) {
-  SessionStore store(Options(), clock_, &observer_);
-  Lease lease = NewSession(store);
-  ASSERT_TRUE(lease);
-  const std::string token = lease->token;
-  lease.End();
-  EXPECT_EQ(store.Resume(token, "m").status().code(),
-            absl::StatusCode::kNotFound);
-  lease.Release();
-  EXPECT_EQ(store.size(), 0);
+  EXPECT_EQ(*store->Count(), 0);
   EXPECT_EQ(observer_.count("ended"), 1);
-}
-
-TEST_F(SessionStoreTest, AnUncommittedSessionIsGoneWithItsLease) {
-  SessionStore store(Options(/*max=*/1), clock_, &observer_);
-  std::string token;
-  {
-    absl::StatusOr<Lease> lease = store.Create("m", 1);
-    ASSERT_TRUE(lease.ok());
-    token = (*lease)->token;
-    // Provisional: it holds its place, but nobody can resume it yet.
-    EXPECT_EQ(store.size(), 1);
-    EXPECT_EQ(store.Create("m", 1).status().code(),
-              absl::StatusCode::kResourceExhausted);
-  }  // Its first chunk failed: no commit.
-  EXPECT_EQ(store.size(), 0);
-  EXPECT_EQ(store.Resume(token, "m").status().code(),
+  // A commit of a call that still held it finds it gone.
+  Chunk late(*s, 1, 0.0f);
+  EXPECT_EQ(store->CommitAll({&late.commit, 1})[0].code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(observer_.count("created"), 0);
-  EXPECT_EQ(observer_.count("ended"), 0);
-  EXPECT_EQ(observer_.count("expired"), 0);
-  // Its place is free again.
-  EXPECT_TRUE(NewSession(store));
-  EXPECT_EQ(observer_.count("created"), 1);
 }
 
-TEST_F(SessionStoreTest, AProvisionalTokenCannotBeResumed) {
-  SessionStore store(Options(), clock_, &observer_);
-  absl::StatusOr<Lease> lease = store.Create("m", 1);
-  ASSERT_TRUE(lease.ok());
-  absl::StatusOr<Lease> other = store.Resume((*lease)->token, "m");
-  EXPECT_EQ(other.status().code(), absl::StatusCode::kNotFound);
-  lease->Commit();
-  lease->Commit();  // A second commit changes nothing.
-  EXPECT_EQ(observer_.count("created"), 1);
-  const std::string token = (*lease)->token;
-  lease->Release();
-  EXPECT_TRUE(store.Resume(token, "m").ok());
-}
-
-TEST_F(SessionStoreTest, ACommittedAndEndedFirstChunkCountsBoth) {
-  SessionStore store(Options(), clock_, &observer_);
-  absl::StatusOr<Lease> lease = store.Create("m", 1);
-  ASSERT_TRUE(lease.ok());
-  lease->Commit();
-  lease->End();
-  lease->Release();
-  EXPECT_EQ(store.size(), 0);
-  EXPECT_EQ(observer_.count("created"), 1);
-  EXPECT_EQ(observer_.count("ended"), 1);
-}
-
-TEST_F(SessionStoreTest, OnlyItsOwnerMayResumeASession) {
-  SessionStore store(Options(), clock_, &observer_);
-  std::string token;
-  {
-    Lease lease = NewSession(store, "alice");
-    ASSERT_TRUE(lease);
-    token = lease->token;
+TEST_P(SessionStoreTest, AFullStoreRefusesNewSessionsAndEvictsNone) {
+  auto store = NewStore(/*max=*/3);
+  std::vector<AttachedSession> held;
+  for (int i = 0; i < 3; ++i) held.push_back(Committed(*store));
+  // Create may already refuse; the first commit must.
+  absl::StatusOr<AttachedSession> fourth = store->Create("m", 2, "");
+  if (fourth.ok()) {
+    Chunk first(*fourth, 1, 1.0f);
+    const absl::Status refused = store->CommitAll({&first.commit, 1})[0];
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(refused.message(), HasSubstr("--max-sessions"));
+  } else {
+    EXPECT_EQ(fourth.status().code(), absl::StatusCode::kResourceExhausted);
   }
-  const absl::Status unknown = store.Resume("nope", "m", "bob").status();
-  ASSERT_EQ(unknown.code(), absl::StatusCode::kNotFound);
-  // Another owner learns nothing: not the model, not whether it is
-  // attached; the answer is the unknown token's, word for word.
-  for (const char* model : {"m", "other"}) {
-    for (const char* owner : {"bob", ""}) {
-      EXPECT_EQ(store.Resume(token, model, owner).status(), unknown)
-          << model << " " << owner;
-    }
-  }
-  Lease mine = *store.Resume(token, "m", "alice");
-  ASSERT_TRUE(mine);
-  EXPECT_EQ(store.Resume(token, "m", "bob").status(), unknown);
-  // And a session without owner is not anybody's.
-  Lease anonymous = NewSession(store);
-  const std::string anonymous_token = anonymous->token;
-  anonymous.Release();
-  EXPECT_EQ(store.Resume(anonymous_token, "m", "alice").status(), unknown);
-  EXPECT_TRUE(store.Resume(anonymous_token, "m").ok());
-}
-
-TEST_F(SessionStoreTest, EachOwnerHasAQuota) {
-  SessionStore::Options options = Options(/*max=*/10);
-  options.max_sessions_per_owner = 2;
-  SessionStore store(options, clock_, &observer_);
-  Lease a1 = NewSession(store, "alice");
-  std::string idle;
-  {
-    Lease a2 = NewSession(store, "alice");
-    idle = a2->token;
-  }
-  absl::StatusOr<Lease> a3 = store.Create("m", 1, "alice");
-  EXPECT_EQ(a3.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(a3.status().message()),
-              HasSubstr("quota of 2 sessions (--max-sessions-per-token)"));
   EXPECT_EQ(observer_.count("refused"), 1);
-  // Others are not held back by alice, nor are callers without owner.
-  Lease b1 = NewSession(store, "bob");
-  Lease b2 = NewSession(store, "bob");
-  Lease n1 = NewSession(store);
-  Lease n2 = NewSession(store);
-  Lease n3 = NewSession(store);
-  EXPECT_TRUE(b1 && b2 && n1 && n2 && n3);
-  // An ended session frees its place in the quota; so does an expired one.
-  a1.End();
-  a1.Release();
-  Lease a4 = NewSession(store, "alice");
-  ASSERT_TRUE(a4);
-  EXPECT_FALSE(store.Create("m", 1, "alice").ok());
-  clock_.Advance(absl::Minutes(5));
-  EXPECT_TRUE(store.Create("m", 1, "alice").ok());
-  EXPECT_EQ(store.Resume(idle, "m", "alice").status().code(),
-            absl::StatusCode::kNotFound);
+  for (const AttachedSession& s : held) {
+    EXPECT_TRUE(store->TakeOver(s.token, "m", "").ok());
+  }
+  // Ending one makes room.
+  absl::StatusOr<AttachedSession> s = store->TakeOver(held[0].token, "m", "");
+  Chunk end(*s, 0, 0.0f);
+  end.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&end.commit, 1})[0].ok());
+  Committed(*store);
+  EXPECT_EQ(*store->Count(), 3);
 }
 
-TEST_F(SessionStoreTest, AQuotaOfZeroIsNoLimit) {
-  SessionStore::Options options = Options(/*max=*/5);
-  options.max_sessions_per_owner = 0;
-  SessionStore store(options, clock_, &observer_);
-  std::vector<Lease> leases;
-  for (int i = 0; i < 5; ++i) leases.push_back(NewSession(store, "alice"));
-  EXPECT_EQ(store.size(), 5);
-  EXPECT_THAT(std::string(store.Create("m", 1, "alice").status().message()),
-              HasSubstr("5 sessions (--max-sessions)"));
+TEST_P(SessionStoreTest, EachOwnerHasAQuota) {
+  auto store = NewStore(/*max=*/100, /*per_owner=*/2);
+  Committed(*store, "a");
+  Committed(*store, "a");
+  Committed(*store, "b");
+  Committed(*store, "");  // No owner: no quota.
+  absl::StatusOr<AttachedSession> third = store->Create("m", 2, "a");
+  absl::Status refused = third.status();
+  if (third.ok()) {
+    Chunk first(*third, 1, 1.0f);
+    refused = store->CommitAll({&first.commit, 1})[0];
+  }
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("--max-sessions-per-token"));
+  Committed(*store, "b");
+  EXPECT_EQ(*store->Count(), 5);
 }
 
-// Many threads at once: run under ThreadSanitizer by tools/sanitize.sh.
-class SessionStoreConcurrencyTest : public SessionStoreTest {
+TEST_P(SessionStoreTest, EachCommitOfABatchHasItsOwnOutcome) {
+  auto store = NewStore();
+  const AttachedSession one = Committed(*store);
+  const AttachedSession two = Committed(*store);
+  absl::StatusOr<AttachedSession> a = store->TakeOver(one.token, "m", "");
+  absl::StatusOr<AttachedSession> b = store->TakeOver(two.token, "m", "");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(store->TakeOver(two.token, "m", "").ok());  // Fences b.
+  absl::StatusOr<AttachedSession> fresh = store->Create("m", 2, "");
+  ASSERT_TRUE(fresh.ok());
+  Chunk ca(*a, 1, 1.0f), cb(*b, 1, 2.0f), cf(*fresh, 1, 3.0f);
+  const std::vector<SessionCommit> batch = {ca.commit, cb.commit, cf.commit};
+  const std::vector<absl::Status> outcomes = store->CommitAll(batch);
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_TRUE(outcomes[0].ok()) << outcomes[0];
+  EXPECT_EQ(outcomes[1].code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(outcomes[2].ok()) << outcomes[2];
+  EXPECT_EQ(*store->Count(), 3);
+}
+
+// Calls racing for one session: each takes it over and commits one step;
+// a commit counts only under the newest generation, so the step counter
+// is exactly the number of commits that succeeded.
+TEST_P(SessionStoreTest, RacingTakeOversApplyEachCommitAtMostOnce) {
+  auto store = NewStore();
+  const AttachedSession created = Committed(*store);
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 60;
+  std::vector<int> applied(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        absl::StatusOr<AttachedSession> s =
+            store->TakeOver(created.token, "m", "");
+        ASSERT_TRUE(s.ok()) << s.status();
+        Chunk chunk(*s, 1, static_cast<float>(t));
+        const absl::Status status = store->CommitAll({&chunk.commit, 1})[0];
+        if (status.ok()) {
+          ++applied[t];
+        } else {
+          ASSERT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  int total = 0;
+  for (int n : applied) total += n;
+  absl::StatusOr<AttachedSession> end = store->TakeOver(created.token, "m", "");
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->record.next_step, 3u + total);
+  EXPECT_GT(total, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SessionStoreTest,
+                         ::testing::Values(Backend::kMemory, Backend::kRedis),
+                         [](const auto& info) {
+                           return info.param == Backend::kMemory ? "Memory"
+                                                                 : "Redis";
+                         });
+
+class MemorySessionsTest : public ::testing::Test {
  protected:
-  static constexpr int kThreads = 8;
-
-  // Leases held now, by token: never more than one per session.
-  void Took(const Lease& lease) {
-    absl::MutexLock lock(&mu_);
-    EXPECT_EQ(++holders_[lease->token], 1) << "two leases on one session";
-  }
-  void Giving(const Lease& lease) {
-    absl::MutexLock lock(&mu_);
-    --holders_[lease->token];
-  }
-  void Known(const std::string& token, const std::string& owner) {
-    absl::MutexLock lock(&mu_);
-    tokens_.push_back({token, owner});
-  }
-  std::pair<std::string, std::string> AnyKnown(std::mt19937& random) {
-    absl::MutexLock lock(&mu_);
-    if (tokens_.empty()) return {"none", ""};
-    return tokens_[random() % tokens_.size()];
-  }
-
-  absl::Mutex mu_;
-  std::map<std::string, int> holders_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<std::string, std::string>> tokens_ ABSL_GUARDED_BY(mu_);
+  FakeClock clock_{absl::FromUnixSeconds(1'000'000)};
+  CountingObserver observer_;
 };
 
-TEST_F(SessionStoreConcurrencyTest, RandomTrafficKeepsTheInvariants) {
-  SessionStore::Options options = Options(/*max=*/48);
-  options.max_sessions_per_owner = 16;
-  SessionStore store(options, clock_, &observer_);
-  const std::vector<std::string> owners = {"a", "b", "c", ""};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937 random(t);
-      std::vector<Lease> held;
-      const std::string& owner = owners[t % owners.size()];
-      for (int op = 0; op < 3000; ++op) {
-        const int what = random() % 100;
-        if (what < 30) {
-          absl::StatusOr<Lease> lease = store.Create("m", 1, owner);
-          if (lease.ok()) {
-            Took(*lease);
-            (*lease)->state[0] = t;
-            if (random() % 4 != 0) {  // Else its first chunk "fails".
-              lease->Commit();
-              Known((*lease)->token, owner);
-            }
-            held.push_back(*std::move(lease));
-          }
-        } else if (what < 60) {
-          const auto [token, token_owner] = AnyKnown(random);
-          // Mostly as its owner, sometimes as somebody else.
-          const std::string& as =
-              random() % 4 == 0 ? owners[random() % owners.size()] : owner;
-          absl::StatusOr<Lease> lease = store.Resume(token, "m", as);
-          if (lease.ok()) {
-            EXPECT_EQ(as, token_owner) << "resumed by another owner";
-            Took(*lease);
-            (*lease)->state[0] = t;
-            held.push_back(*std::move(lease));
-          }
-        } else if (what < 90 && !held.empty()) {
-          const size_t i = random() % held.size();
-          EXPECT_EQ(held[i]->state[0], t) << "another call wrote the state";
-          if (random() % 3 == 0) held[i].End();
-          Giving(held[i]);
-          held[i].Release();
-          held.erase(held.begin() + i);
-        } else if (what < 95) {
-          store.Reap();
-        } else {
-          clock_.Advance(absl::Seconds(10));
-        }
-        EXPECT_LE(store.size(), 48);
-      }
-      for (Lease& lease : held) Giving(lease);
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  // Every lease is gone; what is left are committed sessions, each created
-  // once and not yet expired or ended.
-  EXPECT_EQ(store.size(), observer_.count("created") -
-                              observer_.count("expired") -
-                              observer_.count("ended"));
+TEST_F(MemorySessionsTest, SessionsExpireAfterTheTtlWithoutUse) {
+  SessionLimits limits;
+  limits.idle_ttl = absl::Minutes(5);
+  MemorySessions store(limits, clock_, &observer_);
+  absl::StatusOr<AttachedSession> s = store.Create("m", 1, "");
+  ASSERT_TRUE(s.ok());
+  Chunk first(*s, 1, 1.0f);
+  ASSERT_TRUE(store.CommitAll({&first.commit, 1})[0].ok());
+  // Each use refreshes the TTL.
+  clock_.Advance(absl::Minutes(4));
+  ASSERT_TRUE(store.TakeOver(s->token, "m", "").ok());
+  clock_.Advance(absl::Minutes(4));
+  EXPECT_EQ(store.Reap(), 0);
+  ASSERT_TRUE(store.TakeOver(s->token, "m", "").ok());
   clock_.Advance(absl::Minutes(5));
-  store.Reap();
-  EXPECT_EQ(store.size(), 0);
-  EXPECT_EQ(observer_.count("created"),
-            observer_.count("expired") + observer_.count("ended"));
-  EXPECT_GT(observer_.count("created"), 0);
-  EXPECT_GT(observer_.count("resumed"), 0);
+  // Refused at once, before any reaper runs.
+  EXPECT_EQ(store.TakeOver(s->token, "m", "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(observer_.count("expired"), 1);
+  EXPECT_EQ(*store.Count(), 0);
 }
 
-TEST_F(SessionStoreConcurrencyTest, RacingCreatesFillTheQuotasExactly) {
-  SessionStore::Options options = Options(/*max=*/30);
-  options.max_sessions_per_owner = 10;
-  SessionStore store(options, clock_, &observer_);
-  // Four owners of two threads each: 40 wanted, 30 fit, 10 per owner.
-  std::vector<std::vector<Lease>> held(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const std::string owner(1, static_cast<char>('a' + t % 4));
-      for (int i = 0; i < 20; ++i) {
-        absl::StatusOr<Lease> lease = store.Create("m", 1, owner);
-        if (!lease.ok()) {
-          EXPECT_EQ(lease.status().code(),
-                    absl::StatusCode::kResourceExhausted);
-          continue;
-        }
-        // Half are committed, half stay provisional; both count.
-        if (i % 2 == 0) lease->Commit();
-        held[t].push_back(*std::move(lease));
-      }
-    });
+TEST_F(MemorySessionsTest, TheReaperDropsExpiredSessions) {
+  SessionLimits limits;
+  limits.idle_ttl = absl::Minutes(5);
+  MemorySessions store(limits, clock_, &observer_);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<AttachedSession> s = store.Create("m", 1, "");
+    ASSERT_TRUE(s.ok());
+    Chunk first(*s, 1, 1.0f);
+    ASSERT_TRUE(store.CommitAll({&first.commit, 1})[0].ok());
   }
-  for (std::thread& thread : threads) thread.join();
-  std::map<char, int> per_owner;
-  int total = 0;
-  for (int t = 0; t < kThreads; ++t) {
-    per_owner['a' + t % 4] += static_cast<int>(held[t].size());
-    total += static_cast<int>(held[t].size());
-  }
-  EXPECT_EQ(total, 30);
-  EXPECT_EQ(store.size(), 30);
-  for (const auto& [owner, n] : per_owner) EXPECT_LE(n, 10) << owner;
-  EXPECT_EQ(observer_.count("refused"), kThreads * 20 - 30);
-  // Dropping every lease leaves the committed sessions only, and frees
-  // each owner's quota by as many.
-  const int committed = observer_.count("created");
-  held.clear();
-  EXPECT_EQ(store.size(), committed);
+  clock_.Advance(absl::Minutes(5));
+  EXPECT_EQ(store.Reap(), 3);
+  EXPECT_EQ(*store.Count(), 0);
+  EXPECT_EQ(observer_.count("expired"), 3);
+}
+
+TEST(PositionMismatchTest, CarriesThePositionForMachines) {
+  const absl::Status status = PositionMismatch(40, 30);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("at step 40"));
+  EXPECT_EQ(PositionOf(status), 40u);
+  EXPECT_EQ(PositionOf(absl::FailedPreconditionError("x")), std::nullopt);
 }
 
 TEST(TokenForLogTest, ShowsOnlyAPrefix) {
