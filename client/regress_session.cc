@@ -217,9 +217,18 @@ absl::Status RegressSession::CloseStream() {
   int unexpected = 0;
   while (stream_->Read(&extra)) ++unexpected;
   const grpc::Status status = stream_->Finish();
+  const std::optional<uint64_t> position =
+      ServerPosition(context_->GetServerTrailingMetadata());
   stream_.reset();
   context_.reset();
-  if (!status.ok()) return FromGrpc(status, "Regress (closing)");
+  // Every chunk was answered: a server that went away meanwhile (draining,
+  // restarting) or a cut stream loses nothing, and the next chunk resumes
+  // the session on a new call. Anything else is a real error.
+  if (!status.ok() &&
+      ClassifyChunkFailure(status.error_code(), status.error_message(),
+                           position) != ChunkFailure::kRetry) {
+    return FromGrpc(status, "Regress (closing)");
+  }
   if (unexpected > 0) {
     return absl::InternalError(absl::StrCat(
         "Regress: ", unexpected, " answers arrived after the last chunk"));

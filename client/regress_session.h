@@ -71,7 +71,9 @@ class RegressSession {
 
   // Ends the current stream cleanly (WritesDone, then Finish); the session
   // stays on the server and the next Send resumes it on a new stream. A
-  // no-op without an open stream.
+  // no-op without an open stream. A stream that ends with a status Send
+  // would resend on (e.g. UNAVAILABLE from a draining server) closes OK:
+  // every chunk on it was answered.
   absl::Status CloseStream();
 
   // The session token; empty until the first answer of a new session.

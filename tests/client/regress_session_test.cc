@@ -164,7 +164,14 @@ class ScriptedInference final : public v1::Inference::Service {
       first = false;
       stream->Write(response);
     }
-    return grpc::Status::OK;
+    absl::MutexLock lock(&mu_);
+    return close_status_;
+  }
+
+  // How a Regress stream ends once the client has half-closed it.
+  void SetCloseStatus(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    close_status_ = std::move(status);
   }
 
  private:
@@ -232,6 +239,7 @@ class ScriptedInference final : public v1::Inference::Service {
   std::deque<Step> script_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RegressRequest> received_ ABSL_GUARDED_BY(mu_);
+  grpc::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
 const grpc::Status kUnavailable(grpc::StatusCode::UNAVAILABLE,
@@ -435,6 +443,38 @@ TEST_P(RegressSessionTest, ALostEndingAnswerIsNamedWhenTheSessionIsGone) {
   EXPECT_THAT(answer.status().message(),
               HasSubstr("chunk was applied and ended the session"));
   EXPECT_EQ(service_.received().size(), 3u);
+}
+
+// A server that drains while a stream is being closed loses nothing: every
+// chunk on it was answered (before the fix CloseStream returned the
+// UNAVAILABLE, failing rnnctl stream --reconnect-every in a rolling update).
+TEST(RegressSessionCloseTest, AStreamEndingUnavailableClosesCleanly) {
+  ScriptedInference service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  CommonOptions common;
+  common.server = absl::StrCat("127.0.0.1:", port);
+  absl::StatusOr<std::unique_ptr<Connection>> connection =
+      Connection::Create(common);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  RegressSession session(**connection, "m", "",
+                         RegressSession::Transport::kStream);
+  v1::RegressRequest chunk;
+  chunk.set_steps(1);
+  chunk.add_values(1);
+  ASSERT_TRUE(session.Send(chunk).ok());
+  service.SetCloseStatus(kUnavailable);
+  EXPECT_TRUE(session.CloseStream().ok());
+  ASSERT_TRUE(session.Send(chunk).ok());
+  // Another client taking the session over is no such harmless end.
+  service.SetCloseStatus(
+      grpc::Status(grpc::StatusCode::ABORTED, "session taken over"));
+  EXPECT_EQ(session.CloseStream().code(), absl::StatusCode::kAborted);
+  server->Shutdown();
 }
 
 TEST_P(RegressSessionTest, OtherErrorsAreNotResent) {
