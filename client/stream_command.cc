@@ -6,16 +6,19 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "client/commands.h"
 #include "client/common_flags.h"
 #include "client/connection.h"
 #include "client/model_info.h"
 #include "client/regress_session.h"
+#include "client/retry_policy.h"
 #include "client/svg_plot.h"
 #include "server/common/status_macros.h"
 
@@ -166,6 +169,12 @@ absl::Status WritePlot(const std::string& path, const StreamOptions& o,
   return absl::OkStatus();
 }
 
+// How far a resumed prediction may be from its uninterrupted twin. On a busy
+// server a chunk shares its engine batch with other sessions' chunks, and
+// the batch's size moves the last bits of the float math (seen: 2.4e-7 on
+// sine_rnn); a lost or doubled chunk moves the predictions by far more.
+constexpr double kResumeTolerance = 1e-5;
+
 // Prints every step (unless --quiet) and the summary. `reference` holds the
 // predictions of an uninterrupted stream, or is empty.
 absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
@@ -199,9 +208,11 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         absl::StrFormat("%6d %10.4f %10.6f %10.6f %10.6f", s.step, s.t,
                         std::sin(s.t), s.predicted, std::cos(s.t));
     if (compare) {
+      const double twin = i < reference.size() ? reference[i] : NAN;
       row += same ? "  same"
-                  : absl::StrFormat("  differs: %.9g",
-                                    i < reference.size() ? reference[i] : NAN);
+             : std::abs(twin - s.predicted) <= kResumeTolerance
+                 ? absl::StrFormat("  close: %.9g", twin)
+                 : absl::StrFormat("  differs: %.9g", twin);
     }
     std::printf("%s\n", row.c_str());
   }
@@ -233,13 +244,21 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
   std::printf("mse          %.6g (predicted vs cos(t), over %zu steps)\n",
               run.steps.empty() ? 0.0 : squared_error / run.steps.size(),
               run.steps.size());
+  const bool all_equal = equal == static_cast<int64_t>(run.steps.size());
+  const bool reproduced =
+      reference.size() == run.steps.size() && max_diff <= kResumeTolerance;
   if (compare) {
     std::printf(
         "resumed      %s to one uninterrupted stream: %lld of %zu "
-        "predictions bit-for-bit equal (max |diff| %.3g)\n",
-        equal == static_cast<int64_t>(run.steps.size()) ? "IDENTICAL"
-                                                        : "DIFFERENT",
-        static_cast<long long>(equal), run.steps.size(), max_diff);
+        "predictions bit-for-bit equal (max |diff| %.3g%s)\n",
+        all_equal    ? "IDENTICAL"
+        : reproduced ? "EQUAL within 1e-5"
+                     : "DIFFERENT",
+        static_cast<long long>(equal), run.steps.size(), max_diff,
+        all_equal || !reproduced
+            ? ""
+            : "; other sessions' chunks in the same engine batches move the "
+              "last bits");
   } else if (o.reconnect_every > 0) {
     std::printf(
         "resumed      not compared: a resumed session has no uninterrupted "
@@ -260,11 +279,27 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
     RETURN_IF_ERROR(WritePlot(o.plot, o, run));
     std::printf("plot         %s\n", o.plot.c_str());
   }
-  if (compare && equal != static_cast<int64_t>(run.steps.size())) {
+  if (compare && !reproduced) {
     return absl::InternalError(
         "the resumed streams did not reproduce the uninterrupted predictions");
   }
   return absl::OkStatus();
+}
+
+// GetModel, resent like a chunk while the server is unreachable or draining
+// (it changes nothing, so resending is always safe): a stream run started in
+// the middle of a rolling update must not fail before its first chunk.
+absl::StatusOr<v1::ModelInfo> FetchModelWithRetries(
+    const Connection& connection, const std::string& name, int retries) {
+  std::mt19937 random(std::random_device{}());
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int retry = 1;; ++retry) {
+    absl::StatusOr<v1::ModelInfo> model = FetchModel(connection, name);
+    if (model.ok() || !absl::IsUnavailable(model.status()) || retry > retries) {
+      return model;
+    }
+    absl::SleepFor(BackoffDelay(RetryPolicy(), retry, unit(random)));
+  }
 }
 
 }  // namespace
@@ -332,7 +367,9 @@ absl::Status RunStream(const std::vector<std::string>& args) {
 
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common));
-  ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(*connection, o.model));
+  ASSIGN_OR_RETURN(
+      v1::ModelInfo model,
+      FetchModelWithRetries(*connection, o.model, static_cast<int>(o.retries)));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
   if (model.input_size() != 1 || model.output_size() < 1) {
     return absl::FailedPreconditionError(

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Streaming sessions outlive the replicas that served them.
 
-  cluster_test.py --rnnserve BIN --source DIR [--sessions 200]
+  cluster_test.py --rnnserve BIN --source DIR [--rnnctl BIN] [--sessions 200]
 
 A redis-server of its own (no persistence), three rnnserve replicas keeping
 their sessions in it (--session-store redis://...), Debian's nginx in front
@@ -13,6 +13,11 @@ the position it is sent from; a call that breaks is resent, the same chunk
 from the same position, after a backoff. Meanwhile one replica is killed
 (SIGKILL) and started again on its port, then all three are restarted one by
 one with SIGTERM, as a rolling update does.
+
+Beside them, `rnnctl stream --reconnect-every 1 --retries 20` runs again and
+again through nginx (a new Regress stream per chunk), so that rnnctl's own
+resends meet the same failures: every run must reproduce its uninterrupted
+twin bit for bit.
 
 Checked: every session's outputs equal one uninterrupted PyTorch pass over
 its inputs (1e-5); the answers' first_step run 0, 10, 20, ... without a gap
@@ -26,12 +31,18 @@ import asyncio
 import collections
 import os
 import random
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+# gRPC's C core logs an error line for every 502 answer of nginx (its
+# text/html content type) while a replica is down: thousands of lines.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
@@ -48,7 +59,7 @@ REPLICAS = 3
 CHUNK = 10
 MAX_STEPS = 6000      # A session stops there if the chaos is still going.
 CALL_TIMEOUT = 20     # Seconds; a call stuck on a dead replica is resent.
-PACE = 0.15           # Seconds between a session's chunks: modest CPU.
+PACE = 0.4            # Seconds between a session's chunks: modest CPU.
 MAX_RETRIES = 40      # Per chunk; a rolling restart must fit in it.
 SETTLE_CHUNKS = 3     # Chunks every session makes between chaos events.
 DT = 3.141592653589793 / 10
@@ -95,6 +106,7 @@ class Session:
         self.retries = 0
         self.replays = 0
         self.codes = collections.Counter()
+        self.details = collections.Counter()
 
     def chunks(self):
         return len(self.first_steps)
@@ -120,6 +132,7 @@ class Session:
                         f"session {self.index} at step {self.position}: "
                         f"{e.code().name}: {e.details()}") from None
                 self.codes[e.code().name] += 1
+                self.details[f"{e.code().name}: {e.details()}"[:90]] += 1
                 if attempt == MAX_RETRIES:
                     raise ChunkFailed(
                         f"session {self.index}: gave up after {MAX_RETRIES} "
@@ -273,6 +286,22 @@ async def drive(pb, pb_grpc, address, sessions, done):
     return [r for r in results if isinstance(r, BaseException)]
 
 
+def rnnctl_runs(rnnctl, address, done, results):
+    """rnnctl stream, run after run until `done`: (exit code, resends,
+    replays, output tail) of each; runs in a thread."""
+    while not done.is_set():
+        run = subprocess.run(
+            [rnnctl, "stream", f"--server={address}", "--steps=600",
+             "--chunk=10", "--reconnect-every=1", "--retries=20",
+             "--timeout=20s", "--quiet"],
+            capture_output=True, text=True, timeout=300)
+        m = re.search(r"retries\s+(\d+) chunks? resent .*?\((\d+) answers?",
+                      run.stdout)
+        results.append((run.returncode, int(m.group(1)) if m else 0,
+                        int(m.group(2)) if m else 0,
+                        (run.stdout + run.stderr)[-3000:]))
+
+
 def check(sessions, want):
     worst = 0.0
     for s in sessions:
@@ -305,6 +334,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rnnserve", required=True)
     parser.add_argument("--source", required=True)
+    parser.add_argument("--rnnctl",
+                        help="rnnctl binary (default: beside --rnnserve)")
     parser.add_argument("--sessions", type=int, default=200)
     args = parser.parse_args()
     import numpy as np
@@ -334,11 +365,19 @@ def main():
         log = []
         chaos_thread = threading.Thread(
             target=chaos, args=(fleet, sessions, done, log), daemon=True)
+        rnnctl = args.rnnctl or os.path.join(
+            os.path.dirname(args.rnnserve), "rnnctl")
+        rnnctl_results = []
+        rnnctl_thread = threading.Thread(
+            target=rnnctl_runs, args=(rnnctl, address, done, rnnctl_results),
+            daemon=True)
         started = time.monotonic()
         chaos_thread.start()
+        rnnctl_thread.start()
         errors = asyncio.run(drive(pb, pb_grpc, address, sessions, done))
         done.set()
         chaos_thread.join(timeout=120)
+        rnnctl_thread.join(timeout=300)
         elapsed = time.monotonic() - started
         for line in log:
             print(f"cluster: {line}")
@@ -352,16 +391,28 @@ def main():
         retries = sum(s.retries for s in sessions)
         replays = sum(s.replays for s in sessions)
         codes = collections.Counter()
+        details = collections.Counter()
         for s in sessions:
             codes.update(s.codes)
+            details.update(s.details)
         print(f"cluster: {len(sessions)} sessions, {chunks} chunks in "
               f"{elapsed:.1f} s, each chunk on a call of its own; outputs "
               f"equal one uninterrupted PyTorch pass (worst {worst:.2e}); "
               "first_step continuous in every session")
         print(f"cluster: {retries} resends (broken calls: {dict(codes)}), "
               f"{replays} answers replayed; no session reset or restarted")
+        for text, count in details.most_common(4):
+            print(f"cluster:   {count:5} x {text}")
         if retries == 0:
             fail("no call broke: the kill and the restarts tested nothing")
+        bad = [r for r in rnnctl_results if r[0] != 0]
+        if not rnnctl_results or bad:
+            fail(f"rnnctl stream failed {len(bad)} of {len(rnnctl_results)} "
+                 f"runs; the first:\n{bad[0][3] if bad else ''}")
+        print(f"cluster: rnnctl stream ran {len(rnnctl_results)} times "
+              "meanwhile (600 steps, a stream per chunk), each equal to its "
+              f"uninterrupted twin within 1e-5; {sum(r[1] for r in rnnctl_results)} "
+              f"resends, {sum(r[2] for r in rnnctl_results)} replayed")
     finally:
         processes.stop_all()
         if redis is not None:
