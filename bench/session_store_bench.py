@@ -19,6 +19,8 @@ and redis-server (no persistence) to --client-cpu.
    (rnnserve_session_store_round_trips_total delta / rnnserve_batch_size
    count delta, methods Regress and RegressChunk). With --rounds > 1 the
    two stores alternate and the medians are reported.
+   The metrics are read 1 s inside each end of the measured window (so
+   --duration >= 4): steady streaming, not the sessions' creation.
 2. Moves: two replicas A and B sharing the Redis. A session answered by
    one replica is resumed on the other: the time from opening the new
    Regress stream (token, one chunk with expected_first_step) to its first
@@ -49,6 +51,7 @@ from live import (Processes, connected_channel, generate_stubs,  # noqa: E402
 from redis import RedisServer  # noqa: E402
 
 START_TIMEOUT = 120
+WARMUP = 2  # Seconds of rnnctl bench's warm-up: the sessions start.
 
 
 def log(message):
@@ -124,29 +127,35 @@ class Replica:
 def throughput(args, processes, work, store, label):
     replica = Replica(processes, args, work, store, f"rnnserve-{label}")
     try:
-        before = replica.metrics()
         command = [os.path.join(args.build_dir, "bin", "rnnctl"), "bench",
                    f"--server={replica.address}", "--mode=stream",
                    "--model=sine_rnn", f"--chunk={args.chunk}",
-                   f"--concurrency={args.sessions}",
+                   f"--concurrency={args.sessions}", f"--warmup={WARMUP}s",
                    f"--duration={args.duration}s", "--timeout=0", "--json",
                    *args.client_flag]
-        out = subprocess.run(command, capture_output=True, text=True,
-                             timeout=args.duration + 300)
-        if out.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)}: exit {out.returncode}"
-                               f"\n{out.stderr[-2000:]}")
+        client = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        # The metrics are read inside the measured window, a second from
+        # either end, so that the sessions' creation (warm-up) and their
+        # ends (after it) do not count: round trips of steady streaming.
+        time.sleep(WARMUP + 1)
+        before = replica.metrics()
+        time.sleep(args.duration - 2)
         after = replica.metrics()
+        out, err = client.communicate(timeout=args.duration + 300)
+        if client.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)}: exit "
+                               f"{client.returncode}\n{err[-2000:]}")
     finally:
         replica.stop(processes)
-    r = json.loads(out.stdout)
+    r = json.loads(out)
     trips, batches, items = (a - b for a, b in zip(after, before))
     return {"store": label, "chunks_per_s": r["per_second"],
             "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"],
             "errors": sum(r["errors"].values()),
             "mean_batch": items / batches if batches else None,
             "round_trips_per_batch": trips / batches if batches else None,
-            "server": replica.banner}
+            "server": replica.banner.split("rnnserve: ", 1)[-1]}
 
 
 def percentile(values, p):
@@ -193,7 +202,7 @@ def median_by_store(rows):
     out = {}
     for label in ("memory", "redis"):
         rs = [r for r in rows if r["store"] == label]
-        m = {"store": label, "runs": len(rs), "server": rs[0]["server"]}
+        m = {"store": label, "runs": len(rs)}
         for k in ("chunks_per_s", "p50_ms", "p99_ms", "errors", "mean_batch",
                   "round_trips_per_batch"):
             vals = [r[k] for r in rs if r[k] is not None]
@@ -218,6 +227,9 @@ def main():
                    help="extra rnnctl bench flag, e.g. --client-flag=--channels=4")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.duration < 4:
+        p.error("--duration must be at least 4 (metrics are read 1 s inside "
+                "each end)")
     args.build_dir = os.path.abspath(args.build_dir)
     os.sched_setaffinity(0, {args.client_cpu})  # rnnctl inherits it.
 
@@ -263,14 +275,17 @@ def main():
 
     mem, red = stores["memory"], stores["redis"]
     ratio = red["chunks_per_s"] / mem["chunks_per_s"]
-    result = {"sessions": args.sessions, "chunk_steps": args.chunk,
+    server = rows[0]["server"]
+    for r in rows:
+        del r["server"]
+    result = {"server": server, "sessions": args.sessions, "chunk_steps": args.chunk,
               "duration_s": args.duration, "rounds": args.rounds,
               "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
               "redis_cpu": args.client_cpu, "server_flags": args.server_flag,
               "stores": stores, "redis_over_memory": ratio,
               "reconnect_ms": moves, "runs": rows}
     if not args.json:
-        print(mem["server"].split("rnnserve: ", 1)[-1])
+        print(server)
         print(f"{args.sessions} sessions, chunks of {args.chunk} steps, "
               f"{args.duration:g} s, median of {args.rounds} round(s); "
               f"replica on CPU {args.server_cpu}, rnnctl and Redis on CPU "
