@@ -17,7 +17,7 @@ one with SIGTERM, as a rolling update does.
 Beside them, `rnnctl stream --reconnect-every 1 --retries 20` runs again and
 again through nginx (a new Regress stream per chunk), so that rnnctl's own
 resends meet the same failures: every run must reproduce its uninterrupted
-twin bit for bit.
+twin (within 1e-5: other sessions' chunks share the engine batches).
 
 Checked: every session's outputs equal one uninterrupted PyTorch pass over
 its inputs (1e-5); the answers' first_step run 0, 10, 20, ... without a gap
