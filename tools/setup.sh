@@ -20,6 +20,8 @@ packages=(
   python3-torch python3-numpy python3-grpcio python3-grpc-tools
   # Installing the Python client package (client/python) in its test.
   python3-protobuf python3-pip python3-setuptools python3-wheel
+  # The Node.js example client (client/node) and its test.
+  nodejs npm
   dataset-fashion-mnist
   # Real Prometheus for the scrape test; promtool comes with it.
   prometheus
