@@ -20,8 +20,6 @@ packages=(
   python3-torch python3-numpy python3-grpcio python3-grpc-tools
   # Installing the Python client package (client/python) in its test.
   python3-protobuf python3-pip python3-setuptools python3-wheel
-  # The Node.js example client (client/node) and its test.
-  nodejs npm
   dataset-fashion-mnist
   # Real Prometheus for the scrape test; promtool comes with it.
   prometheus
@@ -36,6 +34,12 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
     missing+=("$p")
 done
+# The Node.js example client (client/node) and its test need node and npm.
+# A machine may have them from elsewhere (NodeSource's nodejs bundles npm
+# and conflicts with Debian's npm): Debian's packages only when absent.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]})); then
   sudo=""
