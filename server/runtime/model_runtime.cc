@@ -31,14 +31,6 @@ void Complete(batching::Batch& batch, const absl::Status& status) {
   }
 }
 
-// Each task with its own outcome.
-void Complete(batching::Batch& batch, const std::vector<absl::Status>& each) {
-  for (size_t i = 0; i < batch.size(); ++i) {
-    std::unique_ptr<batching::Task> taken = std::move(batch[i]);
-    static_cast<RuntimeTask&>(*taken).Done(each[i]);
-  }
-}
-
 }  // namespace
 
 ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
@@ -51,6 +43,12 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
       clock_(clock),
       metrics_(metrics),
       sessions_(sessions) {
+  // A store across the network is committed to on a thread of its own, so
+  // that the compute thread runs the next batch while the store answers.
+  if (sessions_ != nullptr && sessions_->remote() &&
+      engine_->config().task == model::Task::kRegression) {
+    commit_thread_ = std::thread([this] { CommitLoop(); });
+  }
   // Only the queue of the model's task: the other call is refused.
   const std::string& name = engine_->config().name;
   if (engine_->config().task == model::Task::kClassification) {
@@ -149,15 +147,59 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
     Complete(batch, status);
     return;
   }
-  Complete(batch, CommitChunks(batch));
+  // Taken out of the batch: from here on the runtime answers them.
+  Chunks chunks;
+  chunks.reserve(batch.size());
+  for (auto& task : batch) {
+    chunks.emplace_back(static_cast<RegressTask*>(task.release()));
+  }
+  if (!commit_thread_.joinable()) {
+    CommitAndComplete(chunks);
+    return;
+  }
+  absl::MutexLock lock(&commit_mu_);
+  to_commit_.push_back(std::move(chunks));
 }
 
-std::vector<absl::Status> ModelRuntime::CommitChunks(batching::Batch& batch) {
-  std::vector<absl::Status> outcomes(batch.size());
+void ModelRuntime::CommitLoop() {
+  while (true) {
+    Chunks chunks;
+    {
+      absl::MutexLock lock(&commit_mu_);
+      commit_mu_.Await(absl::Condition(this, &ModelRuntime::HasCommitWork));
+      // Whatever is there is committed before the thread ends.
+      if (to_commit_.empty()) return;
+      chunks = std::move(to_commit_.front());
+      to_commit_.pop_front();
+    }
+    CommitAndComplete(chunks);
+  }
+}
+
+void ModelRuntime::StopCommitting() {
+  {
+    absl::MutexLock lock(&commit_mu_);
+    stop_committing_ = true;
+  }
+  if (commit_thread_.joinable()) commit_thread_.join();
+}
+
+ModelRuntime::~ModelRuntime() { StopCommitting(); }
+
+void ModelRuntime::CommitAndComplete(Chunks& chunks) {
+  const std::vector<absl::Status> outcomes = CommitChunks(chunks);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    std::unique_ptr<RegressTask> task = std::move(chunks[i]);
+    task->Done(outcomes[i]);
+  }
+}
+
+std::vector<absl::Status> ModelRuntime::CommitChunks(Chunks& chunks) {
+  std::vector<absl::Status> outcomes(chunks.size());
   std::vector<sessions::SessionCommit> commits;
   std::vector<size_t> where;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    auto& t = static_cast<RegressTask&>(*batch[i]);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    RegressTask& t = *chunks[i];
     if (!t.commit.has_value()) continue;
     if (chunk_computed_hook_) chunk_computed_hook_(t);
     // A chunk nobody waits for is not applied: its caller may already be

@@ -3,11 +3,15 @@
 #ifndef RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 #define RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 
+#include <deque>
 #include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "server/batching/scheduler.h"
 #include "server/common/clock.h"
 #include "server/engine/engine.h"
@@ -29,6 +33,9 @@ class ModelRuntime {
                metrics::ModelMetrics* metrics,
                sessions::SessionStore* sessions = nullptr);
 
+  // Commits what is still to commit, then stops the commit thread.
+  ~ModelRuntime();
+
   const model::ModelConfig& config() const { return engine_->config(); }
   const batching::QueueOptions& queue_options() const { return queue_; }
   engine::Engine& engine() { return *engine_; }
@@ -47,6 +54,11 @@ class ModelRuntime {
   // Call it on a thread set up like the compute threads.
   absl::Status Warmup(const std::vector<int>& steps);
 
+  // Commits and answers every chunk the engine has run, then stops the
+  // thread that commits to a remote store. Call once the scheduler has
+  // stopped; idempotent.
+  void StopCommitting();
+
   // Tests only: runs on the compute thread for each chunk the engine has
   // run, before the runtime decides whether to commit it. Set before any
   // call.
@@ -56,10 +68,18 @@ class ModelRuntime {
 
  private:
   void RunClassify(batching::Batch& batch);
+  using Chunks = std::vector<std::unique_ptr<RegressTask>>;
   void RunRegress(batching::Batch& batch);
   // Commits the chunks of a batch the engine ran whose callers still wait,
   // in one call of the store; returns each task's outcome.
-  std::vector<absl::Status> CommitChunks(batching::Batch& batch);
+  std::vector<absl::Status> CommitChunks(Chunks& chunks);
+  // Commits, then answers every chunk.
+  void CommitAndComplete(Chunks& chunks);
+  // The commit thread: batches of chunks, in the order they ran.
+  void CommitLoop();
+  bool HasCommitWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+    return !to_commit_.empty() || stop_committing_;
+  }
   absl::Status WrongTask(const char* call) const;
   void RecordQueueDepth(metrics::Method method, const batching::Queue& queue);
 
@@ -69,6 +89,11 @@ class ModelRuntime {
   metrics::ModelMetrics* const metrics_;
   sessions::SessionStore* const sessions_;
   std::function<void(const RuntimeTask&)> chunk_computed_hook_;
+  mutable absl::Mutex commit_mu_;
+  std::deque<Chunks> to_commit_ ABSL_GUARDED_BY(commit_mu_);
+  bool stop_committing_ ABSL_GUARDED_BY(commit_mu_) = false;
+  // Runs CommitLoop with a remote store; not started otherwise.
+  std::thread commit_thread_;
   batching::Queue* classify_queue_ = nullptr;  // Classification models.
   batching::Queue* regress_queue_ = nullptr;   // Regression models.
 };

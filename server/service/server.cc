@@ -274,6 +274,7 @@ void Server::StopAll(absl::Duration grace) {
     grpc_server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
+  for (auto& [name, runtime] : state_.models) runtime->StopCommitting();
   stop_reaper_.Notify();
   if (reaper_.joinable()) reaper_.join();
 }

@@ -47,6 +47,7 @@ class RedisSessions final : public SessionStore {
   ~RedisSessions() override;
 
   std::string_view backend() const override { return "redis"; }
+  bool remote() const override { return true; }
   absl::StatusOr<AttachedSession> Create(const std::string& model,
                                          size_t state_size,
                                          const std::string& owner) override;

@@ -96,6 +96,9 @@ class SessionStore {
 
   // "memory" or "redis", for metrics and logs.
   virtual std::string_view backend() const = 0;
+  // Whether operations cross the network (and are worth overlapping with
+  // compute).
+  virtual bool remote() const { return false; }
 
   // A new session of `model` with `state_size` zeros, not stored until its
   // first commit (generation 0). `owner` identifies the caller (a digest of
