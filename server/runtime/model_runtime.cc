@@ -169,8 +169,12 @@ void ModelRuntime::CommitLoop() {
       commit_mu_.Await(absl::Condition(this, &ModelRuntime::HasCommitWork));
       // Whatever is there is committed before the thread ends.
       if (to_commit_.empty()) return;
-      chunks = std::move(to_commit_.front());
-      to_commit_.pop_front();
+      // Every batch that ran while the last commit was under way goes in
+      // one round trip: the commits batch up as the chunks did.
+      for (Chunks& batch : to_commit_) {
+        for (auto& task : batch) chunks.push_back(std::move(task));
+      }
+      to_commit_.clear();
     }
     CommitAndComplete(chunks);
   }

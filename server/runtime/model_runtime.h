@@ -75,7 +75,8 @@ class ModelRuntime {
   std::vector<absl::Status> CommitChunks(Chunks& chunks);
   // Commits, then answers every chunk.
   void CommitAndComplete(Chunks& chunks);
-  // The commit thread: batches of chunks, in the order they ran.
+  // The commit thread: every batch waiting, in one commit, in the order
+  // they ran.
   void CommitLoop();
   bool HasCommitWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
     return !to_commit_.empty() || stop_committing_;
