@@ -46,7 +46,8 @@ void AddSecurityFlags(FlagSet& flags, ServerFlags& f) {
   flags.String("auth-tokens-file", &f.auth_tokens_file,
                "File of bearer tokens, one per line ('#' comment lines and "
                "blank lines ignored; at least 16 characters each): every "
-               "rnnserve.v1.Inference call must send 'authorization: Bearer "
+               "rnnserve.v1.Inference and Open Inference Protocol call must "
+               "send 'authorization: Bearer "
                "<token>' with one of them. Health and reflection stay open. "
                "Read once at start-up. Empty: no authentication.");
 }
