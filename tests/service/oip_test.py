@@ -433,6 +433,30 @@ def model_repository(source, work):
     return repo
 
 
+def check_draining(processes, args, repo, work):
+    """SIGTERM starts the drain delay: calls are still answered, and
+    ServerReady and ModelReady say false, so clients go elsewhere."""
+    import signal
+    d = start_rnnserve(processes, args.rnnserve, repo, work,
+                       ["--compute-threads=1", "--drain-delay=20s",
+                        "--shutdown-grace=1s"], metrics=False)
+    oip = Oip(connected_channel(d.address))
+    pb = oip.pb
+    check(oip.call("ServerReady", pb.ServerReadyRequest()).ready,
+          "not ready before SIGTERM")
+    d.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while oip.call("ServerReady", pb.ServerReadyRequest()).ready:
+        check(time.monotonic() < deadline, "still ready 15 s after SIGTERM")
+        time.sleep(0.05)
+    check(not oip.call("ModelReady", pb.ModelReadyRequest(
+        name="fashion_lstm")).ready, "model ready while draining")
+    check(oip.call("ServerLive", pb.ServerLiveRequest()).live,
+          "not live while draining")
+    print("draining: after SIGTERM ServerReady and ModelReady say false "
+          "while calls are still answered")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rnnserve", required=True)
@@ -471,6 +495,7 @@ def main():
                   f"alternating replicas: off by {worst(got, want)}")
             print("redis: the sine stream's chunks alternating between two "
                   "replicas by sequence_id equal PyTorch's")
+            check_draining(processes, args, repo, work)
         finally:
             processes.stop_all()
     print("PASS")
