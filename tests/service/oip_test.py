@@ -73,6 +73,7 @@ class Oip:
         from inference import grpc_predict_v2_pb2 as pb
         from inference import grpc_predict_v2_pb2_grpc as pb_grpc
         self.pb = pb
+        self.channel = channel
         self.stub = pb_grpc.GRPCInferenceServiceStub(channel)
         self.metadata = ([("authorization", f"Bearer {token}")]
                          if token else [])
@@ -399,7 +400,16 @@ def check_errors(oip):
     expect_error("unknown version", NOT_FOUND, "model_version: model "
                  "\"fashion_lstm\" has version", lambda: oip.call(
                      "ModelInfer", r))
-    print(f"errors: {len(cases) + 4} bad requests refused, each naming its "
+    # A tensor name that is not UTF-8 (bytes no Python protobuf would
+    # write): refused by name before protobuf's parse.
+    tensor = b"\x0a\x02\xc3\x28" + b"\x12\x04FP32"
+    body = b"\x0a\x0cfashion_lstm" + b"\x2a" + bytes([len(tensor)]) + tensor
+    raw_infer = oip.channel.unary_unary(
+        "/inference.GRPCInferenceService/ModelInfer")
+    expect_error("tensor name not UTF-8", INVALID,
+                 "inputs.name: not valid UTF-8",
+                 lambda: raw_infer(body, metadata=oip.metadata, timeout=30))
+    print(f"errors: {len(cases) + 5} bad requests refused, each naming its "
           "tensor or field")
 
 
