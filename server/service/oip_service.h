@@ -35,6 +35,8 @@ namespace rnnserve::service {
 inline constexpr std::string_view kOipMethodPrefix =
     "/inference.GRPCInferenceService/";
 
+// Thread-safe: each call is handled by one thread at a time (see UnaryCall).
+//
 // A new call of the protocol's `method` (the path after kOipMethodPrefix),
 // not yet started, or null when there is no such method. `state` and
 // `context` outlive the call, which deletes itself when done.

@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from live import (Processes, connected_channel, fail, free_port,  # noqa: E402
-                  generate_stubs, start_rnnserve)
+                  generate_stubs, http_get, start_rnnserve)
 import rnnserve_format  # noqa: E402
 
 IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -496,15 +496,23 @@ def main():
             check_errors(oip)
             redis = start_redis(processes, work)
             replicas = [start_rnnserve(processes, args.rnnserve, repo, work,
-                                       common + [f"--session-store={redis}"],
-                                       metrics=False) for _ in range(2)]
+                                       common + [f"--session-store={redis}"])
+                        for _ in range(2)]
             stubs = [Oip(connected_channel(r.address)) for r in replicas]
             x, want = sine(args.source)
             got = stream(stubs, x, "across-replicas")
             check(worst(got, want) <= TOLERANCE,
                   f"alternating replicas: off by {worst(got, want)}")
+            # ModelInfer on a stream counts as RegressChunk: three chunks
+            # each (sequence_start and sequence_end included).
+            for r in replicas:
+                _, text = http_get(f"http://127.0.0.1:{r.metrics_port}/metrics")
+                line = ('rnnserve_requests_total{code="OK",'
+                        'method="RegressChunk",model="sine_rnn"} 3')
+                check(line in text, f"metrics of a replica lack {line!r}")
             print("redis: the sine stream's chunks alternating between two "
-                  "replicas by sequence_id equal PyTorch's")
+                  "replicas by sequence_id equal PyTorch's, each replica "
+                  "counting its chunks as RegressChunk")
             check_draining(processes, args, repo, work)
         finally:
             processes.stop_all()
