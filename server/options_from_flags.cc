@@ -46,7 +46,8 @@ void AddSecurityFlags(FlagSet& flags, ServerFlags& f) {
   flags.String("auth-tokens-file", &f.auth_tokens_file,
                "File of bearer tokens, one per line ('#' comment lines and "
                "blank lines ignored; at least 16 characters each): every "
-               "rnnserve.v1.Inference call must send 'authorization: Bearer "
+               "rnnserve.v1.Inference and Open Inference Protocol call must "
+               "send 'authorization: Bearer "
                "<token>' with one of them. Health and reflection stay open. "
                "Read once at start-up. Empty: no authentication.");
 }
@@ -91,7 +92,9 @@ void AddLimitFlags(FlagSet& flags, ServerFlags& f) {
   flags.Int("max-sequence-length", &f.max_sequence_length,
             "Most time steps in one sequence or streaming chunk.", 1, 1 << 24);
   flags.Int("max-sequences-per-request", &f.max_sequences_per_request,
-            "Most sequences in one Classify request.", 1, 1 << 20);
+            "Most sequences in one Classify request (or in the batch of an "
+            "Open Inference Protocol ModelInfer).",
+            1, 1 << 20);
   flags.Int("max-message-bytes", &f.max_message_bytes,
             "Largest request message accepted.", 1024, INT32_MAX);
   flags.Int("max-server-memory-bytes", &f.max_server_memory_bytes,

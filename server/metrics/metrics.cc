@@ -175,8 +175,10 @@ Metrics::Metrics(const BuildInfo& build,
   auto& auth_refused = Build<Counter>(
       r, "rnnserve_auth_refused_total",
       "Calls refused for a missing or wrong bearer token, by method.");
-  for (const char* rpc :
-       {"Classify", "Regress", "RegressChunk", "ListModels", "GetModel"}) {
+  // rnnserve.v1's methods, then the Open Inference Protocol's.
+  for (const char* rpc : {"Classify", "Regress", "RegressChunk", "ListModels",
+                          "GetModel", "ModelInfer", "ServerLive", "ServerReady",
+                          "ModelReady", "ServerMetadata", "ModelMetadata"}) {
     impl_->auth_refused[rpc] = &auth_refused.Add({{"method", rpc}});
   }
 

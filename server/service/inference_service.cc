@@ -13,6 +13,7 @@
 #include "server/service/authenticate.h"
 #include "server/service/chunk.h"
 #include "server/service/model_info.h"
+#include "server/service/oip_service.h"
 #include "server/service/regress_stream.h"
 #include "server/service/status.h"
 #include "server/service/unary_call.h"
@@ -262,6 +263,8 @@ grpc::ServerGenericBidiReactor* UnaryMethods::CreateReactor(
     } else if (method == "GetModel") {
       call = new GetModelCall(state_, *context);
     }
+  } else if (method.substr(0, kOipMethodPrefix.size()) == kOipMethodPrefix) {
+    call = NewOipCall(state_, *context, method.substr(kOipMethodPrefix.size()));
   }
   // Anything else is no method of this server: UNIMPLEMENTED, unread.
   if (call == nullptr)

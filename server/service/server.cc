@@ -243,6 +243,7 @@ void Server::MarkNotServing() {
   absl::MutexLock lock(&shutdown_mu_);
   if (not_serving_) return;
   not_serving_ = true;
+  admission_.MarkNotReady();
   // Every service, the overall one included, reports NOT_SERVING, and
   // later changes are ignored.
   if (grpc_server_ != nullptr)

@@ -55,6 +55,14 @@ class Admission {
   void Close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
+  // Whether the server says it is ready for calls (the Open Inference
+  // Protocol's ServerReady): until MarkNotReady() (health went NOT_SERVING,
+  // the drain delay before shutdown) or Close(). Lock-free.
+  void MarkNotReady() { not_ready_.store(true, std::memory_order_release); }
+  bool ready() const {
+    return !closed() && !not_ready_.load(std::memory_order_acquire);
+  }
+
   // Blocks until no call has arrived (admitted or refused) for `quiet`, or
   // until `deadline`. After Close() it tells when clients have stopped
   // calling: each got its refusal and went elsewhere.
@@ -64,6 +72,7 @@ class Admission {
   void NoteArrival() const;
 
   std::atomic<bool> closed_{false};
+  std::atomic<bool> not_ready_{false};
   // absl::Time as nanoseconds since the epoch, for a lock-free hot path.
   mutable std::atomic<int64_t> last_arrival_ns_{0};
   mutable absl::Mutex mu_;

@@ -3,11 +3,11 @@
 // The request messages declare their text fields (model, session_token)
 // `string`, so protobuf refuses a body whose text is not UTF-8, and logs an
 // ERROR for each such body: a client could fill the log, and would learn
-// only that its message did not parse. Here the body's top-level fields are
-// scanned before the parse: a text field that is not UTF-8 is refused by
-// name, and the parse that follows can no longer fail on UTF-8, so protobuf
-// never logs. Request messages nest no text fields (tests/service/
-// text_fields_test.cc checks that), so the top level is all there is to scan.
+// only that its message did not parse. Here the body is scanned before the
+// parse, nested messages included (the Open Inference Protocol's requests
+// nest text: tensor names, parameter keys): a text field that is not UTF-8
+// is refused by name, and the parse that follows can no longer fail on
+// UTF-8, so protobuf never logs.
 //
 // Stateless functions; thread-safe.
 #ifndef RNNSERVE_SERVER_SERVICE_TEXT_FIELDS_H_
@@ -22,11 +22,12 @@
 
 namespace rnnserve::service {
 
-// Scans the serialized `message` in `input`: each top-level field of
-// `message`'s type that is a string is checked for UTF-8; every other field
-// is skipped without being copied. INVALID_ARGUMENT "<field>: not valid
-// UTF-8" for the first text field that is not UTF-8, "request: not a valid
-// <full name> message" when the top level is not well-formed; OK otherwise.
+// Scans the serialized `message` in `input`: each text field of `message`'s
+// type, at any depth, is checked for UTF-8; every other field is skipped
+// without being copied. INVALID_ARGUMENT "<path>: not valid UTF-8" (e.g.
+// "model", "inputs.name") for the first text field that is not UTF-8,
+// "request: not a valid <full name> message" when the message is not
+// well-formed; OK otherwise.
 absl::Status CheckTextFields(google::protobuf::io::ZeroCopyInputStream& input,
                              const google::protobuf::Descriptor& message);
 

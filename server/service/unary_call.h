@@ -78,6 +78,8 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
   // The model's series, once the model is known; until then the call is not
   // counted (there is no model to count it under).
   void set_metrics(metrics::ModelMetrics* metrics) { metrics_ = metrics; }
+  // The method the call is counted under, when only its model tells it.
+  void set_method(metrics::Method method) { method_ = method; }
 
   // Who calls: the digest of the caller's bearer token, or "" without
   // authentication (see CallerId).
@@ -91,7 +93,7 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
  private:
   void Count(absl::StatusCode code);
 
-  const metrics::Method method_;
+  metrics::Method method_;
   const char* const rpc_;
   std::string caller_;
   // The call's place in its caller's quota; given back just before the

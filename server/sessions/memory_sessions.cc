@@ -56,6 +56,13 @@ void MemorySessions::NotifyExpired(const std::vector<std::string>& models) {
 
 absl::StatusOr<AttachedSession> MemorySessions::Create(
     const std::string& model, size_t state_size, const std::string& owner) {
+  ASSIGN_OR_RETURN(std::string token, NewToken());
+  return CreateWithToken(token, model, state_size, owner);
+}
+
+absl::StatusOr<AttachedSession> MemorySessions::CreateWithToken(
+    const std::string& token, const std::string& model, size_t state_size,
+    const std::string& owner) {
   std::vector<std::string> expired;
   absl::Status room;
   {
@@ -70,8 +77,8 @@ absl::StatusOr<AttachedSession> MemorySessions::Create(
     return room;
   }
   AttachedSession session;
-  ASSIGN_OR_RETURN(session.token, NewToken());
-  session.key = session.token;
+  session.token = token;
+  session.key = token;
   session.record.model = model;
   session.record.owner = owner;
   session.record.state.assign(state_size, 0.0f);

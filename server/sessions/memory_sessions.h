@@ -29,6 +29,9 @@ class MemorySessions final : public SessionStore {
   absl::StatusOr<AttachedSession> Create(const std::string& model,
                                          size_t state_size,
                                          const std::string& owner) override;
+  absl::StatusOr<AttachedSession> CreateWithToken(
+      const std::string& token, const std::string& model, size_t state_size,
+      const std::string& owner) override;
   absl::StatusOr<AttachedSession> TakeOver(const std::string& token,
                                            const std::string& model,
                                            const std::string& owner) override;

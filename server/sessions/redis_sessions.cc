@@ -279,10 +279,17 @@ absl::StatusOr<std::vector<RedisReply>> RedisSessions::Run(
 
 absl::StatusOr<AttachedSession> RedisSessions::Create(
     const std::string& model, size_t state_size, const std::string& owner) {
+  ASSIGN_OR_RETURN(std::string token, NewToken());
+  return CreateWithToken(token, model, state_size, owner);
+}
+
+absl::StatusOr<AttachedSession> RedisSessions::CreateWithToken(
+    const std::string& token, const std::string& model, size_t state_size,
+    const std::string& owner) {
   // The bounds are checked where they hold, in the first commit's script:
   // a check here would cost a round trip and prove nothing.
   AttachedSession session;
-  ASSIGN_OR_RETURN(session.token, NewToken());
+  session.token = token;
   session.key = SessionKey(options_.key_prefix, session.token);
   session.record.model = model;
   session.record.owner = owner;

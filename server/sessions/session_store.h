@@ -109,6 +109,15 @@ class SessionStore {
                                                  size_t state_size,
                                                  const std::string& owner) = 0;
 
+  // As Create, but under `token`, which the caller derives itself (the Open
+  // Inference Protocol's sequence ids, scoped to their owner): any replica
+  // derives the same one. The token must be one no other owner can derive.
+  // If a session of `token` exists, the first commit is refused with
+  // ABORTED (TakenOver), as for a token already used; take it over instead.
+  virtual absl::StatusOr<AttachedSession> CreateWithToken(
+      const std::string& token, const std::string& model, size_t state_size,
+      const std::string& owner) = 0;
+
   // Takes the session of `token` over for a new call (see above) and
   // refreshes its expiry. NOT_FOUND for an unknown, ended or expired token
   // and for a session of another owner (one answer, so that it reveals

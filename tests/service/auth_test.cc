@@ -16,6 +16,7 @@
 #include "google/protobuf/descriptor.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "inference/grpc_predict_v2.pb.h"
 #include "server/service/bearer_tokens.h"
 #include "server/service/unary_call.h"
 #include "tests/testing/test_server.h"
@@ -239,6 +240,34 @@ TEST_F(AuthTest, EveryInferenceMethodRequiresAToken) {
       CallRaw("/rnnserve.v1.Inference/ListModels", Bearer(kToken)).ok());
   EXPECT_EQ(server_.server().sessions().Count().value(), 0);
   // Each refusal was counted, by method.
+  const std::string metrics = server_.metrics().Render();
+  for (int i = 0; i < service->method_count(); ++i) {
+    EXPECT_THAT(metrics, HasSubstr("rnnserve_auth_refused_total{method=\"" +
+                                   service->method(i)->name() + "\"} 2"));
+  }
+}
+
+// The Open Inference Protocol's methods are guarded the same way, each
+// refusal counted under its own method.
+TEST_F(AuthTest, EveryOpenInferenceProtocolMethodRequiresAToken) {
+  const google::protobuf::ServiceDescriptor* service =
+      inference::ModelInferRequest::descriptor()->file()->FindServiceByName(
+          "GRPCInferenceService");
+  ASSERT_NE(service, nullptr);
+  ASSERT_GE(service->method_count(), 6);
+  for (int i = 0; i < service->method_count(); ++i) {
+    const std::string method =
+        "/inference.GRPCInferenceService/" + service->method(i)->name();
+    for (const std::string& header :
+         {std::string(""), Bearer("wrong-token-0123456789abcdef")}) {
+      EXPECT_EQ(CallRaw(method, header).error_code(), grpc::UNAUTHENTICATED)
+          << method << " '" << header << "'";
+    }
+  }
+  // With the token, the same empty requests get past authentication.
+  EXPECT_TRUE(
+      CallRaw("/inference.GRPCInferenceService/ServerLive", Bearer(kToken))
+          .ok());
   const std::string metrics = server_.metrics().Render();
   for (int i = 0; i < service->method_count(); ++i) {
     EXPECT_THAT(metrics, HasSubstr("rnnserve_auth_refused_total{method=\"" +

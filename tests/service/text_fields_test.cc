@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "inference/grpc_predict_v2.pb.h"
 #include "rnnserve/v1/inference.pb.h"
 
 namespace rnnserve::service {
@@ -228,30 +229,46 @@ TEST(TextFieldsTest, ParseRequestChecksThenParsesABodyOfManySlices) {
             "request: not a valid rnnserve.v1.ClassifyRequest message");
 }
 
-// The scan looks at the top level only: that is all there is as long as no
-// request message nests a text field.
-bool NestsText(const Descriptor& message, int depth) {
-  for (int i = 0; i < message.field_count(); ++i) {
-    const FieldDescriptor* field = message.field(i);
-    if (field->type() == FieldDescriptor::TYPE_STRING && depth > 0) {
-      return true;
-    }
-    if (field->message_type() != nullptr &&
-        (depth > 8 || NestsText(*field->message_type(), depth + 1))) {
-      return true;
-    }
+// Text nested in messages, as the Open Inference Protocol's requests have
+// it (tensor names, parameter keys and values), is checked too, named by
+// its path, and the parse that follows never meets bad UTF-8.
+TEST(TextFieldsTest, NestedTextIsCheckedAndNamedByItsPath) {
+  const Descriptor& infer = *inference::ModelInferRequest::descriptor();
+  auto tensor = [](const std::string& name) {
+    return LengthDelimited(1, name) + LengthDelimited(2, "FP32");
+  };
+  // parameters["sequence_id"] = string_param(value): a map entry.
+  auto parameter = [](const std::string& key, const std::string& value) {
+    return LengthDelimited(4,
+                           LengthDelimited(1, key) +
+                               LengthDelimited(2, LengthDelimited(3, value)));
+  };
+  const std::string good = LengthDelimited(1, "sine_rnn") +
+                           LengthDelimited(5, tensor("INPUT")) +
+                           parameter("sequence_id", "s\xc3\xa8q");
+  EXPECT_TRUE(Check(good, infer).ok());
+  inference::ModelInferRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(good));
+  EXPECT_EQ(parsed.inputs(0).name(), "INPUT");
+  for (const std::string& bad : NotUtf8()) {
+    EXPECT_EQ(Check(LengthDelimited(5, tensor(bad)), infer).message(),
+              "inputs.name: not valid UTF-8");
+    EXPECT_EQ(Check(good + parameter(bad, "1"), infer).message(),
+              "parameters.key: not valid UTF-8");
+    EXPECT_EQ(Check(parameter("sequence_id", bad), infer).message(),
+              "parameters.value.string_param: not valid UTF-8");
   }
-  return false;
-}
-
-TEST(TextFieldsTest, NoRequestMessageNestsATextField) {
-  const google::protobuf::ServiceDescriptor* service =
-      v1::ClassifyRequest::descriptor()->file()->FindServiceByName("Inference");
-  ASSERT_NE(service, nullptr);
-  ASSERT_GT(service->method_count(), 0);
-  for (int i = 0; i < service->method_count(); ++i) {
-    const Descriptor& request = *service->method(i)->input_type();
-    EXPECT_FALSE(NestsText(request, 0)) << request.full_name();
+  // Nested bytes that are no message pass the scan, as a top-level field of
+  // the wrong kind does; the parse refuses them, naming the request.
+  for (const std::string& bytes : {LengthDelimited(5, std::string("\x0a\x05"
+                                                                  "ab")),
+                                   std::string("\x2a\x09\x0a\x01"
+                                               "a",
+                                               5)}) {
+    grpc::ByteBuffer body = InSlices(bytes, 2);
+    inference::ModelInferRequest request;
+    EXPECT_EQ(ParseRequest(body, request).message(),
+              "request: not a valid inference.ModelInferRequest message");
   }
 }
 

@@ -131,6 +131,41 @@ TEST_P(SessionStoreTest, ASessionExistsFromItsFirstCommit) {
   EXPECT_EQ(observer_.count("resumed"), 1);
 }
 
+TEST_P(SessionStoreTest, ASessionCreatedUnderAGivenTokenIsFoundByIt) {
+  auto store = NewStore();
+  const std::string token = "oip:owner-a:42";
+  absl::StatusOr<AttachedSession> s =
+      store->CreateWithToken(token, "m", 2, "owner-a");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->token, token);
+  EXPECT_EQ(s->record.generation, 0u);
+  EXPECT_THAT(s->record.state, ElementsAre(0.0f, 0.0f));
+  // Not yet committed: nobody finds it.
+  EXPECT_EQ(store->TakeOver(token, "m", "owner-a").status().code(),
+            absl::StatusCode::kNotFound);
+  Chunk first(*s, 3, 2.5f);
+  ASSERT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+  // Any store (replica) that derives the token finds it; only its owner.
+  absl::StatusOr<AttachedSession> again =
+      store->TakeOver(token, "m", "owner-a");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->key, s->key);
+  EXPECT_EQ(again->record.next_step, 3u);
+  EXPECT_THAT(again->record.state, ElementsAre(2.5f, 2.5f));
+  EXPECT_EQ(store->TakeOver(token, "m", "owner-b").status().code(),
+            absl::StatusCode::kNotFound);
+  // Creating it again does not overwrite it: the first commit is refused.
+  absl::StatusOr<AttachedSession> twice =
+      store->CreateWithToken(token, "m", 2, "owner-a");
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  Chunk clobber(*twice, 1, 9.0f);
+  EXPECT_EQ(store->CommitAll({&clobber.commit, 1})[0].code(),
+            absl::StatusCode::kAborted);
+  absl::StatusOr<AttachedSession> kept = store->TakeOver(token, "m", "owner-a");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_THAT(kept->record.state, ElementsAre(2.5f, 2.5f));
+}
+
 TEST_P(SessionStoreTest, TheNewestTakeOverWinsAndFencesTheOlder) {
   auto store = NewStore();
   const AttachedSession created = Committed(*store);

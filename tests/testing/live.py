@@ -74,6 +74,7 @@ def generate_stubs(proto_dir, out_dir):
         fail("grpc_python_plugin not found (Debian package "
              "protobuf-compiler-grpc)")
     jobs = [(proto_dir, "rnnserve/v1/inference.proto"),
+            (proto_dir, "inference/grpc_predict_v2.proto"),
             (os.path.join(proto_dir, "grpc/health/v1"), "health.proto")]
     for include, proto in jobs:
         subprocess.run(["protoc", f"-I{include}", f"--python_out={out_dir}",

@@ -1,0 +1,692 @@
+#include "server/service/oip_service.h"
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "inference/grpc_predict_v2.pb.h"
+#include "rnnserve/v1/inference.pb.h"
+#include "server/common/status_macros.h"
+#include "server/service/chunk.h"
+#include "server/service/validation.h"
+
+#ifndef RNNSERVE_VERSION
+#define RNNSERVE_VERSION "unknown"
+#endif
+
+namespace rnnserve::service {
+namespace {
+
+namespace pb = ::inference;
+using metrics::Method;
+using Tensor = pb::ModelInferRequest::InferInputTensor;
+
+// Raw tensor contents are little-endian; this server copies them as they are.
+static_assert(std::endian::native == std::endian::little,
+              "raw_input_contents are read as host floats");
+
+constexpr char kInput[] = "INPUT";
+constexpr char kLengths[] = "LENGTHS";
+constexpr char kLogits[] = "LOGITS";
+constexpr char kProbabilities[] = "PROBABILITIES";
+constexpr char kOutput[] = "OUTPUT";
+constexpr char kFp32[] = "FP32";
+constexpr char kInt32[] = "INT32";
+constexpr char kPlatform[] = "rnnserve_onednn";
+// Longest string sequence_id taken: ids are names, not payloads.
+constexpr size_t kMaxSequenceIdBytes = 256;
+
+// A tensor a model takes or gives; -1 in a shape is any size.
+struct TensorSpec {
+  const char* name;
+  const char* datatype;
+  std::vector<int64_t> shape;
+};
+
+bool Classifies(const model::ModelConfig& c) {
+  return c.task == model::Task::kClassification;
+}
+
+std::vector<TensorSpec> InputSpecs(const model::ModelConfig& c) {
+  if (Classifies(c)) {
+    return {{kInput, kFp32, {-1, -1, c.input_size}}, {kLengths, kInt32, {-1}}};
+  }
+  return {{kInput, kFp32, {1, -1, c.input_size}}};
+}
+
+std::vector<TensorSpec> OutputSpecs(const model::ModelConfig& c) {
+  if (Classifies(c)) {
+    return {{kLogits, kFp32, {-1, c.output_size}},
+            {kProbabilities, kFp32, {-1, c.output_size}}};
+  }
+  return {{kOutput, kFp32, {1, -1, c.output_size}}};
+}
+
+template <typename Dims>
+std::string ShapeText(const Dims& dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
+std::string SpecNames(const std::vector<TensorSpec>& specs) {
+  std::vector<std::string> names;
+  for (const TensorSpec& s : specs) {
+    names.push_back(
+        absl::StrCat(s.name, " (", s.datatype, " ", ShapeText(s.shape), ")"));
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+// The model a request names, by this protocol's field names; with a
+// version, only that version.
+absl::StatusOr<runtime::ModelRuntime*> FindModelVersion(
+    const ServingState& state, const std::string& name,
+    const std::string& version, const char* name_field,
+    const char* version_field) {
+  absl::StatusOr<runtime::ModelRuntime*> model = state.FindModel(name);
+  if (!model.ok()) {
+    // FindModel names rnnserve.v1's field.
+    absl::string_view message = model.status().message();
+    absl::ConsumePrefix(&message, "model: ");
+    return absl::Status(model.status().code(),
+                        absl::StrCat(name_field, ": ", message));
+  }
+  const std::string& have = (*model)->config().version;
+  if (!version.empty() && version != have) {
+    return absl::NotFoundError(
+        absl::StrCat(version_field, ": model \"", name, "\" has version \"",
+                     have, "\" only, not \"", version.substr(0, 128), "\""));
+  }
+  return model;
+}
+
+// One input tensor of a request, with where its elements are.
+struct Input {
+  const Tensor* tensor = nullptr;
+  const std::string* raw = nullptr;  // Its raw_input_contents entry, if any.
+  std::string field;                 // e.g. "inputs[0] (INPUT)".
+};
+
+// Finds the request's inputs by name: each must be one the model takes,
+// given once; INPUT is required.
+absl::Status FindInputs(const pb::ModelInferRequest& r,
+                        const model::ModelConfig& c, Input& input,
+                        Input& lengths) {
+  const int raw = r.raw_input_contents_size();
+  if (raw != 0 && raw != r.inputs_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "raw_input_contents: ", raw, " entries for ", r.inputs_size(),
+        " inputs; give one per input, in order, or none"));
+  }
+  for (int i = 0; i < r.inputs_size(); ++i) {
+    const Tensor& t = r.inputs(i);
+    Input* slot = nullptr;
+    if (t.name() == kInput) {
+      slot = &input;
+    } else if (t.name() == kLengths && Classifies(c)) {
+      slot = &lengths;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("inputs[", i, "].name: model \"", c.name,
+                       "\" takes no tensor \"", t.name().substr(0, 128),
+                       "\"; its inputs: ", SpecNames(InputSpecs(c))));
+    }
+    if (slot->tensor != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "inputs[", i, "].name: tensor \"", t.name(), "\" given twice"));
+    }
+    slot->tensor = &t;
+    slot->field = absl::StrCat("inputs[", i, "] (", t.name(), ")");
+    if (raw != 0) {
+      slot->raw = &r.raw_input_contents(i);
+      if (t.has_contents() && t.contents().ByteSizeLong() != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            slot->field,
+            ".contents: the request has raw_input_contents; "
+            "give each tensor's data there or in contents, not both"));
+      }
+    }
+  }
+  if (input.tensor == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs: model \"", c.name, "\" needs the tensor ",
+                     SpecNames({InputSpecs(c)[0]})));
+  }
+  return absl::OkStatus();
+}
+
+// Checks a tensor's datatype and rank, and its fixed dimensions against
+// `want` (-1: any size, but not negative).
+absl::Status CheckTensor(const Input& in, const TensorSpec& want) {
+  const Tensor& t = *in.tensor;
+  if (t.datatype() != want.datatype) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(in.field, ".datatype: expected ", want.datatype,
+                     ", got \"", t.datatype().substr(0, 32), "\""));
+  }
+  bool fits = t.shape_size() == static_cast<int>(want.shape.size());
+  for (int d = 0; fits && d < t.shape_size(); ++d) {
+    fits =
+        t.shape(d) >= 0 && (want.shape[d] < 0 || t.shape(d) == want.shape[d]);
+  }
+  if (!fits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(in.field, ".shape: expected ", ShapeText(want.shape),
+                     " (-1: any size), got ", ShapeText(t.shape())));
+  }
+  return absl::OkStatus();
+}
+
+// The FP32 elements of `in`, `count` of them, all finite.
+absl::Status ReadFp32(const Input& in, int64_t count, std::vector<float>& out) {
+  out.resize(count);
+  if (in.raw != nullptr) {
+    if (in.raw->size() != static_cast<size_t>(count) * sizeof(float)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          in.field, ": shape ", ShapeText(in.tensor->shape()), " has ", count,
+          " FP32 elements (", count * 4, " bytes), raw_input_contents has ",
+          in.raw->size(), " bytes"));
+    }
+    if (count > 0) std::memcpy(out.data(), in.raw->data(), in.raw->size());
+  } else {
+    const auto& values = in.tensor->contents().fp32_contents();
+    if (values.size() != count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(in.field, ".contents.fp32_contents: shape ",
+                       ShapeText(in.tensor->shape()), " has ", count,
+                       " elements, got ", values.size()));
+    }
+    std::copy(values.begin(), values.end(), out.begin());
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    if (!std::isfinite(out[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          in.field, ": element ", i, " is ", out[i], ", not a finite number"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The INT32 elements of `in`, `count` of them.
+absl::Status ReadInt32(const Input& in, int64_t count,
+                       std::vector<int32_t>& out) {
+  out.resize(count);
+  if (in.raw != nullptr) {
+    if (in.raw->size() != static_cast<size_t>(count) * sizeof(int32_t)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          in.field, ": shape ", ShapeText(in.tensor->shape()), " has ", count,
+          " INT32 elements (", count * 4, " bytes), raw_input_contents has ",
+          in.raw->size(), " bytes"));
+    }
+    if (count > 0) std::memcpy(out.data(), in.raw->data(), in.raw->size());
+    return absl::OkStatus();
+  }
+  const auto& values = in.tensor->contents().int_contents();
+  if (values.size() != count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(in.field, ".contents.int_contents: shape ",
+                     ShapeText(in.tensor->shape()), " has ", count,
+                     " elements, got ", values.size()));
+  }
+  std::copy(values.begin(), values.end(), out.begin());
+  return absl::OkStatus();
+}
+
+// The outputs a request asks for, by name; none asked: all of them.
+absl::Status RequestedOutputs(const pb::ModelInferRequest& r,
+                              const model::ModelConfig& c,
+                              std::vector<std::string>& names) {
+  const std::vector<TensorSpec> specs = OutputSpecs(c);
+  if (r.outputs_size() == 0) {
+    for (const TensorSpec& s : specs) names.push_back(s.name);
+    return absl::OkStatus();
+  }
+  for (int i = 0; i < r.outputs_size(); ++i) {
+    const std::string& name = r.outputs(i).name();
+    bool known = false;
+    for (const TensorSpec& s : specs) known = known || name == s.name;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "outputs[", i, "].name: model \"", c.name, "\" gives no tensor \"",
+          name.substr(0, 128), "\"; its outputs: ", SpecNames(specs)));
+    }
+    names.push_back(name);
+  }
+  return absl::OkStatus();
+}
+
+// Appends an FP32 output, its data raw or typed as the request's were.
+void AddOutput(pb::ModelInferResponse& response, const std::string& name,
+               std::vector<int64_t> shape, std::span<const float> values,
+               bool raw) {
+  pb::ModelInferResponse::InferOutputTensor* t = response.add_outputs();
+  t->set_name(name);
+  t->set_datatype(kFp32);
+  for (int64_t d : shape) t->add_shape(d);
+  if (raw) {
+    response.add_raw_output_contents()->assign(
+        reinterpret_cast<const char*>(values.data()),
+        values.size() * sizeof(float));
+  } else {
+    t->mutable_contents()->mutable_fp32_contents()->Add(values.begin(),
+                                                        values.end());
+  }
+}
+
+// A stream's position in the protocol's sequence parameters.
+struct Sequence {
+  std::string id;
+  bool start = false;
+  bool end = false;
+};
+
+absl::StatusOr<bool> BoolParameter(const pb::ModelInferRequest& r,
+                                   const char* name) {
+  auto it = r.parameters().find(name);
+  if (it == r.parameters().end()) return false;
+  if (it->second.parameter_choice_case() != pb::InferParameter::kBoolParam) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.", name, ": expected a bool_param"));
+  }
+  return it->second.bool_param();
+}
+
+absl::StatusOr<Sequence> ReadSequence(const pb::ModelInferRequest& r,
+                                      const model::ModelConfig& c) {
+  Sequence s;
+  ASSIGN_OR_RETURN(s.start, BoolParameter(r, "sequence_start"));
+  ASSIGN_OR_RETURN(s.end, BoolParameter(r, "sequence_end"));
+  auto it = r.parameters().find("sequence_id");
+  if (it == r.parameters().end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameters.sequence_id: model \"", c.name,
+        "\" is a regression model, whose calls continue a sequence: give a "
+        "sequence_id (int64 or string), and sequence_start on its first "
+        "request"));
+  }
+  const pb::InferParameter& p = it->second;
+  switch (p.parameter_choice_case()) {
+    case pb::InferParameter::kInt64Param:
+      s.id = absl::StrCat(p.int64_param());
+      break;
+    case pb::InferParameter::kUint64Param:
+      s.id = absl::StrCat(p.uint64_param());
+      break;
+    case pb::InferParameter::kStringParam:
+      s.id = p.string_param();
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          "parameters.sequence_id: expected an int64_param, uint64_param or "
+          "string_param");
+  }
+  if (s.id.empty() || s.id == "0") {
+    return absl::InvalidArgumentError(
+        "parameters.sequence_id: 0 and \"\" are no sequence id");
+  }
+  if (s.id.size() > kMaxSequenceIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameters.sequence_id: ", s.id.size(),
+                     " bytes, at most ", kMaxSequenceIdBytes, " are allowed"));
+  }
+  return s;
+}
+
+// The session of the caller's sequence: taken over when it exists
+// (`restart` when sequence_start asks to begin it again), new under its
+// derived token on sequence_start, NOT_FOUND otherwise.
+absl::StatusOr<sessions::AttachedSession> AttachSequence(
+    const ServingState& state, const Sequence& seq, const model::ModelConfig& c,
+    const std::string& caller, bool& restart) {
+  const std::string token = OipSequenceToken(caller, seq.id);
+  absl::StatusOr<sessions::AttachedSession> s =
+      state.sessions->TakeOver(token, c.name, caller);
+  if (s.ok()) {
+    restart = seq.start;
+    return s;
+  }
+  if (absl::IsInvalidArgument(s.status())) {
+    absl::string_view message = s.status().message();
+    absl::ConsumePrefix(&message, "session_token: ");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameters.sequence_id: sequence \"", seq.id, "\": ", message));
+  }
+  if (!absl::IsNotFound(s.status())) return s.status();
+  if (seq.start) {
+    return state.sessions->CreateWithToken(token, c.name, c.state_size(),
+                                           caller);
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "parameters.sequence_id: no sequence \"", seq.id, "\" of model \"",
+      c.name,
+      "\" for this caller (never started with sequence_start, "
+      "ended by sequence_end, or expired); start it with sequence_start"));
+}
+
+// Hands a call's compute to the runtime and its outcome back to the call,
+// which cannot finish before Done.
+template <typename Base, typename Call>
+class CallTask final : public Base {
+ public:
+  explicit CallTask(Call* call) : call_(call) {}
+  bool cancelled() const override { return call_->cancelled(); }
+  void Done(absl::Status status) override {
+    call_->Computed(std::move(status));
+  }
+
+ private:
+  Call* const call_;
+};
+
+class ServerLiveCall final
+    : public TypedUnaryCall<pb::ServerLiveRequest, pb::ServerLiveResponse> {
+ public:
+  ServerLiveCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ServerLive") {}
+
+ private:
+  void Run() override {
+    response().set_live(true);
+    Answer(response());
+  }
+};
+
+class ServerReadyCall final
+    : public TypedUnaryCall<pb::ServerReadyRequest, pb::ServerReadyResponse> {
+ public:
+  ServerReadyCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ServerReady") {}
+
+ private:
+  void Run() override {
+    response().set_ready(state_.admission == nullptr ||
+                         state_.admission->ready());
+    Answer(response());
+  }
+};
+
+// An unknown model is not ready, rather than an error: readiness probes
+// ask before the model is there.
+class ModelReadyCall final
+    : public TypedUnaryCall<pb::ModelReadyRequest, pb::ModelReadyResponse> {
+ public:
+  ModelReadyCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ModelReady") {}
+
+ private:
+  void Run() override {
+    if (request().name().empty()) {
+      Fail(absl::InvalidArgumentError("name: a model name is required"));
+      return;
+    }
+    const bool found = FindModelVersion(state_, request().name(),
+                                        request().version(), "name", "version")
+                           .ok();
+    response().set_ready(
+        found && (state_.admission == nullptr || state_.admission->ready()));
+    Answer(response());
+  }
+};
+
+class ServerMetadataCall final
+    : public TypedUnaryCall<pb::ServerMetadataRequest,
+                            pb::ServerMetadataResponse> {
+ public:
+  ServerMetadataCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ServerMetadata") {}
+
+ private:
+  void Run() override {
+    response().set_name("rnnserve");
+    response().set_version(RNNSERVE_VERSION);
+    Answer(response());
+  }
+};
+
+void FillTensors(const std::vector<TensorSpec>& specs,
+                 google::protobuf::RepeatedPtrField<
+                     pb::ModelMetadataResponse::TensorMetadata>& out) {
+  for (const TensorSpec& s : specs) {
+    pb::ModelMetadataResponse::TensorMetadata* t = out.Add();
+    t->set_name(s.name);
+    t->set_datatype(s.datatype);
+    for (int64_t d : s.shape) t->add_shape(d);
+  }
+}
+
+class ModelMetadataCall final
+    : public TypedUnaryCall<pb::ModelMetadataRequest,
+                            pb::ModelMetadataResponse> {
+ public:
+  ModelMetadataCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ModelMetadata") {}
+
+ private:
+  void Run() override {
+    absl::StatusOr<runtime::ModelRuntime*> model = FindModelVersion(
+        state_, request().name(), request().version(), "name", "version");
+    if (!model.ok()) {
+      Fail(model.status());
+      return;
+    }
+    const model::ModelConfig& c = (*model)->config();
+    response().set_name(c.name);
+    response().add_versions(c.version);
+    response().set_platform(kPlatform);
+    FillTensors(InputSpecs(c), *response().mutable_inputs());
+    FillTensors(OutputSpecs(c), *response().mutable_outputs());
+    Answer(response());
+  }
+};
+
+// ModelInfer: a classification batch, or a chunk of a sequence.
+class ModelInferCall final
+    : public TypedUnaryCall<pb::ModelInferRequest, pb::ModelInferResponse> {
+ public:
+  ModelInferCall(const ServingState& state, grpc::CallbackServerContext& c)
+      : TypedUnaryCall(state, c, Method::kClassify, "ModelInfer") {}
+
+  void Computed(absl::Status status) {
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+    if (Classifies(*config_)) {
+      RespondClassify();
+    } else {
+      ChunkFinished(absl::OkStatus());
+    }
+  }
+
+ private:
+  void Run() override {
+    if (absl::Status status = Accept(); !status.ok()) Fail(status);
+    // Accepted calls are finished by their task or their commit.
+  }
+
+  absl::Status Accept() {
+    ASSIGN_OR_RETURN(model_, FindModelVersion(state_, request().model_name(),
+                                              request().model_version(),
+                                              "model_name", "model_version"));
+    config_ = &model_->config();
+    set_method(Classifies(*config_) ? Method::kClassify
+                                    : Method::kRegressChunk);
+    set_metrics(state_.MetricsFor(config_->name));
+    Input input, lengths;
+    RETURN_IF_ERROR(FindInputs(request(), *config_, input, lengths));
+    RETURN_IF_ERROR(RequestedOutputs(request(), *config_, outputs_));
+    raw_ = request().raw_input_contents_size() > 0;
+    if (Classifies(*config_)) return AcceptClassify(input, lengths);
+    return AcceptChunk(input);
+  }
+
+  // INPUT [batch, steps, features] (and LENGTHS [batch]) as a Classify.
+  absl::Status AcceptClassify(const Input& input, const Input& lengths) {
+    const Limits& limits = state_.limits;
+    RETURN_IF_ERROR(CheckTensor(input, InputSpecs(*config_)[0]));
+    batch_ = input.tensor->shape(0);
+    steps_ = input.tensor->shape(1);
+    if (batch_ < 1 || batch_ > limits.max_sequences_per_request) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          input.field, ".shape: batch ", batch_, "; 1 to ",
+          limits.max_sequences_per_request, " sequences are allowed"));
+    }
+    if (steps_ < 1 || steps_ > limits.max_steps) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(input.field, ".shape: ", steps_, " steps; 1 to ",
+                       limits.max_steps, " are allowed"));
+    }
+    const int64_t f = config_->input_size;
+    RETURN_IF_ERROR(ReadFp32(input, batch_ * steps_ * f, values_));
+    std::vector<int32_t> lens(batch_, static_cast<int32_t>(steps_));
+    if (lengths.tensor != nullptr) {
+      RETURN_IF_ERROR(CheckTensor(lengths, {kLengths, kInt32, {batch_}}));
+      RETURN_IF_ERROR(ReadInt32(lengths, batch_, lens));
+      for (int64_t i = 0; i < batch_; ++i) {
+        if (lens[i] < 1 || lens[i] > steps_) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              lengths.field, ": element ", i, " is ", lens[i],
+              "; each length must be 1 to the ", steps_, " steps of INPUT"));
+        }
+      }
+    }
+    const size_t o = config_->output_size;
+    logits_.resize(batch_ * o);
+    probabilities_.resize(batch_ * o);
+    auto task =
+        std::make_unique<CallTask<runtime::ClassifyTask, ModelInferCall>>(this);
+    for (int64_t i = 0; i < batch_; ++i) {
+      task->items.push_back(
+          {lens[i],
+           {values_.data() + i * steps_ * f, static_cast<size_t>(lens[i] * f)},
+           {logits_.data() + i * o, o},
+           {probabilities_.data() + i * o, o}});
+    }
+    task->deadline = deadline_;
+    std::unique_ptr<runtime::ClassifyTask> base = std::move(task);
+    return model_->Classify(base);
+  }
+
+  void StartResponse() {
+    pb::ModelInferResponse& r = response();
+    r.set_model_name(config_->name);
+    r.set_model_version(config_->version);
+    r.set_id(request().id());
+  }
+
+  void RespondClassify() {
+    StartResponse();
+    const int64_t o = config_->output_size;
+    for (const std::string& name : outputs_) {
+      AddOutput(response(), name, {batch_, o},
+                name == kLogits ? logits_ : probabilities_, raw_);
+    }
+    Answer(response());
+  }
+
+  // INPUT [1, steps, features] as a chunk of the caller's sequence.
+  absl::Status AcceptChunk(const Input& input) {
+    ASSIGN_OR_RETURN(const Sequence seq, ReadSequence(request(), *config_));
+    RETURN_IF_ERROR(CheckTensor(input, InputSpecs(*config_)[0]));
+    steps_ = input.tensor->shape(1);
+    if (steps_ > state_.limits.max_steps) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(input.field, ".shape: ", steps_, " steps, at most ",
+                       state_.limits.max_steps, " are allowed"));
+    }
+    RETURN_IF_ERROR(ReadFp32(input, steps_ * config_->input_size, values_));
+    bool restart = false;
+    ASSIGN_OR_RETURN(session_,
+                     AttachSequence(state_, seq, *config_, caller(), restart));
+    // The chunk as rnnserve.v1 would send it, so that it runs and commits
+    // exactly as a RegressChunk does.
+    chunk_request_.set_model(config_->name);
+    chunk_request_.set_steps(static_cast<uint32_t>(steps_));
+    chunk_request_.mutable_values()->Assign(values_.begin(), values_.end());
+    chunk_request_.set_reset_state(restart);
+    chunk_request_.set_end_session(seq.end);
+    ASSIGN_OR_RETURN(chunk_, PendingChunk::Prepare(chunk_request_, session_,
+                                                   *config_, chunk_response_));
+    switch (chunk_->kind()) {
+      case PendingChunk::Kind::kRun:
+        break;
+      case PendingChunk::Kind::kCommit:
+        ChunkFinished(CommitNow(state_, *chunk_, session_, chunk_response_));
+        return absl::OkStatus();
+      case PendingChunk::Kind::kReplay:  // Never: no expected_first_step.
+      case PendingChunk::Kind::kRead:
+        RespondChunk();
+        return absl::OkStatus();
+    }
+    auto task =
+        std::make_unique<CallTask<runtime::RegressTask, ModelInferCall>>(this);
+    task->method = Method::kRegressChunk;
+    task->item = chunk_->Item(chunk_request_, session_, chunk_response_);
+    task->commit = chunk_->Commit(session_, chunk_response_);
+    task->deadline = deadline_;
+    std::unique_ptr<runtime::RegressTask> base = std::move(task);
+    return model_->Regress(base);
+  }
+
+  void ChunkFinished(const absl::Status& status) {
+    if (!status.ok()) {
+      Fail(status);
+      return;
+    }
+    chunk_->Applied(session_, chunk_response_);
+    RespondChunk();
+  }
+
+  void RespondChunk() {
+    StartResponse();
+    AddOutput(response(), kOutput,
+              {1, steps_, static_cast<int64_t>(config_->output_size)},
+              {chunk_response_.outputs().data(),
+               static_cast<size_t>(chunk_response_.outputs_size())},
+              raw_);
+    Answer(response());
+  }
+
+  runtime::ModelRuntime* model_ = nullptr;
+  const model::ModelConfig* config_ = nullptr;
+  std::vector<std::string> outputs_;
+  bool raw_ = false;  // Answer in raw_output_contents, as the request asked.
+  int64_t batch_ = 0;
+  int64_t steps_ = 0;
+  std::vector<float> values_;
+  std::vector<float> logits_;
+  std::vector<float> probabilities_;
+  sessions::AttachedSession session_;
+  v1::RegressRequest chunk_request_;
+  v1::RegressResponse chunk_response_;
+  std::optional<PendingChunk> chunk_;
+};
+
+}  // namespace
+
+std::string OipSequenceToken(const std::string& caller,
+                             const std::string& sequence_id) {
+  return absl::StrCat("oip:", caller, ":", sequence_id);
+}
+
+UnaryCall* NewOipCall(const ServingState& state,
+                      grpc::GenericCallbackServerContext& context,
+                      std::string_view method) {
+  if (method == "ModelInfer") return new ModelInferCall(state, context);
+  if (method == "ServerLive") return new ServerLiveCall(state, context);
+  if (method == "ServerReady") return new ServerReadyCall(state, context);
+  if (method == "ModelReady") return new ModelReadyCall(state, context);
+  if (method == "ServerMetadata") return new ServerMetadataCall(state, context);
+  if (method == "ModelMetadata") return new ModelMetadataCall(state, context);
+  return nullptr;
+}
+
+}  // namespace rnnserve::service
