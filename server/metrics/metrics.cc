@@ -52,7 +52,8 @@ constexpr std::array<const char*, kNumCodes> kCodeNames = {
 };
 
 constexpr std::array<Method, kNumMethods> kMethods = {
-    Method::kClassify, Method::kRegress, Method::kRegressChunk};
+    Method::kClassify, Method::kRegress, Method::kRegressChunk,
+    Method::kModelInfer};
 
 // From 50 µs (a small batch on one core) to 10 s (far past any deadline a
 // client should set), roughly 1-2.5-5 per decade.

@@ -27,8 +27,15 @@ class Registry;
 namespace rnnserve::metrics {
 
 // The model-serving RPCs, as the `method` label spells them.
-enum class Method { kClassify = 0, kRegress = 1, kRegressChunk = 2 };
-inline constexpr int kNumMethods = 3;
+// The RPC a series counts: rnnserve.v1's three, and the Open Inference
+// Protocol's ModelInfer.
+enum class Method {
+  kClassify = 0,
+  kRegress = 1,
+  kRegressChunk = 2,
+  kModelInfer = 3
+};
+inline constexpr int kNumMethods = 4;
 // absl::StatusCode values 0..16, the gRPC codes, as the `code` label.
 inline constexpr int kNumCodes = 17;
 
@@ -151,7 +158,8 @@ class Metrics final : public sessions::SessionObserver {
   std::atomic<bool> sessions_held_{true};
 };
 
-// The `method` label of `method`: "Classify", "Regress", "RegressChunk".
+// The `method` label of `method`: "Classify", "Regress", "RegressChunk",
+// "ModelInfer".
 const char* MethodName(Method method);
 
 }  // namespace rnnserve::metrics

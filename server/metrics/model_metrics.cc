@@ -84,6 +84,8 @@ const char* MethodName(Method method) {
       return "Regress";
     case Method::kRegressChunk:
       return "RegressChunk";
+    case Method::kModelInfer:
+      return "ModelInfer";
   }
   return "unknown";
 }

@@ -132,13 +132,13 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
   }
   const absl::Status status = engine_->Regress(items);
   if (metrics_ != nullptr) {
-    // A batch of RegressChunk calls only is theirs; one with any stream
-    // chunk counts as Regress.
+    // A batch of unary chunks only (RegressChunk, ModelInfer) counts as
+    // RegressChunk; one with any stream chunk as Regress.
     Method method = Method::kRegressChunk;
     for (auto& task : batch) {
       const auto& t = static_cast<RuntimeTask&>(*task);
       metrics_->QueueWait(t.method, t.queue_wait);
-      if (t.method != Method::kRegressChunk) method = Method::kRegress;
+      if (t.method == Method::kRegress) method = Method::kRegress;
     }
     metrics_->BatchRan(method, static_cast<int>(items.size()), steps,
                        clock_.Now() - start);

@@ -492,7 +492,7 @@ class ModelInferCall final
     : public TypedUnaryCall<pb::ModelInferRequest, pb::ModelInferResponse> {
  public:
   ModelInferCall(const ServingState& state, grpc::CallbackServerContext& c)
-      : TypedUnaryCall(state, c, Method::kClassify, "ModelInfer") {}
+      : TypedUnaryCall(state, c, Method::kModelInfer, "ModelInfer") {}
 
   void Computed(absl::Status status) {
     if (!status.ok()) {
@@ -517,8 +517,6 @@ class ModelInferCall final
                                               request().model_version(),
                                               "model_name", "model_version"));
     config_ = &model_->config();
-    set_method(Classifies(*config_) ? Method::kClassify
-                                    : Method::kRegressChunk);
     set_metrics(state_.MetricsFor(config_->name));
     Input input, lengths;
     RETURN_IF_ERROR(FindInputs(request(), *config_, input, lengths));
@@ -563,6 +561,7 @@ class ModelInferCall final
     probabilities_.resize(batch_ * o);
     auto task =
         std::make_unique<CallTask<runtime::ClassifyTask, ModelInferCall>>(this);
+    task->method = Method::kModelInfer;
     for (int64_t i = 0; i < batch_; ++i) {
       task->items.push_back(
           {lens[i],
@@ -628,7 +627,7 @@ class ModelInferCall final
     }
     auto task =
         std::make_unique<CallTask<runtime::RegressTask, ModelInferCall>>(this);
-    task->method = Method::kRegressChunk;
+    task->method = Method::kModelInfer;
     task->item = chunk_->Item(chunk_request_, session_, chunk_response_);
     task->commit = chunk_->Commit(session_, chunk_response_);
     task->deadline = deadline_;

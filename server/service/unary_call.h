@@ -79,7 +79,6 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
   // counted (there is no model to count it under).
   void set_metrics(metrics::ModelMetrics* metrics) { metrics_ = metrics; }
   // The method the call is counted under, when only its model tells it.
-  void set_method(metrics::Method method) { method_ = method; }
 
   // Who calls: the digest of the caller's bearer token, or "" without
   // authentication (see CallerId).
@@ -93,7 +92,7 @@ class UnaryCall : public grpc::ServerGenericBidiReactor {
  private:
   void Count(absl::StatusCode code);
 
-  metrics::Method method_;
+  const metrics::Method method_;
   const char* const rpc_;
   std::string caller_;
   // The call's place in its caller's quota; given back just before the

@@ -503,16 +503,16 @@ def main():
             got = stream(stubs, x, "across-replicas")
             check(worst(got, want) <= TOLERANCE,
                   f"alternating replicas: off by {worst(got, want)}")
-            # ModelInfer on a stream counts as RegressChunk: three chunks
-            # each (sequence_start and sequence_end included).
+            # ModelInfer is counted as its own method: three chunks each
+            # (sequence_start and sequence_end included).
             for r in replicas:
                 _, text = http_get(f"http://127.0.0.1:{r.metrics_port}/metrics")
                 line = ('rnnserve_requests_total{code="OK",'
-                        'method="RegressChunk",model="sine_rnn"} 3')
+                        'method="ModelInfer",model="sine_rnn"} 3')
                 check(line in text, f"metrics of a replica lack {line!r}")
             print("redis: the sine stream's chunks alternating between two "
                   "replicas by sequence_id equal PyTorch's, each replica "
-                  "counting its chunks as RegressChunk")
+                  "counting its chunks under method ModelInfer")
             check_draining(processes, args, repo, work)
         finally:
             processes.stop_all()
