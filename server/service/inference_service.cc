@@ -24,21 +24,6 @@ namespace {
 
 using metrics::Method;
 
-// Hands a call's compute to the runtime and its outcome back to the call,
-// which outlives it: the call cannot finish before Done.
-template <typename Base, typename Call>
-class CallTask final : public Base {
- public:
-  explicit CallTask(Call* call) : call_(call) {}
-  bool cancelled() const override { return call_->cancelled(); }
-  void Done(absl::Status status) override {
-    call_->Computed(*this, std::move(status));
-  }
-
- private:
-  Call* const call_;
-};
-
 // A Classify call waiting for, then receiving, its batch.
 class ClassifyCall final
     : public TypedUnaryCall<v1::ClassifyRequest, v1::ClassifyResponse> {
@@ -46,7 +31,7 @@ class ClassifyCall final
   ClassifyCall(const ServingState& state, grpc::CallbackServerContext& context)
       : TypedUnaryCall(state, context, Method::kClassify, "Classify") {}
 
-  void Computed(const runtime::RuntimeTask& /*task*/, absl::Status status) {
+  void Computed(absl::Status status) {
     if (!status.ok()) {
       Fail(status);
       return;
@@ -133,9 +118,7 @@ class ChunkCall final
   ChunkCall(const ServingState& state, grpc::CallbackServerContext& context)
       : TypedUnaryCall(state, context, Method::kRegressChunk, "RegressChunk") {}
 
-  void Computed(const runtime::RuntimeTask&, absl::Status status) {
-    Finished(status);
-  }
+  void Computed(absl::Status status) { Finished(status); }
 
  private:
   void Run() override {

@@ -371,21 +371,6 @@ absl::StatusOr<sessions::AttachedSession> AttachSequence(
       "ended by sequence_end, or expired); start it with sequence_start"));
 }
 
-// Hands a call's compute to the runtime and its outcome back to the call,
-// which cannot finish before Done.
-template <typename Base, typename Call>
-class CallTask final : public Base {
- public:
-  explicit CallTask(Call* call) : call_(call) {}
-  bool cancelled() const override { return call_->cancelled(); }
-  void Done(absl::Status status) override {
-    call_->Computed(std::move(status));
-  }
-
- private:
-  Call* const call_;
-};
-
 class ServerLiveCall final
     : public TypedUnaryCall<pb::ServerLiveRequest, pb::ServerLiveResponse> {
  public:

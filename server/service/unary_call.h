@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,22 @@ class TypedUnaryCall : public UnaryCall {
   google::protobuf::Arena arena_;
   Request* const request_;
   Response* const response_;
+};
+
+// The runtime task of a unary call: hands the call's compute to the runtime
+// and its outcome back to the call's Computed(status). The call outlives it:
+// it cannot finish before Done.
+template <typename Base, typename Call>
+class CallTask final : public Base {
+ public:
+  explicit CallTask(Call* call) : call_(call) {}
+  bool cancelled() const override { return call_->cancelled(); }
+  void Done(absl::Status status) override {
+    call_->Computed(std::move(status));
+  }
+
+ private:
+  Call* const call_;
 };
 
 }  // namespace rnnserve::service
