@@ -214,10 +214,10 @@ void Server::ReapLoop() {
 }
 
 void Server::ProbeStore() {
-  absl::Status up = sessions_->Probe();
-  absl::StatusOr<int64_t> count =
-      up.ok() ? sessions_->Count() : absl::StatusOr<int64_t>(up);
-  if (!count.ok()) up = count.status();
+  // Counting the sessions asks the store as much as a ping would: one
+  // round trip says both whether it answers and how many it holds.
+  const absl::StatusOr<int64_t> count = sessions_->Count();
+  const absl::Status up = count.status();
   {
     absl::MutexLock lock(&shutdown_mu_);
     // After MarkNotServing every status stays NOT_SERVING.
