@@ -17,12 +17,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "testing"))
-from live import Processes, free_port, generate_stubs, start_rnnserve  # noqa
+from live import (Processes, generate_stubs, start_redis,  # noqa: E402
+                  start_rnnserve)
 
 
 def redis_cli(port, *words):
@@ -52,22 +52,11 @@ def main():
         import grpc
         from rnnserve.v1 import inference_pb2 as pb
         from rnnserve.v1 import inference_pb2_grpc as pb_grpc
-        port = free_port()
-        processes.start("redis-server",
-                        ["redis-server", "--port", str(port), "--bind",
-                         "127.0.0.1", "--save", "", "--appendonly", "no",
-                         "--dir", work],
-                        os.path.join(work, "redis.log"))
-        for _ in range(100):
-            try:
-                if redis_cli(port, "PING") == "PONG":
-                    break
-            except subprocess.CalledProcessError:
-                pass
-            time.sleep(0.05)
+        redis = start_redis(processes, work)
+        port = int(redis.rsplit(":", 1)[1])
         server = start_rnnserve(
             processes, args.rnnserve, os.path.join(ROOT, "models"), work,
-            flags=[f"--session-store=redis://127.0.0.1:{port}"])
+            flags=[f"--session-store={redis}"])
         channel = grpc.insecure_channel(server.address)
         stub = pb_grpc.InferenceStub(channel)
         # One session first, so that scripts and connections are counted

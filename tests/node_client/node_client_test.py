@@ -21,13 +21,11 @@ changes), then runs the repository's example.js with NODE_PATH pointing there:
 Expected numbers come from the PyTorch goldens in tests/goldens.
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,10 +35,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-from live import Processes, fail, start_rnnserve  # noqa: E402
-import rnnserve_format  # noqa: E402
+from live import (FASHION_TEST_IMAGES, Processes, fail, golden,  # noqa: E402
+                  read_fashion_images, start_rnnserve)
 
-IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 NUM_IMAGES = 16
 TOP_K = 3
 CHUNK = 10
@@ -94,30 +91,15 @@ def npm_install(source, cache):
     return modules
 
 
-def golden(source, name):
-    tensors, _ = rnnserve_format.read_safetensors(
-        os.path.join(source, "tests", "goldens", name))
-    return tensors
-
-
-def read_images(count):
-    with gzip.open(IMAGES, "rb") as f:
-        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
-        check(magic == 0x803 and rows == 28 and cols == 28,
-              f"{IMAGES}: not an idx file of 28x28 images")
-        data = np.frombuffer(f.read(count * 784), dtype=np.uint8)
-    return data.reshape(count, 28, 28).astype(np.float32) / 255.0
-
-
 def write_inputs(source, work):
     """The example's --inputs file: the images as rows of pixels (float32
     values, written exactly), the sine golden's stream."""
-    if not os.path.exists(IMAGES):
-        fail(f"{IMAGES} missing: install Debian's dataset-fashion-mnist")
+    if not os.path.exists(FASHION_TEST_IMAGES):
+        fail(f"{FASHION_TEST_IMAGES} missing: install Debian's dataset-fashion-mnist")
     sine = golden(source, "sine_rnn_stream.safetensors")
     inputs = {
         "classify": {"model": "fashion_lstm", "top_k": TOP_K,
-                     "sequences": read_images(NUM_IMAGES).tolist()},
+                     "sequences": read_fashion_images(NUM_IMAGES).tolist()},
         "stream": {"model": "sine_rnn", "chunk": CHUNK,
                    "values": sine["inputs"].reshape(-1).tolist()},
     }

@@ -20,13 +20,11 @@ numpy; the gRPC modules generated at build time from proto/), then:
 Expected numbers come from the PyTorch goldens in tests/goldens.
 """
 import argparse
-import gzip
 import os
 import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,11 +37,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, HERE)
-from live import Processes, fail, free_port, start_rnnserve  # noqa: E402
+from live import (FASHION_TEST_IMAGES, Processes, fail, free_port,  # noqa: E402
+                  golden, read_fashion_images, start_redis, start_rnnserve)
 from cut_proxy import CutProxy  # noqa: E402
-import rnnserve_format  # noqa: E402
 
-IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
 LOGIT_TOLERANCE = 5e-5  # Fashion logits reach ~20: see fashion_test.cc.
 
@@ -80,21 +77,6 @@ def install_package(source, work):
           f"imported {rnnserve_client.__file__}, not the installed package")
     print(f"install: pip installed rnnserve_client into {site}")
     return rnnserve_client
-
-
-def golden(source, name):
-    tensors, _ = rnnserve_format.read_safetensors(
-        os.path.join(source, "tests", "goldens", name))
-    return tensors
-
-
-def read_images(count):
-    with gzip.open(IMAGES, "rb") as f:
-        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
-        check(magic == 0x803 and rows == 28 and cols == 28,
-              f"{IMAGES}: not an idx file of 28x28 images")
-        data = np.frombuffer(f.read(count * 784), dtype=np.uint8)
-    return data.reshape(count, 28, 28).astype(np.float32) / 255.0
 
 
 def model_repository(source, work):
@@ -134,14 +116,14 @@ def check_models(rc, client):
 
 
 def check_classify(rc, client, source):
-    if not os.path.exists(IMAGES):
+    if not os.path.exists(FASHION_TEST_IMAGES):
         if os.environ.get("RNNSERVE_ALLOW_MISSING_DATASETS") == "1":
-            print(f"classify: SKIPPED Fashion-MNIST ({IMAGES} missing)")
+            print(f"classify: SKIPPED Fashion-MNIST ({FASHION_TEST_IMAGES} missing)")
         else:
-            fail(f"{IMAGES} missing: install dataset-fashion-mnist")
+            fail(f"{FASHION_TEST_IMAGES} missing: install dataset-fashion-mnist")
     else:
         g = golden(source, "fashion_lstm_test1000.safetensors")
-        images = read_images(64)
+        images = read_fashion_images(64)
         results = client.classify("fashion_lstm", images, top_k=3)
         check(len(results) == 64, f"{len(results)} results for 64 images")
         for i, r in enumerate(results):
@@ -312,25 +294,6 @@ def check_errors(rc, client, address, tls):
 
 
 # Server B: plain, Redis sessions, restarted on its fixed port.
-
-def start_redis(processes, work):
-    port = free_port()
-    folder = os.path.join(work, "redis")
-    os.makedirs(folder)
-    processes.start("redis-server", [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir",
-        folder, "--save", "", "--appendonly", "no", "--daemonize", "no",
-        "--protected-mode", "no"], os.path.join(work, "redis.log"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return f"redis://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    fail("redis-server did not listen within 10 s")
-
 
 def kill(processes, server):
     server.process.send_signal(signal.SIGKILL)

@@ -18,11 +18,8 @@ rnnserve, from Python grpcio with stubs generated now from proto/.
 Expected numbers come from the PyTorch goldens in tests/goldens.
 """
 import argparse
-import gzip
 import os
 import secrets
-import socket
-import struct
 import sys
 import tempfile
 import time
@@ -32,11 +29,10 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-from live import (Processes, connected_channel, fail, free_port,  # noqa: E402
-                  generate_stubs, http_get, start_rnnserve)
-import rnnserve_format  # noqa: E402
+from live import (FASHION_TEST_IMAGES, Processes,  # noqa: E402
+                  connected_channel, fail, generate_stubs, golden,
+                  http_get, read_fashion_images, start_redis, start_rnnserve)
 
-IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
 LOGIT_TOLERANCE = 5e-5  # Fashion logits reach ~20: see fashion_test.cc.
 CUTS = [0, 7, 20, 21, 40, 77, 100]  # Uneven chunks of the sine stream.
@@ -47,23 +43,8 @@ def check(condition, message):
         fail(message)
 
 
-def golden(source, name):
-    tensors, _ = rnnserve_format.read_safetensors(
-        os.path.join(source, "tests", "goldens", name))
-    return tensors
-
-
 def worst(a, b):
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-
-
-def read_images(count):
-    with gzip.open(IMAGES, "rb") as f:
-        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
-        check(magic == 0x803 and rows == 28 and cols == 28,
-              f"{IMAGES}: not an idx file of 28x28 images")
-        data = np.frombuffer(f.read(count * 784), dtype=np.uint8)
-    return data.reshape(count, 28, 28).astype(np.float32) / 255.0
 
 
 class Oip:
@@ -191,13 +172,13 @@ def check_auth_and_metadata(channel, oip):
 
 
 def check_fashion(oip, source):
-    if not os.path.exists(IMAGES):
+    if not os.path.exists(FASHION_TEST_IMAGES):
         if os.environ.get("RNNSERVE_ALLOW_MISSING_DATASETS") == "1":
-            print(f"fashion: SKIPPED ({IMAGES} missing)")
+            print(f"fashion: SKIPPED ({FASHION_TEST_IMAGES} missing)")
             return
-        fail(f"{IMAGES} missing: install dataset-fashion-mnist")
+        fail(f"{FASHION_TEST_IMAGES} missing: install dataset-fashion-mnist")
     g = golden(source, "fashion_lstm_test1000.safetensors")
-    images = read_images(64)
+    images = read_fashion_images(64)
     r = oip.infer("fashion_lstm", [("INPUT", images, "FP32")], raw=True)
     check(r.model_name == "fashion_lstm" and r.id == "req-1" and
           [t.name for t in r.outputs] == ["LOGITS", "PROBABILITIES"] and
@@ -411,25 +392,6 @@ def check_errors(oip):
                  lambda: raw_infer(body, metadata=oip.metadata, timeout=30))
     print(f"errors: {len(cases) + 5} bad requests refused, each naming its "
           "tensor or field")
-
-
-def start_redis(processes, work):
-    port = free_port()
-    folder = os.path.join(work, "redis")
-    os.makedirs(folder)
-    processes.start("redis-server", [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir",
-        folder, "--save", "", "--appendonly", "no", "--daemonize", "no",
-        "--protected-mode", "no"], os.path.join(work, "redis.log"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        processes.check_alive()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return f"redis://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    fail("redis-server did not listen within 10 s")
 
 
 def model_repository(source, work):

@@ -3,16 +3,21 @@
 Everything runs on 127.0.0.1; every child is stopped at the end, on failure
 too, and every wait is bounded.
 """
+import gzip
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
 
 START_TIMEOUT = 90  # Model loading and warm-up on a slow machine.
+# Debian's dataset-fashion-mnist: the 10,000 test images.
+FASHION_TEST_IMAGES = (
+    "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
 def fail(message):
@@ -167,3 +172,45 @@ def start_rnnserve(processes, binary, models, work, flags=(), metrics=True):
 
     wait_until("rnnserve to start", started, START_TIMEOUT, processes)
     return Server(process, log_path, found["grpc"], found["metrics"])
+
+
+def read_fashion_images(count):
+    """The first `count` Fashion-MNIST test images, as a float32 NumPy array
+    [count, 28, 28] scaled to [0, 1], as the bundled model was trained."""
+    import numpy as np
+    with gzip.open(FASHION_TEST_IMAGES, "rb") as f:
+        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
+        if magic != 0x803 or rows != 28 or cols != 28:
+            fail(f"{FASHION_TEST_IMAGES}: not an idx file of 28x28 images")
+        data = np.frombuffer(f.read(count * 784), dtype=np.uint8)
+    return data.reshape(count, 28, 28).astype(np.float32) / 255.0
+
+
+def golden(source, name):
+    """The tensors of tests/goldens/`name` (PyTorch's numbers)."""
+    sys.path.insert(0, os.path.join(source, "tools"))
+    import rnnserve_format
+    tensors, _ = rnnserve_format.read_safetensors(
+        os.path.join(source, "tests", "goldens", name))
+    return tensors
+
+
+def start_redis(processes, work):
+    """A redis-server without persistence on a free loopback port, its
+    folder under `work`; returns its redis:// address once it listens."""
+    port = free_port()
+    folder = os.path.join(work, "redis")
+    os.makedirs(folder)
+    processes.start("redis-server", [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir",
+        folder, "--save", "", "--appendonly", "no", "--daemonize", "no",
+        "--protected-mode", "no"], os.path.join(work, "redis.log"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return f"redis://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    fail("redis-server did not listen within 10 s")
