@@ -38,12 +38,7 @@ std::vector<float> Sine(float phase) {
 
 v1::RegressRequest Chunk(const std::vector<float>& x, int from, int steps,
                          const std::string& token = "") {
-  v1::RegressRequest r;
-  r.set_model("sine_rnn");
-  r.set_session_token(token);
-  r.set_steps(steps);
-  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
-  return r;
+  return testing::ChunkRequest(x, from, steps, "sine_rnn", token);
 }
 
 // The whole stream in one chunk of a fresh session: what every split of it

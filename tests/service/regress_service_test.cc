@@ -46,12 +46,7 @@ struct SineGolden {
 v1::RegressRequest Chunk(const std::vector<float>& x, size_t from, size_t steps,
                          const std::string& model = "",
                          const std::string& token = "") {
-  v1::RegressRequest r;
-  r.set_model(model);
-  r.set_session_token(token);
-  r.set_steps(steps);
-  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
-  return r;
+  return testing::ChunkRequest(x, from, steps, model, token);
 }
 
 double MetricValue(TestServer& server, const std::string& series);

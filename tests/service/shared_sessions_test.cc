@@ -33,11 +33,8 @@ std::vector<float> Sine(int steps) {
 
 v1::RegressRequest Chunk(const std::vector<float>& x, int from, int steps,
                          const std::string& token = "") {
-  v1::RegressRequest r;
-  r.set_model("sine_rnn");
-  r.set_session_token(token);
-  r.set_steps(steps);
-  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
+  v1::RegressRequest r =
+      testing::ChunkRequest(x, from, steps, "sine_rnn", token);
   r.set_expected_first_step(from);
   return r;
 }

@@ -83,6 +83,17 @@ std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {
   return context;
 }
 
+v1::RegressRequest ChunkRequest(const std::vector<float>& x, size_t from,
+                                size_t steps, const std::string& model,
+                                const std::string& token) {
+  v1::RegressRequest r;
+  r.set_model(model);
+  r.set_session_token(token);
+  r.set_steps(steps);
+  r.mutable_values()->Add(x.begin() + from, x.begin() + from + steps);
+  return r;
+}
+
 grpc::Status CallRaw(grpc::Channel& channel, grpc::ClientContext& context,
                      const std::string& method, const std::string& bytes,
                      std::string* response_bytes) {

@@ -60,6 +60,12 @@ bool WaitUntilConnected(grpc::Channel& channel, double seconds = 10);
 // A context whose call fails after `seconds` instead of hanging a test.
 std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds = 30);
 
+// A Regress/RegressChunk request of x[from, from + steps) for a model of
+// input size 1, such as sine_rnn.
+v1::RegressRequest ChunkRequest(const std::vector<float>& x, size_t from,
+                                size_t steps, const std::string& model,
+                                const std::string& token);
+
 // Calls `method` (e.g. "/rnnserve.v1.Inference/Classify") on `channel` with
 // one message of raw bytes, as a client built from other definitions could
 // (for a streaming method: one request, then a half-close). The answer's
