@@ -36,7 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from live import (FASHION_TEST_IMAGES, Processes, fail, golden,  # noqa: E402
-                  read_fashion_images, start_rnnserve)
+                  make_certificates, read_fashion_images, start_rnnserve,
+                  write_private)
 
 NUM_IMAGES = 16
 TOP_K = 3
@@ -235,15 +236,10 @@ def main():
     processes = Processes()
     try:
         inputs = write_inputs(source, work)
-        certs = os.path.join(work, "certs")
-        subprocess.run(["sh", os.path.join(source, "tests", "testing",
-                                           "make_test_certs.sh"), certs],
-                       check=True, timeout=60)
+        certs = make_certificates(source, work)
         token = secrets.token_urlsafe(32)
         tokens_file = os.path.join(work, "tokens")
-        with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT, 0o600),
-                  "w") as f:
-            f.write(f"{token}\n")
+        write_private(tokens_file, f"{token}\n")
         common = ["--compute-threads=1", "--shutdown-grace=2s",
                   "--drain-delay=0s"]
         models = os.path.join(source, "models")

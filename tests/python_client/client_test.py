@@ -38,7 +38,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 sys.path.insert(0, HERE)
 from live import (FASHION_TEST_IMAGES, Processes, fail, free_port,  # noqa: E402
-                  golden, read_fashion_images, start_redis, start_rnnserve)
+                  golden, make_certificates, read_fashion_images,
+                  repository_with_golden, start_redis, start_rnnserve,
+                  write_private)
 from cut_proxy import CutProxy  # noqa: E402
 
 TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
@@ -77,18 +79,6 @@ def install_package(source, work):
           f"imported {rnnserve_client.__file__}, not the installed package")
     print(f"install: pip installed rnnserve_client into {site}")
     return rnnserve_client
-
-
-def model_repository(source, work):
-    """The bundled models and two golden cases, as one repository."""
-    repo = os.path.join(work, "models")
-    os.makedirs(repo)
-    for name in ("fashion_lstm", "sine_rnn"):
-        os.symlink(os.path.join(source, "models", name),
-                   os.path.join(repo, name))
-    os.symlink(os.path.join(source, "tests", "goldens", "lstm_cls_1l"),
-               os.path.join(repo, "lstm_cls_1l"))
-    return repo
 
 
 def sine(source):
@@ -417,16 +407,11 @@ def main():
     try:
         rc = install_package(args.source, work)
         check_retry_policy(rc)
-        repo = model_repository(args.source, work)
-        certs = os.path.join(work, "certs")
-        subprocess.run(["sh", os.path.join(args.source, "tests", "testing",
-                                           "make_test_certs.sh"), certs],
-                       check=True, timeout=60)
+        repo = repository_with_golden(args.source, work)
+        certs = make_certificates(args.source, work)
         token = secrets.token_urlsafe(32)
         tokens_file = os.path.join(work, "tokens")
-        with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT, 0o600),
-                  "w") as f:
-            f.write(f"{token}\n")
+        write_private(tokens_file, f"{token}\n")
         common = ["--compute-threads=1", "--shutdown-grace=2s",
                   "--drain-delay=0s"]
         a = start_rnnserve(processes, args.rnnserve, repo, work, common + [

@@ -46,7 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from live import (Processes, connected_channel, fail,  # noqa: E402
-                  generate_stubs, start_rnnserve)
+                  generate_stubs, make_certificates, start_rnnserve,
+                  write_private)
 import rnnserve_format  # noqa: E402
 
 IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -372,20 +373,6 @@ def check_bad_model(args, work):
             if word not in log:
                 fail(f"{name}: the message does not name '{word}':\n{log}")
         print(f"bad-model {name}: exit {code}: {log.strip().splitlines()[-1]}")
-
-
-def make_certificates(source, work):
-    certs = os.path.join(work, "certs")
-    subprocess.run(["sh", os.path.join(source, "tests", "testing",
-                                       "make_test_certs.sh"), certs],
-                   check=True, timeout=60)
-    return certs
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def check_tls_flags(args, work, certs):

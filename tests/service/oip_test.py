@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "testing"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from live import (FASHION_TEST_IMAGES, Processes,  # noqa: E402
                   connected_channel, fail, generate_stubs, golden,
-                  http_get, read_fashion_images, start_redis, start_rnnserve)
+                  http_get, read_fashion_images, repository_with_golden,
+                  start_redis, start_rnnserve)
 
 TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
 LOGIT_TOLERANCE = 5e-5  # Fashion logits reach ~20: see fashion_test.cc.
@@ -394,17 +395,6 @@ def check_errors(oip):
           "tensor or field")
 
 
-def model_repository(source, work):
-    repo = os.path.join(work, "models")
-    os.makedirs(repo)
-    for name in ("fashion_lstm", "sine_rnn"):
-        os.symlink(os.path.join(source, "models", name),
-                   os.path.join(repo, name))
-    os.symlink(os.path.join(source, "tests", "goldens", "lstm_cls_1l"),
-               os.path.join(repo, "lstm_cls_1l"))
-    return repo
-
-
 def check_draining(processes, args, repo, work):
     """SIGTERM starts the drain delay: calls are still answered, and
     ServerReady and ModelReady say false, so clients go elsewhere."""
@@ -439,7 +429,7 @@ def main():
         try:
             generate_stubs(os.path.join(args.source, "proto"),
                            os.path.join(work))
-            repo = model_repository(args.source, work)
+            repo = repository_with_golden(args.source, work)
             tokens = [secrets.token_urlsafe(32), secrets.token_urlsafe(32)]
             tokens_file = os.path.join(work, "tokens")
             with open(os.open(tokens_file, os.O_WRONLY | os.O_CREAT, 0o600),

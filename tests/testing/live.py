@@ -214,3 +214,33 @@ def start_redis(processes, work):
         except OSError:
             time.sleep(0.05)
     fail("redis-server did not listen within 10 s")
+
+
+def make_certificates(source, work):
+    """A throwaway CA, server and client certificates in work/certs
+    (tests/testing/make_test_certs.sh); returns the folder."""
+    certs = os.path.join(work, "certs")
+    subprocess.run(["sh", os.path.join(source, "tests", "testing",
+                                       "make_test_certs.sh"), certs],
+                   check=True, timeout=60)
+    return certs
+
+
+def write_private(path, text):
+    """Writes `text` to a new file only its owner may read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def repository_with_golden(source, work):
+    """The bundled models and the golden case lstm_cls_1l, linked into one
+    model repository under `work`."""
+    repo = os.path.join(work, "models")
+    os.makedirs(repo)
+    for name in ("fashion_lstm", "sine_rnn"):
+        os.symlink(os.path.join(source, "models", name),
+                   os.path.join(repo, name))
+    os.symlink(os.path.join(source, "tests", "goldens", "lstm_cls_1l"),
+               os.path.join(repo, "lstm_cls_1l"))
+    return repo
