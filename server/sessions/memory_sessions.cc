@@ -3,9 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
 #include "server/sessions/limits_messages.h"
-#include "server/sessions/token.h"
 
 namespace rnnserve::sessions {
 
@@ -54,12 +52,6 @@ void MemorySessions::NotifyExpired(const std::vector<std::string>& models) {
   for (const std::string& model : models) observer_->OnExpired(model);
 }
 
-absl::StatusOr<AttachedSession> MemorySessions::Create(
-    const std::string& model, size_t state_size, const std::string& owner) {
-  ASSIGN_OR_RETURN(std::string token, NewToken());
-  return CreateWithToken(token, model, state_size, owner);
-}
-
 absl::StatusOr<AttachedSession> MemorySessions::CreateWithToken(
     const std::string& token, const std::string& model, size_t state_size,
     const std::string& owner) {
@@ -76,13 +68,7 @@ absl::StatusOr<AttachedSession> MemorySessions::CreateWithToken(
     if (observer_ != nullptr) observer_->OnRefused(model);
     return room;
   }
-  AttachedSession session;
-  session.token = token;
-  session.key = token;
-  session.record.model = model;
-  session.record.owner = owner;
-  session.record.state.assign(state_size, 0.0f);
-  return session;
+  return Unstored(token, token, model, state_size, owner);
 }
 
 absl::StatusOr<AttachedSession> MemorySessions::TakeOver(

@@ -26,9 +26,6 @@ class MemorySessions final : public SessionStore {
                  SessionObserver* observer = nullptr);
 
   std::string_view backend() const override { return "memory"; }
-  absl::StatusOr<AttachedSession> Create(const std::string& model,
-                                         size_t state_size,
-                                         const std::string& owner) override;
   absl::StatusOr<AttachedSession> CreateWithToken(
       const std::string& token, const std::string& model, size_t state_size,
       const std::string& owner) override;

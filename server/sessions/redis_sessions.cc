@@ -10,7 +10,6 @@
 #include "server/common/string_view.h"
 #include "server/sessions/digest.h"
 #include "server/sessions/limits_messages.h"
-#include "server/sessions/token.h"
 
 namespace rnnserve::sessions {
 namespace {
@@ -277,24 +276,13 @@ absl::StatusOr<std::vector<RedisReply>> RedisSessions::Run(
   return replies;
 }
 
-absl::StatusOr<AttachedSession> RedisSessions::Create(
-    const std::string& model, size_t state_size, const std::string& owner) {
-  ASSIGN_OR_RETURN(std::string token, NewToken());
-  return CreateWithToken(token, model, state_size, owner);
-}
-
 absl::StatusOr<AttachedSession> RedisSessions::CreateWithToken(
     const std::string& token, const std::string& model, size_t state_size,
     const std::string& owner) {
   // The bounds are checked where they hold, in the first commit's script:
   // a check here would cost a round trip and prove nothing.
-  AttachedSession session;
-  session.token = token;
-  session.key = SessionKey(options_.key_prefix, session.token);
-  session.record.model = model;
-  session.record.owner = owner;
-  session.record.state.assign(state_size, 0.0f);
-  return session;
+  return Unstored(token, SessionKey(options_.key_prefix, token), model,
+                  state_size, owner);
 }
 
 absl::StatusOr<AttachedSession> RedisSessions::TakeOver(

@@ -48,9 +48,6 @@ class RedisSessions final : public SessionStore {
 
   std::string_view backend() const override { return "redis"; }
   bool remote() const override { return true; }
-  absl::StatusOr<AttachedSession> Create(const std::string& model,
-                                         size_t state_size,
-                                         const std::string& owner) override;
   absl::StatusOr<AttachedSession> CreateWithToken(
       const std::string& token, const std::string& model, size_t state_size,
       const std::string& owner) override;

@@ -1,11 +1,36 @@
 #include "server/sessions/session_store.h"
 
+#include <utility>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "server/sessions/limits_messages.h"
+#include "server/sessions/token.h"
 
 namespace rnnserve::sessions {
+
+absl::StatusOr<AttachedSession> SessionStore::Create(const std::string& model,
+                                                     size_t state_size,
+                                                     const std::string& owner) {
+  ASSIGN_OR_RETURN(std::string token, NewToken());
+  return CreateWithToken(token, model, state_size, owner);
+}
+
+AttachedSession SessionStore::Unstored(const std::string& token,
+                                       std::string key,
+                                       const std::string& model,
+                                       size_t state_size,
+                                       const std::string& owner) {
+  AttachedSession session;
+  session.token = token;
+  session.key = std::move(key);
+  session.record.model = model;
+  session.record.owner = owner;
+  session.record.state.assign(state_size, 0.0f);
+  return session;
+}
 
 absl::Status PositionMismatch(uint64_t position, uint64_t expected) {
   absl::Status status = absl::FailedPreconditionError(absl::StrCat(

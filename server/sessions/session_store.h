@@ -104,10 +104,11 @@ class SessionStore {
   // first commit (generation 0). `owner` identifies the caller (a digest of
   // its bearer token, never the token; empty without authentication): only
   // the same owner may attach it. RESOURCE_EXHAUSTED when the store, or the
-  // owner's quota, is full (checked again by the commit).
-  virtual absl::StatusOr<AttachedSession> Create(const std::string& model,
-                                                 size_t state_size,
-                                                 const std::string& owner) = 0;
+  // owner's quota, is full (checked again by the commit). A fresh random
+  // token, then CreateWithToken.
+  absl::StatusOr<AttachedSession> Create(const std::string& model,
+                                         size_t state_size,
+                                         const std::string& owner);
 
   // As Create, but under `token`, which the caller derives itself (the Open
   // Inference Protocol's sequence ids, scoped to their owner): any replica
@@ -140,6 +141,13 @@ class SessionStore {
   // Drops expired sessions where the store must do it itself; returns how
   // many.
   virtual int Reap() { return 0; }
+
+ protected:
+  // What Create and CreateWithToken give: a session of `token`, named
+  // `key` in the store, with `state_size` zeros and generation 0.
+  static AttachedSession Unstored(const std::string& token, std::string key,
+                                  const std::string& model, size_t state_size,
+                                  const std::string& owner);
 };
 
 // The session's position and its message, for a chunk sent from another:
