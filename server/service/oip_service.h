@@ -5,12 +5,11 @@
 // Its methods are served as generic unary calls through the same
 // UnaryMethods as rnnserve.v1's (unary_call.h): the bearer token, the
 // per-token quota and shutdown admission are checked before a body is read,
-// and calls are counted in the same metrics. ModelInfer on a classification
-// model counts as Classify, on a regression model as RegressChunk: it is the
-// same work, queued and batched with those calls.
+// and calls are counted in the same metrics, under method ModelInfer; they
+// are queued and batched with the model's rnnserve.v1 calls.
 //
 // What the protocol's tensors and parameters mean here is in
-// docs/open-inference-protocol.md. In short:
+// docs/open-inference-protocol.md (and oip_tensors.h). In short:
 // - classification: INPUT FP32 [batch, steps, input_size], optional
 //   LENGTHS INT32 [batch]; outputs LOGITS and PROBABILITIES FP32
 //   [batch, classes];
