@@ -57,9 +57,16 @@ Queue::Queue(Scheduler& scheduler, std::string name, QueueOptions options,
 
 void Queue::AssertHeld() const { scheduler_.mu_.AssertHeld(); }
 
+Queue::Entry Queue::MakeEntry(const Task& task) const {
+  Entry entry{nullptr, task.size(), task.cost(), task.deadline, {}, false};
+  entry.long_lane = options_.slice_steps > 0 && task.sliceable() &&
+                    entry.cost.steps > options_.slice_steps;
+  return entry;
+}
+
 absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
   // Everything needed of the task, read before the lock.
-  Entry entry{nullptr, task->size(), task->cost(), task->deadline, {}};
+  Entry entry = MakeEntry(*task);
   std::vector<Dead> dead;
   absl::Status status;
   {
@@ -82,10 +89,21 @@ absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
   return status;
 }
 
+void Queue::Continue(std::unique_ptr<Task> task) {
+  Entry entry = MakeEntry(*task);
+  entry.task = std::move(task);
+  {
+    absl::MutexLock lock(&scheduler_.mu_);
+    entry.enqueued = scheduler_.clock_.Now();
+    PushLocked(std::move(entry));
+  }
+  scheduler_.cv_.Signal();
+}
+
 absl::Status Queue::CheckRoomLocked(const Entry& entry) const {
   // A task larger than a bound still gets in when the queue is empty;
   // otherwise it could never run.
-  if (entries_.empty()) return absl::OkStatus();
+  if (EmptyLocked()) return absl::OkStatus();
   if (items_ + entry.size > options_.max_queued_items) {
     return Full(name_, "items", items_, entry.size, options_.max_queued_items,
                 "max-queued-items");
@@ -106,12 +124,16 @@ void Queue::PushLocked(Entry entry) {
   cost_.steps += entry.cost.steps;
   cost_.values += entry.cost.values;
   ++scheduler_.queued_tasks_;
-  entries_.push_back(std::move(entry));
+  Lane& lane = entry.long_lane ? long_ : short_;
+  Lane& other = entry.long_lane ? short_ : long_;
+  // A lane that had nothing to run has no claim on the time it was idle.
+  if (lane.entries.empty()) lane.served = std::max(lane.served, other.served);
+  lane.entries.push_back(std::move(entry));
 }
 
-Queue::Entry Queue::PopLocked() {
-  Entry entry = std::move(entries_.front());
-  entries_.pop_front();
+Queue::Entry Queue::PopLocked(Lane& lane) {
+  Entry entry = std::move(lane.entries.front());
+  lane.entries.pop_front();
   items_ -= entry.size;
   cost_.steps -= entry.cost.steps;
   cost_.values -= entry.cost.values;
@@ -119,19 +141,39 @@ Queue::Entry Queue::PopLocked() {
   return entry;
 }
 
+absl::Time Queue::OldestLocked() const {
+  absl::Time oldest = absl::InfiniteFuture();
+  if (!short_.entries.empty()) oldest = short_.entries.front().enqueued;
+  if (!long_.entries.empty()) {
+    oldest = std::min(oldest, long_.entries.front().enqueued);
+  }
+  return oldest;
+}
+
+Queue::Lane& Queue::NextLaneLocked() {
+  if (long_.entries.empty()) return short_;
+  if (short_.entries.empty()) return long_;
+  // Ties go to the short lane: it is the one whose callers wait on it.
+  return short_.served <= long_.served ? short_ : long_;
+}
+
 std::vector<Queue::Dead> Queue::RemoveDeadLocked(absl::Time now) {
   std::vector<Dead> dead;
-  std::deque<Entry> live;
-  while (!entries_.empty()) {
-    Entry entry = PopLocked();
-    absl::Status why = WhyDead(*entry.task, entry.deadline, now);
-    if (why.ok()) {
-      live.push_back(std::move(entry));
-    } else {
-      dead.push_back({std::move(entry.task), std::move(why)});
+  for (Lane* lane : {&short_, &long_}) {
+    std::deque<Entry> live;
+    while (!lane->entries.empty()) {
+      Entry entry = PopLocked(*lane);
+      absl::Status why = WhyDead(*entry.task, entry.deadline, now);
+      if (why.ok()) {
+        live.push_back(std::move(entry));
+      } else {
+        dead.push_back({std::move(entry.task), std::move(why)});
+      }
     }
+    const int64_t served = lane->served;
+    for (Entry& entry : live) PushLocked(std::move(entry));
+    lane->served = served;
   }
-  for (Entry& entry : live) PushLocked(std::move(entry));
   return dead;
 }
 
@@ -156,6 +198,7 @@ Queue* Scheduler::AddQueue(std::string name, QueueOptions options,
   options.max_queued_items = std::max(1, options.max_queued_items);
   options.max_queued_steps = std::max<int64_t>(1, options.max_queued_steps);
   options.max_queued_values = std::max<int64_t>(1, options.max_queued_values);
+  options.slice_steps = std::max<int64_t>(0, options.slice_steps);
   absl::MutexLock lock(&mu_);
   queues_.push_back(std::unique_ptr<Queue>(
       new Queue(*this, std::move(name), options, std::move(processor))));
@@ -185,8 +228,10 @@ void Scheduler::Stop() {
     absl::MutexLock lock(&mu_);
     for (auto& queue : queues_) {
       queue->AssertHeld();
-      while (!queue->entries_.empty()) {
-        left.push_back(std::move(queue->PopLocked().task));
+      for (Queue::Lane* lane : {&queue->short_, &queue->long_}) {
+        while (!lane->entries.empty()) {
+          left.push_back(std::move(queue->PopLocked(*lane).task));
+        }
       }
     }
   }
@@ -203,8 +248,8 @@ Queue* Scheduler::PickReady(absl::Time now, absl::Time& wake) {
   wake = absl::InfiniteFuture();
   for (auto& queue : queues_) {
     queue->AssertHeld();
-    if (queue->entries_.empty()) continue;
-    const absl::Time oldest = queue->entries_.front().enqueued;
+    if (queue->EmptyLocked()) continue;
+    const absl::Time oldest = queue->OldestLocked();
     const absl::Time due = oldest + queue->options_.max_queue_delay;
     const bool ready = stopping_ ||
                        queue->items_ >= queue->options_.max_batch_size ||
@@ -221,14 +266,24 @@ Queue* Scheduler::PickReady(absl::Time now, absl::Time& wake) {
 
 std::vector<QueueEntry> Scheduler::TakeBatch(Queue& queue) {
   queue.AssertHeld();
+  Queue::Lane& lane = queue.NextLaneLocked();
   std::vector<QueueEntry> batch;
   int items = 0;
-  while (!queue.entries_.empty()) {
-    const int size = queue.entries_.front().size;
-    if (!batch.empty() && items + size > queue.options_.max_batch_size) break;
-    items += size;
-    batch.push_back(queue.PopLocked());
+  int64_t steps = 0;
+  while (!lane.entries.empty()) {
+    const QueueEntry& next = lane.entries.front();
+    if (!batch.empty() && items + next.size > queue.options_.max_batch_size) {
+      break;
+    }
+    items += next.size;
+    steps += next.cost.steps;
+    batch.push_back(queue.PopLocked(lane));
   }
+  // A long batch runs one slice, whatever its tasks have left.
+  if (&lane == &queue.long_) {
+    steps = std::min(steps, queue.options_.slice_steps);
+  }
+  lane.served += steps;
   return batch;
 }
 

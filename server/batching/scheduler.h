@@ -37,6 +37,18 @@ struct QueueOptions {
   int max_queued_items = 1024;
   int64_t max_queued_steps = 1'000'000;
   int64_t max_queued_values = 32'000'000;
+  // Long work is cut into slices of about this many steps, summed over a
+  // batch's items, so that short calls are answered between the slices.
+  // A sliceable task (Task::sliceable) that costs more steps waits in the
+  // queue's long lane, every other task in its short lane. A batch is
+  // taken from one lane; when both lanes hold tasks, the lane that has run
+  // fewer steps goes next (a long batch counts at most slice_steps, and a
+  // lane that was empty starts level with the other, not with credit), so
+  // a short call waits for at most one slice of long work, and each lane
+  // gets at least half of the compute when both are busy. The processor
+  // runs a long batch's tasks for slice_steps in all and hands back what is
+  // left (Queue::Continue). 0 (the default) turns lanes and slices off.
+  int64_t slice_steps = 0;
 };
 
 class Queue;
@@ -50,13 +62,15 @@ struct QueueEntry {
   Cost cost;
   absl::Time deadline;
   absl::Time enqueued;
+  bool long_lane = false;
 };
 
 // Runs queued tasks in batches on a fixed pool of compute threads. A thread
 // that becomes free takes the queue whose oldest task waited longest among
 // those ready (full, or waited out max_queue_delay), closes a batch of up to
-// max_batch_size items, drops the tasks whose callers gave up, and hands the
-// rest to the queue's processor. What the processor throws fails the tasks
+// max_batch_size items from one of its lanes (see QueueOptions::slice_steps),
+// drops the tasks whose callers gave up, and hands the rest to the queue's
+// processor. What the processor throws fails the tasks
 // it left unanswered; the thread goes on. Thread-safe.
 class Scheduler {
  public:
@@ -130,6 +144,12 @@ class Queue {
   // Never blocks on compute.
   absl::Status Schedule(std::unique_ptr<Task>& task);
 
+  // Takes back a task its processor ran part of, to run the rest in a later
+  // batch: at the back of its lane, with no bound checked (the task was let
+  // in already), even while the scheduler stops (Stop runs it to its end).
+  // For the queue's processor, on its compute thread, only.
+  void Continue(std::unique_ptr<Task> task);
+
   // Items, and their cost, waiting now.
   int queued_items() const;
   Cost queued_cost() const;
@@ -152,11 +172,27 @@ class Queue {
   // code that holds it as its own mu_ (the analysis cannot see they are the
   // same); also checks it at run time.
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK(scheduler_.mu_);
+  // Tasks of one kind, in the order they came.
+  struct Lane {
+    std::deque<Entry> entries;
+    // Steps the lane's batches ran, counted when a batch is closed.
+    int64_t served = 0;
+  };
+
+  // What the scheduler needs of `task`, read outside the lock.
+  Entry MakeEntry(const Task& task) const;
+  bool EmptyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_) {
+    return short_.entries.empty() && long_.entries.empty();
+  }
+  // When the task that waited longest came.
+  absl::Time OldestLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
+  // The lane the next batch comes from; the queue must not be empty.
+  Lane& NextLaneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
   // OK if `entry` may join the queue now, else why not.
   absl::Status CheckRoomLocked(const Entry& entry) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
   void PushLocked(Entry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
-  Entry PopLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
+  Entry PopLocked(Lane& lane) ABSL_EXCLUSIVE_LOCKS_REQUIRED(scheduler_.mu_);
   // Takes out the tasks whose callers gave up (cancelled or past their
   // deadline at `now`), for the caller to drop once the lock is released.
   std::vector<Dead> RemoveDeadLocked(absl::Time now)
@@ -166,7 +202,8 @@ class Queue {
   const std::string name_;
   const QueueOptions options_;
   const Processor processor_;
-  std::deque<Entry> entries_ ABSL_GUARDED_BY(scheduler_.mu_);
+  Lane short_ ABSL_GUARDED_BY(scheduler_.mu_);
+  Lane long_ ABSL_GUARDED_BY(scheduler_.mu_);
   int items_ ABSL_GUARDED_BY(scheduler_.mu_) = 0;
   Cost cost_ ABSL_GUARDED_BY(scheduler_.mu_);
 };

@@ -45,6 +45,13 @@ class Task {
   // when the call is cancelled), and must stay true once it returned true.
   virtual bool cancelled() const { return false; }
 
+  // Whether the processor may run the task in slices: a part of it, then
+  // back to its queue (Queue::Continue) for the rest, so that other calls
+  // run between the parts. When it is, and it costs more steps than its
+  // queue's slice_steps, the task waits in the queue's long lane (see
+  // QueueOptions). Its cost() is then what is left to run.
+  virtual bool sliceable() const { return false; }
+
   // Called, instead of processing, when the task is dropped: cancelled
   // (CANCELLED), past its deadline (DEADLINE_EXCEEDED), never run because
   // the scheduler stopped (UNAVAILABLE), or left unanswered by a processor

@@ -1,6 +1,9 @@
 #include "server/batching/scheduler.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -594,6 +597,239 @@ TEST(SchedulerTest, CallersThatGaveUpFreeTheirCostForLiveOnes) {
   EXPECT_EQ(queue->queued_cost().steps, 100);
   absl::MutexLock lock(&outcome.mu);
   EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kCancelled));
+}
+
+// A long task run in slices: each batch runs `slice` of its steps; what is
+// left goes back to the queue. Its name goes into a shared log per batch.
+class SlicedTask : public Task {
+ public:
+  SlicedTask(std::string name, int64_t steps, Outcome* outcome)
+      : name_(std::move(name)), left_(steps), outcome_(outcome) {}
+  int size() const override { return 1; }
+  Cost cost() const override { return {left_, left_}; }
+  bool sliceable() const override { return true; }
+  bool cancelled() const override { return cancelled_.load(); }
+  void Drop(absl::Status why) override {
+    absl::MutexLock lock(&outcome_->mu);
+    outcome_->dropped.push_back(why.code());
+    ++outcome_->answered;
+  }
+  // Runs one slice; true when the task is done.
+  bool Run(int64_t slice) {
+    left_ -= std::min(left_, slice);
+    if (left_ > 0) return false;
+    absl::MutexLock lock(&outcome_->mu);
+    ++outcome_->processed;
+    ++outcome_->answered;
+    return true;
+  }
+  void Cancel() { cancelled_ = true; }
+  const std::string& name() const { return name_; }
+
+ private:
+  const std::string name_;
+  int64_t left_;
+  Outcome* outcome_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// Runs short TestTasks whole and SlicedTasks one slice at a time, logging
+// each batch as its tasks' names ("S" for a TestTask); holds the compute
+// thread at the start of its first batch when asked.
+class SliceRunner {
+ public:
+  explicit SliceRunner(int64_t slice) : slice_(slice) {}
+  void set_queue(Queue* queue) { queue_ = queue; }
+  Processor processor() {
+    return [this](Batch& batch) {
+      if (hold_first_ && first_.exchange(false)) {
+        entered_.Notify();
+        release_.WaitForNotification();
+      }
+      std::string names;
+      for (auto& task : batch) {
+        std::unique_ptr<Task> taken = std::move(task);
+        if (auto* sliced = dynamic_cast<SlicedTask*>(taken.get())) {
+          names += sliced->name();
+          if (!sliced->Run(slice_)) queue_->Continue(std::move(taken));
+        } else {
+          names += "S";
+          static_cast<TestTask&>(*taken).Process();
+        }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        log_.push_back(names);
+      }
+    };
+  }
+  void HoldFirstBatch() { hold_first_ = true; }
+  void WaitUntilHeld() { entered_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+  std::vector<std::string> log() {
+    absl::MutexLock lock(&mu_);
+    return log_;
+  }
+
+ private:
+  const int64_t slice_;
+  Queue* queue_ = nullptr;
+  absl::Mutex mu_;
+  std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
+  bool hold_first_ = false;
+  std::atomic<bool> first_{true};
+  absl::Notification entered_;
+  absl::Notification release_;
+};
+
+QueueOptions Sliced(int max_batch_size, int64_t slice_steps) {
+  QueueOptions options;
+  options.max_batch_size = max_batch_size;
+  options.slice_steps = slice_steps;
+  return options;
+}
+
+TEST(SchedulerTest, AShortCallWaitsForAtMostOneSliceOfLongWork) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", Sliced(1, 100), runner.processor());
+  runner.set_queue(queue);
+  runner.HoldFirstBatch();
+  std::unique_ptr<Task> a = std::make_unique<SlicedTask>("A", 300, &outcome);
+  std::unique_ptr<Task> b = std::make_unique<SlicedTask>("B", 300, &outcome);
+  ASSERT_TRUE(queue->Schedule(a).ok());
+  ASSERT_TRUE(queue->Schedule(b).ok());
+  scheduler.Start();
+  runner.WaitUntilHeld();  // In A's first slice.
+  auto s = MakeTask(1, &outcome, false, {28, 28});
+  ASSERT_TRUE(queue->Schedule(s).ok());
+  runner.Release();
+  outcome.WaitAnswered(3);
+  scheduler.Stop();
+  // The short call came while B waited for its first slice; it still goes
+  // first. Before lanes, it waited for B's whole 300 steps after A's.
+  // A's last 100 steps fit one slice: they wait in the short lane, which
+  // has run fewer steps, so they go before B's second slice.
+  EXPECT_THAT(runner.log(), ElementsAre("A", "S", "B", "A", "A", "B", "B"));
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.processed, 3);
+  EXPECT_TRUE(outcome.dropped.empty());
+}
+
+TEST(SchedulerTest, LanesShareTheComputeByStepsWhenBothAreBusy) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", Sliced(1, 100), runner.processor());
+  runner.set_queue(queue);
+  std::unique_ptr<Task> long_task =
+      std::make_unique<SlicedTask>("L", 100'000, &outcome);
+  ASSERT_TRUE(queue->Schedule(long_task).ok());
+  for (int i = 0; i < 40; ++i) {
+    auto s = MakeTask(1, &outcome, false, {50, 50});
+    ASSERT_TRUE(queue->Schedule(s).ok());
+  }
+  scheduler.Start();
+  // Until the log holds the last short call (it is written after the
+  // calls are answered).
+  std::vector<std::string> log = runner.log();
+  while (std::count(log.begin(), log.end(), "S") < 40) {
+    std::this_thread::yield();
+    log = runner.log();
+  }
+  // While short calls wait, the long lane's 100-step slices alternate with
+  // two 50-step calls: up to the last short call, both lanes ran the same
+  // steps, give or take one batch.
+  int64_t short_steps = 0;
+  int64_t long_steps = 0;
+  for (const std::string& batch : log) {
+    if (short_steps == 40 * 50) break;
+    (batch == "L" ? long_steps : short_steps) += batch == "L" ? 100 : 50;
+  }
+  EXPECT_EQ(short_steps, 40 * 50);
+  EXPECT_LE(std::abs(long_steps - short_steps), 100) << long_steps;
+  scheduler.Stop();
+}
+
+TEST(SchedulerTest, SliceableTasksWithinOneSliceStayInTheShortLane) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", Sliced(8, 100), runner.processor());
+  runner.set_queue(queue);
+  runner.HoldFirstBatch();
+  auto first = MakeTask(1, &outcome, false, {10, 10});
+  ASSERT_TRUE(queue->Schedule(first).ok());
+  scheduler.Start();
+  runner.WaitUntilHeld();
+  std::unique_ptr<Task> small =
+      std::make_unique<SlicedTask>("s", 100, &outcome);
+  auto other = MakeTask(1, &outcome, false, {10, 10});
+  ASSERT_TRUE(queue->Schedule(small).ok());
+  ASSERT_TRUE(queue->Schedule(other).ok());
+  runner.Release();
+  outcome.WaitAnswered(3);
+  scheduler.Stop();
+  // 100 steps fit one slice: batched with the other short call, not alone.
+  EXPECT_THAT(runner.log(), ElementsAre("S", "sS"));
+}
+
+TEST(SchedulerTest, ALongCallWhoseCallerGaveUpStopsAtTheNextSlice) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", Sliced(1, 100), runner.processor());
+  runner.set_queue(queue);
+  runner.HoldFirstBatch();
+  auto* raw = new SlicedTask("L", 1000, &outcome);
+  std::unique_ptr<Task> task(raw);
+  ASSERT_TRUE(queue->Schedule(task).ok());
+  scheduler.Start();
+  runner.WaitUntilHeld();
+  raw->Cancel();  // Still running its first slice: the task is alive.
+  runner.Release();
+  outcome.WaitAnswered(1);
+  scheduler.Stop();
+  EXPECT_THAT(runner.log(), ElementsAre("L"));
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kCancelled));
+}
+
+TEST(SchedulerTest, StopRunsLongWorkToItsEndAndContinueIgnoresTheBounds) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  QueueOptions options = Sliced(1, 100);
+  options.max_queued_steps = 150;
+  Queue* queue = scheduler.AddQueue("q", options, runner.processor());
+  runner.set_queue(queue);
+  runner.HoldFirstBatch();
+  std::unique_ptr<Task> task = std::make_unique<SlicedTask>("L", 500, &outcome);
+  ASSERT_TRUE(queue->Schedule(task).ok());
+  scheduler.Start();
+  runner.WaitUntilHeld();  // L is out of the queue, about to run.
+  auto s = MakeTask(1, &outcome, false, {50, 50});
+  ASSERT_TRUE(queue->Schedule(s).ok());
+  std::thread stopper([&scheduler] { scheduler.Stop(); });
+  // Wait until Stop has begun (until then a call that does not fit is
+  // refused for room). Then L's 400 steps left come back past the 150-step
+  // bound, beside S, while stopping; and still run to the end.
+  auto probe = MakeTask(1, &outcome, false, {101, 101});
+  while (queue->Schedule(probe).code() != absl::StatusCode::kUnavailable) {
+    std::this_thread::yield();
+  }
+  runner.Release();
+  stopper.join();
+  EXPECT_THAT(runner.log(), ElementsAre("L", "S", "L", "L", "L", "L"));
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.processed, 2);
+  EXPECT_TRUE(outcome.dropped.empty());
 }
 
 }  // namespace
