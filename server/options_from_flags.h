@@ -28,6 +28,7 @@ struct ServerFlags {
   int64_t max_queued_items = 1024;
   int64_t max_queued_steps = 1'000'000;
   int64_t max_queued_values = 32'000'000;
+  int64_t slice_steps = 2048;
   int64_t compute_threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t engine_threads = 1;
   int64_t max_sequence_length = 10000;

@@ -52,13 +52,15 @@ struct Batch {
 };
 
 // The state an item starts from and ends in; null means zeros in, nothing
-// out. A classified sequence always starts from zeros.
-const float* StateIn(const ClassifyItem&) { return nullptr; }
-float* StateOut(const ClassifyItem&) { return nullptr; }
-const float* StateIn(const RegressItem& item) {
+// out.
+template <typename Item>
+const float* StateIn(const Item& item) {
   return item.state_in.empty() ? nullptr : item.state_in.data();
 }
-float* StateOut(const RegressItem& item) { return item.state_out.data(); }
+template <typename Item>
+float* StateOut(const Item& item) {
+  return item.state_out.empty() ? nullptr : item.state_out.data();
+}
 
 // Where an item's state waits between two segments: a chunk's own
 // state_out (each segment's state overwrites the last), a classified
@@ -427,8 +429,27 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
 
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   const size_t outputs = config_.output_size;
-  const auto check = [outputs](size_t i, const ClassifyItem& item) {
-    if (item.logits.size() != outputs) {
+  const size_t state = config_.state_size();
+  bool parts = false;  // Whether any item starts or ends inside a sequence.
+  for (const ClassifyItem& item : items) {
+    parts = parts || !item.state_in.empty() || !item.state_out.empty();
+  }
+  if (parts && config_.bidirectional) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model ", config_.name,
+        " is bidirectional: it classifies whole sequences, not parts"));
+  }
+  const auto check = [outputs, state](size_t i, const ClassifyItem& item) {
+    if (!item.state_in.empty() && item.state_in.size() != state) {
+      return SizeError("Classify", i, "state_in", item.state_in.size(), state);
+    }
+    if (!item.state_out.empty() && item.state_out.size() != state) {
+      return SizeError("Classify", i, "state_out", item.state_out.size(),
+                       state);
+    }
+    // A part before the last computes no logits.
+    const bool unfinished = item.logits.empty() && !item.state_out.empty();
+    if (!unfinished && item.logits.size() != outputs) {
       return SizeError("Classify", i, "logits", item.logits.size(), outputs);
     }
     if (!item.probabilities.empty() && item.probabilities.size() != outputs) {
@@ -441,8 +462,9 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
       static_cast<size_t>(config_.num_directions()) * config_.hidden_size;
   const auto emit = [this, width](const ClassifyItem& item, const Batch& batch,
                                   const float* out, int b) {
-    // Only the segment where the sequence ends has its last step.
-    if (item.steps > batch.start + batch.steps) return;
+    // Only the segment where the sequence ends has its last step; a part
+    // that is not the last has no head to apply.
+    if (item.steps > batch.start + batch.steps || item.logits.empty()) return;
     // The output at its own last step, exact despite any padding after it
     // (causality); for a bidirectional model (never padded) the forward
     // direction's last step beside the reverse direction's first, as
@@ -451,7 +473,8 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
     head_.Apply(out + (last * batch.size() + b) * width, item.logits.data());
     if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
   };
-  return RunItems("Classify", items, /*pad=*/true, check, emit);
+  // Padding would run a part past its end and spoil the state it leaves.
+  return RunItems("Classify", items, /*pad=*/!parts, check, emit);
 }
 
 absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {

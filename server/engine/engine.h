@@ -14,13 +14,22 @@
 
 namespace rnnserve::engine {
 
-// One whole sequence to classify. The engine reads `inputs` and writes the
-// outputs; the caller owns all of them and keeps them alive for the call.
+// A sequence to classify, or a part of one. The engine reads `inputs` and
+// writes the outputs; the caller owns all of them and keeps them alive for
+// the call.
+//
+// A long sequence may be run in parts (a unidirectional model only): each
+// part starts from the state the one before it wrote to `state_out`; all
+// parts but the last have empty logits (no head is applied) and a
+// state_out; the last has the logits. The result equals one pass.
 struct ClassifyItem {
   int steps = 0;                   // >= 1
   std::span<const float> inputs;   // steps x input_size, row-major
-  std::span<float> logits;         // output_size
+  std::span<float> logits;         // output_size, or empty for a first part
   std::span<float> probabilities;  // output_size (softmax), or empty
+  std::span<const float> state_in = {};  // state_size(), or empty for zeros
+  std::span<float> state_out = {};       // state_size(), or empty; may alias
+                                         // state_in
 };
 
 // One chunk of a stream: `steps` inputs that continue from `state_in`.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <span>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +84,8 @@ void ModelRuntime::RecordQueueDepth(Method method,
 
 absl::Status ModelRuntime::Classify(std::unique_ptr<ClassifyTask>& task) {
   if (classify_queue_ == nullptr) return WrongTask("classification");
+  // A bidirectional model needs each sequence whole.
+  task->sliceable_ = !config().bidirectional;
   absl::Status status = ScheduleOn(*classify_queue_, task);
   RecordQueueDepth(Method::kClassify, *classify_queue_);
   return status;
@@ -89,46 +93,129 @@ absl::Status ModelRuntime::Classify(std::unique_ptr<ClassifyTask>& task) {
 
 absl::Status ModelRuntime::Regress(std::unique_ptr<RegressTask>& task) {
   if (regress_queue_ == nullptr) return WrongTask("regression");
+  task->sliceable_ = true;
   absl::Status status = ScheduleOn(*regress_queue_, task);
   RecordQueueDepth(Method::kRegress, *regress_queue_);
   return status;
 }
 
+int ModelRuntime::SliceSteps(const batching::Batch& batch) const {
+  constexpr int kWhole = std::numeric_limits<int>::max();
+  const int64_t budget = queue_.slice_steps;
+  if (budget <= 0) return kWhole;
+  // A batch comes from one lane: the long one holds sliceable tasks that
+  // cost more than a slice.
+  const batching::Task& first = *batch.front();
+  if (!first.sliceable() || first.cost().steps <= budget) return kWhole;
+  int64_t rows = 0;
+  for (const auto& task : batch) {
+    rows += static_cast<const RuntimeTask&>(*task).unfinished();
+  }
+  const int64_t each =
+      std::max<int64_t>(1, budget / std::max<int64_t>(1, rows));
+  // Whole step buckets: multiples of 64, or a power of two below it, so
+  // that a slice is as few executions as can be.
+  if (each >= 64)
+    return static_cast<int>(std::min<int64_t>(each - each % 64, kWhole));
+  int pow2 = 1;
+  while (pow2 * 2 <= each) pow2 *= 2;
+  return pow2;
+}
+
+int64_t ModelRuntime::AddClassifySlice(
+    ClassifyTask& task, int slice,
+    std::vector<engine::ClassifyItem>& items) const {
+  const size_t input = config().input_size;
+  const size_t state = config().state_size();
+  const int done = task.done_steps_;
+  int64_t steps = 0;
+  for (size_t i = 0; i < task.items.size(); ++i) {
+    const engine::ClassifyItem& whole = task.items[i];
+    if (whole.steps <= done) continue;
+    const int n = std::min(whole.steps - done, slice);
+    engine::ClassifyItem part{
+        n, whole.inputs.subspan(done * input, n * input), {}, {}};
+    if (whole.steps - done > n && task.carried_.empty()) {
+      task.carried_.resize(task.items.size() * state);
+    }
+    const std::span<float> carried =
+        task.carried_.empty()
+            ? std::span<float>()
+            : std::span<float>(task.carried_).subspan(i * state, state);
+    if (done > 0) part.state_in = carried;
+    if (whole.steps - done > n) {
+      part.state_out = carried;
+    } else {
+      part.logits = whole.logits;
+      part.probabilities = whole.probabilities;
+    }
+    items.push_back(part);
+    steps += n;
+  }
+  return steps;
+}
+
 void ModelRuntime::RunClassify(batching::Batch& batch) {
   const absl::Time start = clock_.Now();
   RecordQueueDepth(Method::kClassify, *classify_queue_);
+  const int slice = SliceSteps(batch);
   std::vector<engine::ClassifyItem> items;
   int64_t steps = 0;
   for (auto& task : batch) {
     auto& t = static_cast<ClassifyTask&>(*task);
-    t.queue_wait = start - t.enqueued;
-    for (const engine::ClassifyItem& item : t.items) {
-      items.push_back(item);
-      steps += item.steps;
+    // The wait before its first slice; later ones are part of its run.
+    if (t.done_steps_ == 0) {
+      t.queue_wait = start - t.enqueued;
+      if (metrics_ != nullptr)
+        metrics_->QueueWait(Method::kClassify, t.queue_wait);
     }
+    steps += AddClassifySlice(t, slice, items);
   }
   const absl::Status status = engine_->Classify(items);
   if (metrics_ != nullptr) {
     metrics_->BatchRan(Method::kClassify, static_cast<int>(items.size()), steps,
                        clock_.Now() - start);
-    for (auto& task : batch) {
-      metrics_->QueueWait(Method::kClassify,
-                          static_cast<RuntimeTask&>(*task).queue_wait);
+  }
+  if (!status.ok()) {
+    Complete(batch, status);
+    return;
+  }
+  for (auto& task : batch) {
+    auto& t = static_cast<ClassifyTask&>(*task);
+    int longest = 0;
+    for (const engine::ClassifyItem& item : t.items) {
+      longest = std::max(longest, item.steps);
+    }
+    t.done_steps_ = static_cast<int>(
+        std::min<int64_t>(int64_t{t.done_steps_} + slice, longest));
+    std::unique_ptr<batching::Task> taken = std::move(task);
+    if (t.done_steps_ == longest) {
+      static_cast<RuntimeTask&>(*taken).Done(absl::OkStatus());
+    } else {
+      classify_queue_->Continue(std::move(taken));
     }
   }
-  Complete(batch, status);
 }
 
 void ModelRuntime::RunRegress(batching::Batch& batch) {
   const absl::Time start = clock_.Now();
   RecordQueueDepth(Method::kRegress, *regress_queue_);
+  const int slice = SliceSteps(batch);
+  const size_t input = config().input_size;
+  const size_t outputs = config().output_size;
   std::vector<engine::RegressItem> items;
   int64_t steps = 0;
   for (auto& task : batch) {
     auto& t = static_cast<RegressTask&>(*task);
-    t.queue_wait = start - t.enqueued;
-    items.push_back(t.item);
-    steps += t.item.steps;
+    const int done = t.done_steps_;
+    if (done == 0) t.queue_wait = start - t.enqueued;
+    // Each slice continues from the state the one before it left.
+    const int n = std::min(t.item.steps - done, slice);
+    items.push_back({n, t.item.inputs.subspan(done * input, n * input),
+                     done == 0 ? t.item.state_in : t.item.state_out,
+                     t.item.state_out,
+                     t.item.outputs.subspan(done * outputs, n * outputs)});
+    steps += n;
   }
   const absl::Status status = engine_->Regress(items);
   if (metrics_ != nullptr) {
@@ -136,8 +223,8 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
     // RegressChunk; one with any stream chunk as Regress.
     Method method = Method::kRegressChunk;
     for (auto& task : batch) {
-      const auto& t = static_cast<RuntimeTask&>(*task);
-      metrics_->QueueWait(t.method, t.queue_wait);
+      const auto& t = static_cast<RegressTask&>(*task);
+      if (t.done_steps_ == 0) metrics_->QueueWait(t.method, t.queue_wait);
       if (t.method == Method::kRegress) method = Method::kRegress;
     }
     metrics_->BatchRan(method, static_cast<int>(items.size()), steps,
@@ -147,12 +234,20 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
     Complete(batch, status);
     return;
   }
-  // Taken out of the batch: from here on the runtime answers them.
+  // Taken out of the batch: from here on the runtime answers them, or
+  // hands back those with steps left.
   Chunks chunks;
   chunks.reserve(batch.size());
-  for (auto& task : batch) {
-    chunks.emplace_back(static_cast<RegressTask*>(task.release()));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto* t = static_cast<RegressTask*>(batch[i].get());
+    t->done_steps_ += items[i].steps;
+    if (t->done_steps_ < t->item.steps) {
+      regress_queue_->Continue(std::move(batch[i]));
+    } else {
+      chunks.emplace_back(static_cast<RegressTask*>(batch[i].release()));
+    }
   }
+  if (chunks.empty()) return;
   if (!commit_thread_.joinable()) {
     CommitAndComplete(chunks);
     return;

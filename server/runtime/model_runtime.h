@@ -67,7 +67,15 @@ class ModelRuntime {
   }
 
  private:
+  // Steps each sequence of `batch` runs now: all of them for a batch of
+  // the queue's short lane, else one slice (the queue's slice_steps shared
+  // by the batch's unfinished sequences).
+  int SliceSteps(const batching::Batch& batch) const;
   void RunClassify(batching::Batch& batch);
+  // Adds the next `slice` steps of `task`'s unfinished sequences to
+  // `items`; returns their steps.
+  int64_t AddClassifySlice(ClassifyTask& task, int slice,
+                           std::vector<engine::ClassifyItem>& items) const;
   using Chunks = std::vector<std::unique_ptr<RegressTask>>;
   void RunRegress(batching::Batch& batch);
   // Commits the chunks of a batch the engine ran whose callers still wait,

@@ -271,6 +271,33 @@ TEST(MixedLengthTest, LongSequencesCutIntoPiecesEqualStepByStep) {
   }
 }
 
+// Parts of a sequence (a long classification run in slices): bad state
+// sizes are named; a bidirectional model, which needs each sequence whole,
+// refuses them.
+TEST(MixedLengthTest, ClassifyPartsAreCheckedAndNeedAUnidirectionalModel) {
+  const model::Model uni = Load("lstm_cls_1l");
+  auto engine = MakeEngine(uni);
+  ASSERT_NE(engine, nullptr);
+  const size_t in = uni.config.input_size;
+  std::vector<float> x(4 * in, 0.5f), state(uni.config.state_size() - 1);
+  ClassifyItem part{4, x, {}, {}, {}, state};
+  absl::Status status = engine->Classify({&part, 1});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("state_out has"), std::string::npos)
+      << status;
+
+  const model::Model bi = Load("lstm_cls_2l_bi");
+  auto bi_engine = MakeEngine(bi);
+  ASSERT_NE(bi_engine, nullptr);
+  std::vector<float> y(4 * bi.config.input_size, 0.5f);
+  std::vector<float> bi_state(bi.config.state_size());
+  ClassifyItem bi_part{4, y, {}, {}, {}, bi_state};
+  status = bi_engine->Classify({&bi_part, 1});
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("bidirectional"), std::string::npos)
+      << status;
+}
+
 TEST(MixedLengthTest, WarmupPreparesThePiecesOfALongRun) {
   const model::Model model = Load("rnn_tanh_reg_1l");
   auto engine = MakeEngine(model);

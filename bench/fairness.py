@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""A short call's latency while another client runs long sequences.
+
+  fairness.py [--build-dir build] [--duration 8] [--rounds 3]
+              [--slice-steps 0,2048] [--heavy-concurrency 4]
+              [--heavy-batch 32] [--heavy-steps 10000]
+              [--server-cpu 0] [--client-cpu 1] [--json]
+
+Builds nothing: uses BUILD_DIR/bin/rnnserve (a Release build) and
+BUILD_DIR/bin/rnnctl. Per round and per --slice-steps value, starts rnnserve
+on 127.0.0.1 pinned to --server-cpu with one compute thread, and `rnnctl
+bench` pinned to --client-cpu:
+
+  1. alone: one light client, Classify of 1 sequence of 28 steps
+     (fashion_lstm), concurrency 1, for --duration seconds;
+  2. loaded: a heavy client keeps --heavy-concurrency Classify calls of
+     --heavy-batch x --heavy-steps steps in flight; after two seconds the
+     light client runs again for --duration seconds.
+
+Reports the light client's p50 and p99 alone and loaded, loaded p99 / alone
+p99 (the target is <= 3), and the heavy client's sequences/s. --slice-steps
+0 turns slicing off (the server as it was before it had lanes), so the
+default compares before and after in one run. Medians over --rounds.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def start_server(build_dir, cpu, slice_steps):
+    cmd = ["taskset", "-c", str(cpu), os.path.join(build_dir, "bin", "rnnserve"),
+           "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
+           "--compute-threads=1", f"--slice-steps={slice_steps}",
+           # Four heavy calls of 320,000 steps must fit in the queue.
+           "--max-queued-steps=4000000", "--shutdown-grace=2s"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"gRPC on port (\d+)", line)
+        if m:
+            # Keep draining its log so that it never blocks on a full pipe.
+            drain = subprocess.Popen(["cat"], stdin=proc.stderr,
+                                     stdout=subprocess.DEVNULL)
+            return proc, drain, f"127.0.0.1:{m.group(1)}"
+    proc.kill()
+    raise RuntimeError(f"rnnserve did not start: {' '.join(cmd)}")
+
+
+def stop_server(proc, drain):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    drain.wait(timeout=5)
+
+
+def bench_cmd(build_dir, cpu, address, extra):
+    return (["taskset", "-c", str(cpu), os.path.join(build_dir, "bin", "rnnctl"),
+             "bench", f"--server={address}", "--json", "--model=fashion_lstm"]
+            + extra)
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def one_round(args, slice_steps):
+    proc, drain, address = start_server(args.build_dir, args.server_cpu,
+                                        slice_steps)
+    try:
+        light = bench_cmd(args.build_dir, args.client_cpu, address,
+                          ["--concurrency=1", "--batch=1", "--steps=28",
+                           f"--duration={args.duration}s"])
+        alone = run_json(light + ["--warmup=1s"])
+        heavy = subprocess.Popen(
+            bench_cmd(args.build_dir, args.client_cpu, address,
+                      [f"--concurrency={args.heavy_concurrency}",
+                       f"--batch={args.heavy_batch}",
+                       f"--steps={args.heavy_steps}", "--timeout=120s",
+                       "--warmup=2s", f"--duration={args.duration + 2}s"]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(2.5)
+        loaded = run_json(light + ["--warmup=0.5s"])
+        out, _ = heavy.communicate(timeout=600)
+        heavy_result = json.loads(out.strip().splitlines()[-1])
+    finally:
+        stop_server(proc, drain)
+    for r in (alone, loaded, heavy_result):
+        if r["errors"]:
+            raise RuntimeError(f"calls failed: {r['errors']}")
+    return {
+        "slice_steps": slice_steps,
+        "alone_p50_ms": alone["latency_ms"]["p50"],
+        "alone_p99_ms": alone["latency_ms"]["p99"],
+        "loaded_p50_ms": loaded["latency_ms"]["p50"],
+        "loaded_p99_ms": loaded["latency_ms"]["p99"],
+        "loaded_max_ms": loaded["latency_ms"]["max"],
+        "heavy_sequences_per_s": heavy_result["units_per_second"],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--duration", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slice-steps", default="0,2048")
+    parser.add_argument("--heavy-concurrency", type=int, default=4)
+    parser.add_argument("--heavy-batch", type=int, default=32)
+    parser.add_argument("--heavy-steps", type=int, default=10000)
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    settings = [int(s) for s in args.slice_steps.split(",")]
+    runs = []
+    for r in range(args.rounds):
+        for s in settings:
+            row = one_round(args, s)
+            print(f"round {r + 1} slice_steps {s}: {row}", file=sys.stderr)
+            runs.append(row)
+    table = []
+    for s in settings:
+        rows = [r for r in runs if r["slice_steps"] == s]
+        med = {k: statistics.median(r[k] for r in rows)
+               for k in rows[0] if k != "slice_steps"}
+        med["slice_steps"] = s
+        med["p99_ratio"] = med["loaded_p99_ms"] / med["alone_p99_ms"]
+        table.append(med)
+    base = table[0]["heavy_sequences_per_s"]
+    for t in table:
+        t["heavy_vs_first"] = t["heavy_sequences_per_s"] / base
+    if args.json:
+        print(json.dumps(table, indent=1))
+        return
+    print("| --slice-steps | alone p50 ms | alone p99 ms | loaded p50 ms | "
+          "loaded p99 ms | p99 loaded/alone | heavy seq/s | heavy vs first |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for t in table:
+        print(f"| {t['slice_steps']} | {t['alone_p50_ms']:.3f} | "
+              f"{t['alone_p99_ms']:.3f} | {t['loaded_p50_ms']:.3f} | "
+              f"{t['loaded_p99_ms']:.3f} | {t['p99_ratio']:.2f} | "
+              f"{t['heavy_sequences_per_s']:.1f} | {t['heavy_vs_first']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
