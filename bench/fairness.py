@@ -40,8 +40,10 @@ def start_server(build_dir, cpu, slice_steps):
     cmd = ["taskset", "-c", str(cpu), os.path.join(build_dir, "bin", "rnnserve"),
            "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
            "--compute-threads=1", f"--slice-steps={slice_steps}",
-           # Four heavy calls of 320,000 steps must fit in the queue.
-           "--max-queued-steps=4000000", "--shutdown-grace=2s"]
+           # Four heavy calls (320,000 steps, 8,960,000 values each) must
+           # fit in the queue.
+           "--max-queued-steps=4000000", "--max-queued-values=200000000",
+           "--shutdown-grace=2s"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
