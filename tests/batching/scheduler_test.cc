@@ -94,6 +94,27 @@ void ProcessAll(Batch& batch) {
   }
 }
 
+// Holds the compute thread in the first batch that passes it, once
+// enabled, until released: what is queued meanwhile is known exactly.
+class FirstBatchGate {
+ public:
+  void Enable() { enabled_ = true; }
+  void PassOrHold() {
+    if (enabled_ && first_.exchange(false)) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+  }
+  void WaitUntilHeld() { entered_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+
+ private:
+  bool enabled_ = false;
+  std::atomic<bool> first_{true};
+  absl::Notification entered_;
+  absl::Notification release_;
+};
+
 // Records the item counts of the batches it receives; can hold the compute
 // thread on the first batch until released.
 class Recorder {
@@ -109,15 +130,12 @@ class Recorder {
         batches_.push_back(items);
         tasks_ += tasks;
       }
-      if (hold_first_ && first_.exchange(false)) {
-        entered_.Notify();
-        release_.WaitForNotification();
-      }
+      gate_.PassOrHold();
     };
   }
-  void HoldFirstBatch() { hold_first_ = true; }
-  void WaitUntilHeld() { entered_.WaitForNotification(); }
-  void Release() { release_.Notify(); }
+  void HoldFirstBatch() { gate_.Enable(); }
+  void WaitUntilHeld() { gate_.WaitUntilHeld(); }
+  void Release() { gate_.Release(); }
 
   // Waits until `n` tasks were processed.
   void WaitForTasks(int n) {
@@ -138,10 +156,7 @@ class Recorder {
   std::vector<int> batches_ ABSL_GUARDED_BY(mu_);
   int tasks_ ABSL_GUARDED_BY(mu_) = 0;
   int target_ ABSL_GUARDED_BY(mu_) = 0;
-  bool hold_first_ = false;
-  std::atomic<bool> first_{true};
-  absl::Notification entered_;
-  absl::Notification release_;
+  FirstBatchGate gate_;
 };
 
 std::unique_ptr<Task> MakeTask(int size, Outcome* outcome,
@@ -642,10 +657,7 @@ class SliceRunner {
   void set_queue(Queue* queue) { queue_ = queue; }
   Processor processor() {
     return [this](Batch& batch) {
-      if (hold_first_ && first_.exchange(false)) {
-        entered_.Notify();
-        release_.WaitForNotification();
-      }
+      gate_.PassOrHold();
       std::string names;
       for (auto& task : batch) {
         std::unique_ptr<Task> taken = std::move(task);
@@ -663,9 +675,9 @@ class SliceRunner {
       }
     };
   }
-  void HoldFirstBatch() { hold_first_ = true; }
-  void WaitUntilHeld() { entered_.WaitForNotification(); }
-  void Release() { release_.Notify(); }
+  void HoldFirstBatch() { gate_.Enable(); }
+  void WaitUntilHeld() { gate_.WaitUntilHeld(); }
+  void Release() { gate_.Release(); }
   std::vector<std::string> log() {
     absl::MutexLock lock(&mu_);
     return log_;
@@ -676,10 +688,7 @@ class SliceRunner {
   Queue* queue_ = nullptr;
   absl::Mutex mu_;
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
-  bool hold_first_ = false;
-  std::atomic<bool> first_{true};
-  absl::Notification entered_;
-  absl::Notification release_;
+  FirstBatchGate gate_;
 };
 
 QueueOptions Sliced(int max_batch_size, int64_t slice_steps) {

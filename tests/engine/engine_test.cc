@@ -14,6 +14,7 @@
 #include "server/engine/layer_groups.h"
 #include "server/model/loader.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/values.h"
 
 namespace rnnserve::engine {
 namespace {
@@ -35,10 +36,7 @@ std::unique_ptr<Engine> MakeEngine(const std::string& golden_case,
 }
 
 std::vector<float> Random(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
+  return testing::RandomValues(n, rng);
 }
 
 // Classifies each of `inputs` (with `lengths`) in one call.

@@ -15,6 +15,7 @@
 #include "server/engine/layer_groups.h"
 #include "server/model/loader.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/values.h"
 
 namespace rnnserve::engine {
 namespace {
@@ -39,13 +40,6 @@ std::unique_ptr<Engine> MakeEngine(const model::Model& model) {
   return engine.ok() ? *std::move(engine) : nullptr;
 }
 
-std::vector<float> Random(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
 // 64 sequences of every length 1..28 in a scrambled order (as the
 // ClassifyMixed benchmark), and a wide spread: many of length 1, a few of
 // 300, one between.
@@ -58,13 +52,10 @@ std::vector<std::vector<int>> LengthSets() {
   return {scrambled, wide};
 }
 
-void ExpectNear(std::span<const float> got, std::span<const float> want,
-                float tolerance, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], want[i], tolerance) << what << ", value " << i;
-  }
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  return testing::RandomValues(n, rng);
 }
+using testing::ExpectAllNear;
 
 // Logits of each sequence, all in one call or each alone.
 std::vector<std::vector<float>> Classify(
@@ -100,9 +91,9 @@ TEST(MixedLengthTest, ClassifyEqualsOneByOneForEveryModel) {
       const auto batched = Classify(*engine, inputs, lengths, false);
       const auto alone = Classify(*engine, inputs, lengths, true);
       for (size_t i = 0; i < inputs.size(); ++i) {
-        ExpectNear(batched[i], alone[i], kBatchTolerance,
-                   "sequence " + std::to_string(i) + " of length " +
-                       std::to_string(lengths[i]));
+        ExpectAllNear(batched[i], alone[i], kBatchTolerance,
+                      "sequence " + std::to_string(i) + " of length " +
+                          std::to_string(lengths[i]));
       }
     }
   }
@@ -146,10 +137,10 @@ TEST(MixedLengthTest, RegressEqualsOneByOneForEveryUnidirectionalModel) {
       for (size_t i = 0; i < lengths.size(); ++i) {
         const std::string what = "chunk " + std::to_string(i) + " of length " +
                                  std::to_string(lengths[i]);
-        ExpectNear(batched.outputs[i], alone.outputs[i], kBatchTolerance,
-                   what + " outputs");
-        ExpectNear(batched.states[i], alone.states[i], kBatchTolerance,
-                   what + " final state");
+        ExpectAllNear(batched.outputs[i], alone.outputs[i], kBatchTolerance,
+                      what + " outputs");
+        ExpectAllNear(batched.states[i], alone.states[i], kBatchTolerance,
+                      what + " final state");
       }
     }
   }
@@ -211,8 +202,8 @@ TEST(MixedLengthTest, GoldenSequencesBesideWideFillersMatchPyTorch) {
     if (name.find("_cls_") != std::string::npos) {
       const auto logits = Classify(*engine, call.inputs, call.lengths, false);
       for (int i = 0; i < call.n; ++i) {
-        ExpectNear(logits[i], {call.golden.F32("logits").data() + i * o, o},
-                   kGoldenTolerance, "sequence " + std::to_string(i));
+        ExpectAllNear(logits[i], {call.golden.F32("logits").data() + i * o, o},
+                      kGoldenTolerance, "sequence " + std::to_string(i));
       }
       continue;
     }
@@ -229,12 +220,12 @@ TEST(MixedLengthTest, GoldenSequencesBesideWideFillersMatchPyTorch) {
     ASSERT_TRUE(engine->Regress(chunks.Items(call.lengths)).ok());
     for (int i = 0; i < call.n; ++i) {
       const std::string what = "sequence " + std::to_string(i);
-      ExpectNear(chunks.outputs[i],
-                 {call.golden.F32("outputs").data() + i * call.t_max * o,
-                  call.lengths[i] * o},
-                 kGoldenTolerance, what + " outputs");
-      ExpectNear(chunks.states[i], call.State(i, "h_n", "c_n"),
-                 kGoldenTolerance, what + " final state");
+      ExpectAllNear(chunks.outputs[i],
+                    {call.golden.F32("outputs").data() + i * call.t_max * o,
+                     call.lengths[i] * o},
+                    kGoldenTolerance, what + " outputs");
+      ExpectAllNear(chunks.states[i], call.State(i, "h_n", "c_n"),
+                    kGoldenTolerance, what + " final state");
     }
   }
 }
@@ -262,12 +253,12 @@ TEST(MixedLengthTest, LongSequencesCutIntoPiecesEqualStepByStep) {
     std::vector<float> whole(len * o), whole_state(state.size());
     RegressItem one{len, x, {}, whole_state, whole};
     ASSERT_TRUE(engine->Regress({&one, 1}).ok());
-    ExpectNear(whole, steps, kBatchTolerance, "outputs");
-    ExpectNear(whole_state, state, kBatchTolerance, "final state");
+    ExpectAllNear(whole, steps, kBatchTolerance, "outputs");
+    ExpectAllNear(whole_state, state, kBatchTolerance, "final state");
     // Classify applies the same head at the last step.
     const auto logits = Classify(*engine, {x}, {len}, false);
-    ExpectNear(logits[0], {steps.data() + (len - 1) * o, o}, kBatchTolerance,
-               "logits");
+    ExpectAllNear(logits[0], {steps.data() + (len - 1) * o, o}, kBatchTolerance,
+                  "logits");
   }
 }
 
@@ -347,8 +338,8 @@ TEST(MixedLengthTest, NoShapeIsMadeAfterWarmup) {
       if (call < 2) {
         const auto alone = Classify(*engine, inputs, lengths, true);
         for (size_t i = 0; i < inputs.size(); ++i) {
-          ExpectNear(batched[i], alone[i], kBatchTolerance,
-                     "sequence " + std::to_string(i));
+          ExpectAllNear(batched[i], alone[i], kBatchTolerance,
+                        "sequence " + std::to_string(i));
         }
       }
     }

@@ -18,12 +18,15 @@
 #include "server/model/loader.h"
 #include "server/runtime/model_runtime.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/values.h"
 
 namespace rnnserve::runtime {
 namespace {
 
+using testing::ExpectAllNear;
 using testing::GoldenCases;
 using testing::GoldensDir;
+using testing::RandomValues;
 
 // As the engine's golden tests: against PyTorch, and against one pass of
 // our own engine.
@@ -54,38 +57,18 @@ struct Answers {
   int target ABSL_GUARDED_BY(mu) = 0;
 };
 
-class Call : public ClassifyTask {
+// A task of kind `Base` whose answer goes to `answers`.
+template <typename Base>
+class Answered : public Base {
  public:
-  explicit Call(Answers* answers) : answers_(answers) {}
+  explicit Answered(Answers* answers) : answers_(answers) {}
   void Done(absl::Status status) override { answers_->Add(std::move(status)); }
 
  private:
   Answers* answers_;
 };
-
-class Chunk : public RegressTask {
- public:
-  explicit Chunk(Answers* answers) : answers_(answers) {}
-  void Done(absl::Status status) override { answers_->Add(std::move(status)); }
-
- private:
-  Answers* answers_;
-};
-
-std::vector<float> Random(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-void ExpectNear(std::span<const float> got, std::span<const float> want,
-                float tolerance, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], want[i], tolerance) << what << ", value " << i;
-  }
-}
+using Call = Answered<ClassifyTask>;
+using Chunk = Answered<RegressTask>;
 
 // A golden model behind a runtime that slices.
 struct Served {
@@ -134,7 +117,8 @@ TEST(SlicedRuntimeTest, ClassifyInSlicesMatchesPyTorch) {
     // Fillers of our own, long and short, expected as one pass gives them.
     const std::vector<int> filler_lengths = {300, 1, 120, 2};
     std::vector<std::vector<float>> fillers;
-    for (int len : filler_lengths) fillers.push_back(Random(len * in, rng));
+    for (int len : filler_lengths)
+      fillers.push_back(RandomValues(len * in, rng));
     std::vector<std::vector<float>> whole(fillers.size(),
                                           std::vector<float>(o));
     for (size_t f = 0; f < fillers.size(); ++f) {
@@ -176,14 +160,15 @@ TEST(SlicedRuntimeTest, ClassifyInSlicesMatchesPyTorch) {
       const std::span<const float> want_p(
           s.golden.F32("probabilities").data() + i * o, o);
       const std::string what = "golden sequence " + std::to_string(i);
-      ExpectNear(alone[i], want, kGoldenTolerance, what + " alone");
-      ExpectNear(probabilities[i], want_p, kGoldenTolerance,
-                 what + " probabilities");
-      ExpectNear(together[i], want, kGoldenTolerance, what + " in one call");
+      ExpectAllNear(alone[i], want, kGoldenTolerance, what + " alone");
+      ExpectAllNear(probabilities[i], want_p, kGoldenTolerance,
+                    what + " probabilities");
+      ExpectAllNear(together[i], want, kGoldenTolerance, what + " in one call");
     }
     for (size_t f = 0; f < fillers.size(); ++f) {
-      ExpectNear(together[s.n + f], whole[f], kBatchTolerance,
-                 "filler of " + std::to_string(filler_lengths[f]) + " steps");
+      ExpectAllNear(
+          together[s.n + f], whole[f], kBatchTolerance,
+          "filler of " + std::to_string(filler_lengths[f]) + " steps");
     }
     // The calls ran in slices: a few steps at a time, so well over a
     // hundred executions (in one pass the big call is under 20 per layer
@@ -235,12 +220,12 @@ TEST(SlicedRuntimeTest, ChunksInSlicesMatchPyTorchAndCarryTheirState) {
     }
     for (int i = 0; i < s.n; ++i) {
       const std::string what = "sequence " + std::to_string(i);
-      ExpectNear(
+      ExpectAllNear(
           outputs[i],
           {s.golden.F32("outputs").data() + i * s.t_max * o, s.length(i) * o},
           kGoldenTolerance, what + " outputs");
-      ExpectNear(states[i], state(i, "h_n", "c_n"), kGoldenTolerance,
-                 what + " final state");
+      ExpectAllNear(states[i], state(i, "h_n", "c_n"), kGoldenTolerance,
+                    what + " final state");
     }
   }
 }
