@@ -60,10 +60,11 @@ class HoldingEngine : public engine::Engine {
   absl::Notification release_;
 };
 
-// Counts how calls end.
+// Counts how calls end, in the order they end.
 struct Answers {
   absl::Mutex mu;
   std::vector<absl::Status> statuses ABSL_GUARDED_BY(mu);
+  std::vector<int> steps ABSL_GUARDED_BY(mu);  // Of each call's first item.
 };
 
 // A call of `sequences` sequences of `steps` steps, all reading `input`.
@@ -82,6 +83,7 @@ class Call : public ClassifyTask {
   void Done(absl::Status status) override {
     absl::MutexLock lock(&answers_->mu);
     answers_->statuses.push_back(std::move(status));
+    answers_->steps.push_back(items[0].steps);
   }
 
  private:
@@ -141,6 +143,32 @@ TEST(ModelRuntimeTest, LongSequencesAreBoundedByStepsWhileASmallCallGetsIn) {
   scheduler.Stop();
   absl::MutexLock lock(&answers.mu);
   ASSERT_EQ(answers.statuses.size(), 5u);
+  for (const absl::Status& s : answers.statuses) EXPECT_TRUE(s.ok()) << s;
+}
+
+TEST(ModelRuntimeTest, AShortCallIsAnsweredBetweenTheSlicesOfALongOne) {
+  constexpr int kSteps = 10000;
+  const std::vector<float> input(kSteps * kInputSize, 0.5f);
+  Answers answers;
+  FakeClock clock;
+  auto engine = std::make_unique<HoldingEngine>();
+  HoldingEngine& held = *engine;
+  batching::Scheduler scheduler({1, nullptr}, clock);
+  batching::QueueOptions queue;
+  queue.slice_steps = 2048;
+  ModelRuntime runtime(std::move(engine), queue, scheduler, clock, nullptr);
+  scheduler.Start();
+
+  auto heavy = MakeCall(32, kSteps, input, &answers);
+  ASSERT_TRUE(runtime.Classify(heavy).ok());
+  held.WaitUntilHeld();  // Its first slice runs.
+  auto small = MakeCall(1, 28, input, &answers);
+  ASSERT_TRUE(runtime.Classify(small).ok());
+  held.Release();
+  scheduler.Stop();
+  absl::MutexLock lock(&answers.mu);
+  // Without slices the small call waited for all 320,000 steps.
+  EXPECT_THAT(answers.steps, ::testing::ElementsAre(28, kSteps));
   for (const absl::Status& s : answers.statuses) EXPECT_TRUE(s.ok()) << s;
 }
 
