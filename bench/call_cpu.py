@@ -233,7 +233,8 @@ def main():
           f"{args.duration:g} s runs, medians of {args.rounds} rounds; CPU us per call "
           "from /proc inside the measured window")
     for name, t in tables.items():
-        print_table(f"{name}: {builds[name]}", t, levels if "classify" in modes else [])
+        print_table(f"{name}: {builds[name]}", t,
+                    levels if {"classify", "health"} <= set(modes) else [])
     if "before" in tables:
         b, a = tables["before"], tables["after"]
         print("\nafter / before (server CPU us per call)")

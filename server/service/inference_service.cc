@@ -56,33 +56,24 @@ class ClassifyCall final
     RETURN_IF_ERROR(ValidateClassify(request(), *config_, state_.limits));
     auto task =
         std::make_unique<CallTask<runtime::ClassifyTask, ClassifyCall>>(this);
-    const int n = request().sequences_size();
-    const int outputs = config_->output_size;
+    const size_t n = request().sequences_size();
+    const size_t outputs = config_->output_size;
     task->items.reserve(n);
-    // The engine writes each sequence's logits and probabilities straight
-    // into its result in the response (on the call's arena): no buffer of
-    // the call's own, and no copy. Nothing else touches the response until
-    // the task is done.
-    v1::ClassifyResponse& response = this->response();
-    for (int i = 0; i < n; ++i) {
+    logits_.resize(n * outputs);
+    probabilities_.resize(n * outputs);
+    for (size_t i = 0; i < n; ++i) {
       const v1::Sequence& s = request().sequences(i);
-      v1::Classification* result = response.add_results();
-      result->mutable_logits()->Resize(outputs, 0.0f);
-      result->mutable_probabilities()->Resize(outputs, 0.0f);
       task->items.push_back(
           {static_cast<int>(s.steps()),
            {s.values().data(), static_cast<size_t>(s.values_size())},
-           {result->mutable_logits()->mutable_data(),
-            static_cast<size_t>(outputs)},
-           {result->mutable_probabilities()->mutable_data(),
-            static_cast<size_t>(outputs)}});
+           {logits_.data() + i * outputs, outputs},
+           {probabilities_.data() + i * outputs, outputs}});
     }
     task->deadline = deadline_;
     std::unique_ptr<runtime::ClassifyTask> base = std::move(task);
     return model->Classify(base);
   }
 
-  // Adds the model and, to each result the engine filled, its top classes.
   void Respond() {
     v1::ClassifyResponse& response = this->response();
     response.set_model(config_->name);
@@ -92,15 +83,19 @@ class ClassifyCall final
     const int k = static_cast<int>(std::clamp<uint32_t>(
         request().top_k(), 1, static_cast<uint32_t>(outputs)));
     absl::InlinedVector<int, 32> order(outputs);
-    for (v1::Classification& result : *response.mutable_results()) {
-      const float* probs = result.probabilities().data();
+    for (int i = 0; i < request().sequences_size(); ++i) {
+      const float* logits = logits_.data() + i * outputs;
+      const float* probs = probabilities_.data() + i * outputs;
+      v1::Classification* result = response.add_results();
+      result->mutable_logits()->Add(logits, logits + outputs);
+      result->mutable_probabilities()->Add(probs, probs + outputs);
       std::iota(order.begin(), order.end(), 0);
       std::partial_sort(
           order.begin(), order.begin() + k, order.end(), [&](int a, int b) {
             return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
           });
       for (int j = 0; j < k; ++j) {
-        v1::ClassScore* score = result.add_top();
+        v1::ClassScore* score = result->add_top();
         score->set_index(order[j]);
         if (!config_->labels.empty()) {
           score->set_label(config_->labels[order[j]]);
@@ -111,6 +106,8 @@ class ClassifyCall final
   }
 
   const model::ModelConfig* config_ = nullptr;
+  std::vector<float> logits_;
+  std::vector<float> probabilities_;
 };
 
 // A RegressChunk call: takes its session over for the whole call. The
