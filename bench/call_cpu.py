@@ -3,7 +3,8 @@
 
   call_cpu.py [--build-dir build] [--before-build-dir DIR] [--rounds 5]
               [--duration 6] [--concurrency 1,16] [--no-pin]
-              [--server-cpu 0] [--client-cpu 1] [--json]
+              [--server-cpu 0] [--client-cpu 1] [--modes health,classify,stream]
+              [--json] [--json-out FILE]
 
 Builds nothing: uses BUILD_DIR/bin/rnnserve and BUILD_DIR/bin/rnnctl (a
 Release build). Starts rnnserve with --compute-threads=1 pinned to one CPU
@@ -31,10 +32,11 @@ preempt it on the shared CPU: at high concurrency it reads a little high, and
 
 With --before-build-dir a second server (another build, e.g. an older
 commit) is measured the same way, its runs interleaved with this build's
-(before, after, before, after, ...), and the table gives both and their
-ratio, also as the median of each round's ratio (the two builds ran
-back to back, in turns: before-after, then after-before). Medians over
---rounds. --json-out FILE keeps every run.
+(each run of one build next to the same run of the other, which goes first
+in every other round), and the table gives both and their ratio, also as
+the median of each round's ratio. Medians over --rounds. --json-out FILE
+keeps every run. BENCHMARKS.md section 4 has the figures and how to read
+them.
 """
 import argparse
 import json
