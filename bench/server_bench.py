@@ -51,9 +51,10 @@ def process_cpu_seconds(pid):
 
 
 class Server:
-    def __init__(self, binary, extra_flags):
+    def __init__(self, binary, extra_flags, prefix=()):
+        """`prefix` goes before the command, e.g. ("taskset", "-c", "0")."""
         self.metrics_port = free_port()
-        cmd = [binary, "--grpc-address=127.0.0.1:0",
+        cmd = list(prefix) + [binary, "--grpc-address=127.0.0.1:0",
                f"--metrics-address=127.0.0.1:{self.metrics_port}",
                "--shutdown-grace=2s"] + extra_flags
         self.log = open(os.devnull, "w")

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "server/common/status_macros.h"
 #include "server/service/authenticate.h"
 #include "server/service/chunk.h"
@@ -57,6 +58,7 @@ class ClassifyCall final
         std::make_unique<CallTask<runtime::ClassifyTask, ClassifyCall>>(this);
     const size_t n = request().sequences_size();
     const size_t outputs = config_->output_size;
+    task->items.reserve(n);
     logits_.resize(n * outputs);
     probabilities_.resize(n * outputs);
     for (size_t i = 0; i < n; ++i) {
@@ -80,7 +82,7 @@ class ClassifyCall final
     // top_k is a uint32: clamp it as one, so that 2^31 and above mean all.
     const int k = static_cast<int>(std::clamp<uint32_t>(
         request().top_k(), 1, static_cast<uint32_t>(outputs)));
-    std::vector<int> order(outputs);
+    absl::InlinedVector<int, 32> order(outputs);
     for (int i = 0; i < request().sequences_size(); ++i) {
       const float* logits = logits_.data() + i * outputs;
       const float* probs = probabilities_.data() + i * outputs;

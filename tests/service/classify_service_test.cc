@@ -265,6 +265,24 @@ TEST_F(ClassifyServiceTest, BadInputsAreRefusedWithTheFieldNamed) {
        grpc::INVALID_ARGUMENT, "sequences[0].values[5]"},
       {"Inf", [](auto& r) { r.mutable_sequences(0)->set_values(7, INFINITY); },
        grpc::INVALID_ARGUMENT, "sequences[0].values[7]"},
+      // Past the first 64 values, in the second sequence, the last value;
+      // with two bad values the first is named.
+      {"NaN late in the second sequence",
+       [](auto& r) {
+         *r.add_sequences() = r.sequences(0);
+         r.mutable_sequences(1)->set_values(700, std::nanf(""));
+       },
+       grpc::INVALID_ARGUMENT, "sequences[1].values[700]: nan"},
+      {"-Inf last",
+       [](auto& r) { r.mutable_sequences(0)->set_values(783, -INFINITY); },
+       grpc::INVALID_ARGUMENT, "sequences[0].values[783]: -inf"},
+      {"two bad values",
+       [](auto& r) {
+         r.mutable_sequences(0)->set_values(130, INFINITY);
+         r.mutable_sequences(0)->set_values(129, std::nanf(""));
+         r.mutable_sequences(0)->set_values(500, std::nanf(""));
+       },
+       grpc::INVALID_ARGUMENT, "sequences[0].values[129]: nan"},
       {"too many steps",
        [](auto& r) {
          r.mutable_sequences(0)->set_steps(10001);
