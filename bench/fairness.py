@@ -2,14 +2,15 @@
 """A short call's latency while another client runs long sequences.
 
   fairness.py [--build-dir build] [--duration 8] [--rounds 3]
-              [--slice-steps 0,2048] [--heavy-concurrency 4]
+              [--settings 0/0,512/5] [--heavy-concurrency 4]
               [--heavy-batch 32] [--heavy-steps 10000]
               [--server-cpu 0] [--client-cpu 1] [--json]
 
 Builds nothing: uses BUILD_DIR/bin/rnnserve (a Release build) and
-BUILD_DIR/bin/rnnctl. Per round and per --slice-steps value, starts rnnserve
-on 127.0.0.1 pinned to --server-cpu with one compute thread, and `rnnctl
-bench` pinned to --client-cpu:
+BUILD_DIR/bin/rnnctl. Per round and per setting (SLICE/NICE: the server's
+--slice-steps and --compute-nice), starts rnnserve on 127.0.0.1 pinned to
+--server-cpu with one compute thread, and `rnnctl bench` pinned to
+--client-cpu:
 
   1. alone: one light client, Classify of 1 sequence of 28 steps
      (fashion_lstm), concurrency 1, for --duration seconds;
@@ -18,9 +19,10 @@ bench` pinned to --client-cpu:
      light client runs again for --duration seconds.
 
 Reports the light client's p50 and p99 alone and loaded, loaded p99 / alone
-p99 (the target is <= 3), and the heavy client's sequences/s. --slice-steps
-0 turns slicing off (the server as it was before it had lanes), so the
-default compares before and after in one run. Medians over --rounds.
+p99 (the target is <= 3), and the heavy client's sequences/s. 0/0 is the
+server as it was before it had lanes and slices (no slices, compute threads
+at the default priority), 512/5 its defaults now, so the default compares
+before and after in one run. Medians over --rounds.
 """
 import argparse
 import json
@@ -36,10 +38,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def start_server(build_dir, cpu, slice_steps):
+def start_server(build_dir, cpu, slice_steps, nice):
     cmd = ["taskset", "-c", str(cpu), os.path.join(build_dir, "bin", "rnnserve"),
            "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
            "--compute-threads=1", f"--slice-steps={slice_steps}",
+           f"--compute-nice={nice}",
            # Four heavy calls (320,000 steps, 8,960,000 values each) must
            # fit in the queue.
            "--max-queued-steps=4000000", "--max-queued-values=200000000",
@@ -83,9 +86,10 @@ def run_json(cmd):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def one_round(args, slice_steps):
+def one_round(args, setting):
+    slice_steps, nice = setting
     proc, drain, address = start_server(args.build_dir, args.server_cpu,
-                                        slice_steps)
+                                        slice_steps, nice)
     try:
         light = bench_cmd(args.build_dir, args.client_cpu, address,
                           ["--concurrency=1", "--batch=1", "--steps=28",
@@ -108,7 +112,7 @@ def one_round(args, slice_steps):
         if r["errors"]:
             raise RuntimeError(f"calls failed: {r['errors']}")
     return {
-        "slice_steps": slice_steps,
+        "setting": f"{slice_steps}/{nice}",
         "alone_p50_ms": alone["latency_ms"]["p50"],
         "alone_p99_ms": alone["latency_ms"]["p99"],
         "loaded_p50_ms": loaded["latency_ms"]["p50"],
@@ -123,7 +127,8 @@ def main():
     parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--slice-steps", default="0,2048")
+    parser.add_argument("--settings", default="0/0,512/5",
+                        help="SLICE/NICE,...: --slice-steps/--compute-nice")
     parser.add_argument("--heavy-concurrency", type=int, default=4)
     parser.add_argument("--heavy-batch", type=int, default=32)
     parser.add_argument("--heavy-steps", type=int, default=10000)
@@ -131,19 +136,21 @@ def main():
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    settings = [int(s) for s in args.slice_steps.split(",")]
+    settings = [tuple(int(v) for v in s.split("/"))
+                for s in args.settings.split(",")]
     runs = []
     for r in range(args.rounds):
         for s in settings:
             row = one_round(args, s)
-            print(f"round {r + 1} slice_steps {s}: {row}", file=sys.stderr)
+            print(f"round {r + 1} {row}", file=sys.stderr)
             runs.append(row)
     table = []
     for s in settings:
-        rows = [r for r in runs if r["slice_steps"] == s]
+        name = f"{s[0]}/{s[1]}"
+        rows = [r for r in runs if r["setting"] == name]
         med = {k: statistics.median(r[k] for r in rows)
-               for k in rows[0] if k != "slice_steps"}
-        med["slice_steps"] = s
+               for k in rows[0] if k != "setting"}
+        med["setting"] = name
         med["p99_ratio"] = med["loaded_p99_ms"] / med["alone_p99_ms"]
         table.append(med)
     base = table[0]["heavy_sequences_per_s"]
@@ -152,11 +159,11 @@ def main():
     if args.json:
         print(json.dumps(table, indent=1))
         return
-    print("| --slice-steps | alone p50 ms | alone p99 ms | loaded p50 ms | "
+    print("| --slice-steps/--compute-nice | alone p50 ms | alone p99 ms | loaded p50 ms | "
           "loaded p99 ms | p99 loaded/alone | heavy seq/s | heavy vs first |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in table:
-        print(f"| {t['slice_steps']} | {t['alone_p50_ms']:.3f} | "
+        print(f"| {t['setting']} | {t['alone_p50_ms']:.3f} | "
               f"{t['alone_p99_ms']:.3f} | {t['loaded_p50_ms']:.3f} | "
               f"{t['loaded_p99_ms']:.3f} | {t['p99_ratio']:.2f} | "
               f"{t['heavy_sequences_per_s']:.1f} | {t['heavy_vs_first']:.2f} |")

@@ -92,12 +92,22 @@ void AddLimitFlags(FlagSet& flags, ServerFlags& f) {
             "slice of long work. Applies to unidirectional models (a "
             "bidirectional one needs each sequence whole) and to streaming "
             "chunks; the answer is the same as in one pass. The default, "
-            "2048, is about a millisecond of compute on the bundled "
-            "fashion_lstm; smaller is fairer, larger does less work per "
-            "step. 0 turns slicing off.",
+            "512, is under a millisecond of compute on the bundled "
+            "fashion_lstm (8 steps of 64 sequences); smaller is fairer, "
+            "larger runs fewer executions. Scale it with your model's speed. "
+            "0 turns slicing off.",
             0, int64_t{1} << 40);
   flags.Int("compute-threads", &f.compute_threads,
             "Threads that run batches (default: the number of CPUs).", 1, 256);
+  flags.Int("compute-nice", &f.compute_nice,
+            "Nice value of the compute threads (0 to 19; higher yields "
+            "more). Above 0, the threads that receive and answer calls "
+            "preempt a busy compute thread at once instead of waiting for its "
+            "time slice, which cuts a short call's latency when the CPUs are "
+            "busy (with --slice-steps, see BENCHMARKS.md). Within a container "
+            "it orders only the server's own threads; on a shared host it "
+            "also yields to other processes. 0 leaves them as they are.",
+            0, 19);
   flags.Int("engine-threads", &f.engine_threads,
             "Threads oneDNN may use inside one batch; 1 suits small "
             "recurrent batches best.",
@@ -258,6 +268,7 @@ absl::StatusOr<ProgramOptions> OptionsFromFlags(const ServerFlags& f) {
   s.queue.slice_steps = f.slice_steps;
   s.compute_threads = static_cast<int>(f.compute_threads);
   s.engine_threads = static_cast<int>(f.engine_threads);
+  s.compute_nice = static_cast<int>(f.compute_nice);
   s.limits.max_steps = static_cast<int>(f.max_sequence_length);
   s.limits.max_sequences_per_request =
       static_cast<int>(f.max_sequences_per_request);

@@ -28,9 +28,10 @@ struct ServerFlags {
   int64_t max_queued_items = 1024;
   int64_t max_queued_steps = 1'000'000;
   int64_t max_queued_values = 32'000'000;
-  int64_t slice_steps = 2048;
+  int64_t slice_steps = 512;
   int64_t compute_threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t engine_threads = 1;
+  int64_t compute_nice = 5;
   int64_t max_sequence_length = 10000;
   int64_t max_sequences_per_request = 256;
   int64_t max_message_bytes = 64 << 20;

@@ -13,6 +13,7 @@
 #include "server/common/log.h"
 #include "server/common/status_macros.h"
 #include "server/common/string_view.h"
+#include "server/common/thread_priority.h"
 #include "server/engine/dnnl_engine.h"
 #include "server/service/inference_service.h"
 #include "server/sessions/memory_sessions.h"
@@ -125,12 +126,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     metrics->SetSessionStoreBackend(std::string(server->sessions_->backend()));
   }
   const int engine_threads = options.engine_threads;
+  const int compute_nice = options.compute_nice;
   server->scheduler_ = std::make_unique<batching::Scheduler>(
-      batching::Scheduler::Options{options.compute_threads,
-                                   [engine_threads] {
-                                     engine::SetThreadsForThisThread(
-                                         engine_threads);
-                                   }},
+      batching::Scheduler::Options{
+          options.compute_threads,
+          [engine_threads, compute_nice] {
+            engine::SetThreadsForThisThread(engine_threads);
+            if (compute_nice == 0) return;
+            // Latency before throughput: a compute thread that keeps its
+            // default priority serves a little more, but each call waits.
+            absl::Status status = SetThisThreadNice(compute_nice);
+            if (!status.ok()) Log("rnnserve: ", status.ToString());
+          }},
       clock);
 
   ServingState& state = server->state_;

@@ -42,6 +42,9 @@ struct ServerOptions {
   int compute_threads = 2;
   // Threads the engine may use inside one batch.
   int engine_threads = 1;
+  // The compute threads' nice value: above 0, the threads that receive and
+  // answer calls preempt them on a busy CPU.
+  int compute_nice = 0;
   Limits limits;
   sessions::SessionLimits sessions;
   // Where sessions live: unset, in this process's memory; set, in the
