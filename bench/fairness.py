@@ -18,8 +18,13 @@ BUILD_DIR/bin/rnnctl. Per round and per setting (SLICE/NICE: the server's
      --heavy-batch x --heavy-steps steps in flight; after two seconds the
      light client runs again for --duration seconds.
 
+  3. the heavy client alone for --duration + 2 seconds: what slicing costs
+     long work (beside the light client, the heavy one also loses the CPU
+     the light calls take).
+
 Reports the light client's p50 and p99 alone and loaded, loaded p99 / alone
-p99 (the target is <= 3), and the heavy client's sequences/s. 0/0 is the
+p99 (the target is <= 3), and the heavy client's sequences/s beside the
+light one and alone. 0/0 is the
 server as it was before it had lanes and slices (no slices, compute threads
 at the default priority), 512/5 its defaults now, so the default compares
 before and after in one run. Medians over --rounds.
@@ -106,9 +111,16 @@ def one_round(args, setting):
         loaded = run_json(light + ["--warmup=0.5s"])
         out, _ = heavy.communicate(timeout=600)
         heavy_result = json.loads(out.strip().splitlines()[-1])
+        # The heavy client alone: what slicing costs long work.
+        heavy_alone = run_json(
+            bench_cmd(args.build_dir, args.client_cpu, address,
+                      [f"--concurrency={args.heavy_concurrency}",
+                       f"--batch={args.heavy_batch}",
+                       f"--steps={args.heavy_steps}", "--timeout=120s",
+                       "--warmup=2s", f"--duration={args.duration + 2}s"]))
     finally:
         stop_server(proc, drain)
-    for r in (alone, loaded, heavy_result):
+    for r in (alone, loaded, heavy_result, heavy_alone):
         if r["errors"]:
             raise RuntimeError(f"calls failed: {r['errors']}")
     return {
@@ -119,6 +131,7 @@ def one_round(args, setting):
         "loaded_p99_ms": loaded["latency_ms"]["p99"],
         "loaded_max_ms": loaded["latency_ms"]["max"],
         "heavy_sequences_per_s": heavy_result["units_per_second"],
+        "heavy_alone_sequences_per_s": heavy_alone["units_per_second"],
     }
 
 
@@ -153,20 +166,23 @@ def main():
         med["setting"] = name
         med["p99_ratio"] = med["loaded_p99_ms"] / med["alone_p99_ms"]
         table.append(med)
-    base = table[0]["heavy_sequences_per_s"]
+    base = table[0]["heavy_alone_sequences_per_s"]
     for t in table:
-        t["heavy_vs_first"] = t["heavy_sequences_per_s"] / base
+        t["heavy_alone_vs_first"] = t["heavy_alone_sequences_per_s"] / base
     if args.json:
         print(json.dumps(table, indent=1))
         return
     print("| --slice-steps/--compute-nice | alone p50 ms | alone p99 ms | loaded p50 ms | "
-          "loaded p99 ms | p99 loaded/alone | heavy seq/s | heavy vs first |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "loaded p99 ms | p99 loaded/alone | heavy seq/s beside light | "
+          "heavy seq/s alone | heavy alone vs first |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t in table:
         print(f"| {t['setting']} | {t['alone_p50_ms']:.3f} | "
               f"{t['alone_p99_ms']:.3f} | {t['loaded_p50_ms']:.3f} | "
               f"{t['loaded_p99_ms']:.3f} | {t['p99_ratio']:.2f} | "
-              f"{t['heavy_sequences_per_s']:.1f} | {t['heavy_vs_first']:.2f} |")
+              f"{t['heavy_sequences_per_s']:.1f} | "
+              f"{t['heavy_alone_sequences_per_s']:.1f} | "
+              f"{t['heavy_alone_vs_first']:.2f} |")
 
 
 if __name__ == "__main__":
