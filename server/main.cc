@@ -167,7 +167,9 @@ int Run(int argc, char** argv) {
     return 1;
   }
   std::vector<std::string> names;
-  for (const model::ModelConfig& c : configs) names.push_back(c.name);
+  for (const model::ModelConfig& c : configs) {
+    names.push_back(absl::StrCat(c.name, ":", c.version));
+  }
   Log("serving ", names.size(), " model(s) [", absl::StrJoin(names, ", "),
       "] from ", repository.string(), "; gRPC on port ", (*server)->port(),
       " (", s.grpc_address, "), metrics ",

@@ -146,7 +146,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   // Plans are made for the thread count that will run them.
   engine::SetThreadsForThisThread(engine_threads);
-  for (const model::Model& m : models) {
+  for (size_t i = 0; i < models.size(); ++i) {
+    const model::Model& m = models[i];
+    // One version per model for now: the newest, which comes last.
+    if (i + 1 < models.size() && models[i + 1].config.name == m.config.name) {
+      continue;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
                      engine::CreateDnnlEngine(m));
     auto runtime = std::make_unique<runtime::ModelRuntime>(
