@@ -102,7 +102,7 @@ struct BuildInfo {
 class Metrics final : public sessions::SessionObserver {
  public:
   // Registers every family and child for `models` (their configs give the
-  // model-info labels).
+  // model-info labels: one series per config, so one per version).
   Metrics(const BuildInfo& build,
           const std::vector<model::ModelConfig>& models);
   ~Metrics() override;
