@@ -170,9 +170,13 @@ int Run(int argc, char** argv) {
   for (const model::ModelConfig& c : configs) {
     names.push_back(absl::StrCat(c.name, ":", c.version));
   }
-  Log("serving ", names.size(), " model(s) [", absl::StrJoin(names, ", "),
-      "] from ", repository.string(), "; gRPC on port ", (*server)->port(),
-      " (", s.grpc_address, "), metrics ",
+  const size_t model_count = (*server)->state().models.size();
+  Log("serving ", model_count, " model(s)",
+      names.size() == model_count
+          ? std::string()
+          : absl::StrCat(" (", names.size(), " versions)"),
+      " [", absl::StrJoin(names, ", "), "] from ", repository.string(),
+      "; gRPC on port ", (*server)->port(), " (", s.grpc_address, "), metrics ",
       options->metrics_address.empty()
           ? std::string("off")
           : absl::StrCat("on port ", metrics_port, " (",
