@@ -15,7 +15,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/batching/scheduler.h"
 #include "server/model/loader.h"
+#include "tests/metrics/exposition.h"
 #include "tests/model/test_util.h"
 #include "tests/testing/golden.h"
 #include "tests/testing/redis_server.h"
@@ -223,6 +225,30 @@ TEST_F(ModelVersionsTest, ModelInfoMetricHasASeriesPerVersion) {
     }
   }
   EXPECT_EQ(series, 2);
+}
+
+TEST_F(ModelVersionsTest, QueueSeriesSumTheVersionsQueues) {
+  absl::StatusOr<metrics::testing::Exposition> exposition =
+      metrics::testing::ParseExposition(server_.metrics().Render());
+  ASSERT_TRUE(exposition.ok()) << exposition.status();
+  // Each version has a queue of the default capacity.
+  EXPECT_EQ(exposition->Value("rnnserve_queue_capacity",
+                              {{"model", "reg"}, {"method", "Regress"}}),
+            2.0 * batching::QueueOptions().max_queued_steps);
+  // Calls on both versions leave both queues, so the sum, empty.
+  v1::RegressResponse response;
+  ASSERT_TRUE(Chunk(*stub_, SineChunk(0, 10, "", "1"), &response).ok());
+  v1::RegressRequest newest;
+  newest.set_model("reg");
+  newest.set_steps(1);
+  newest.add_values(0.5f);
+  newest.add_values(0.5f);
+  ASSERT_TRUE(Chunk(*stub_, newest, &response).ok());
+  exposition = metrics::testing::ParseExposition(server_.metrics().Render());
+  ASSERT_TRUE(exposition.ok()) << exposition.status();
+  EXPECT_EQ(exposition->Value("rnnserve_queue_depth",
+                              {{"model", "reg"}, {"method", "Regress"}}),
+            0.0);
 }
 
 TEST_F(ModelVersionsTest, ASessionStaysOnTheVersionItStartedOn) {
