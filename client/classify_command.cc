@@ -22,6 +22,7 @@ constexpr char kFashionDir[] = "/usr/share/datasets/fashion-mnist/";
 struct ClassifyOptions {
   CommonOptions common;
   std::string model = "fashion_lstm";
+  std::string model_version;
   std::string images = absl::StrCat(kFashionDir, "t10k-images-idx3-ubyte.gz");
   std::string labels = absl::StrCat(kFashionDir, "t10k-labels-idx1-ubyte.gz");
   int64_t count = 1000;
@@ -92,6 +93,8 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
       "latency), or every prediction with --verbose.");
   AddCommonFlags(flags, &o.common);
   flags.String("model", &o.model, "Classification model to call.");
+  flags.String("model-version", &o.model_version,
+               "Version of the model to call; empty: the newest loaded.");
   flags.String("images", &o.images, "idx images file, gzip-compressed or not.");
   flags.String("labels", &o.labels,
                "idx labels file matching --images; empty for none.");
@@ -115,7 +118,8 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
 
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common));
-  ASSIGN_OR_RETURN(v1::ModelInfo model, FetchModel(*connection, o.model));
+  ASSIGN_OR_RETURN(v1::ModelInfo newest, FetchModel(*connection, o.model));
+  ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_CLASSIFICATION));
   ClassifyInputs inputs;
   if (!o.csv.empty()) {
@@ -139,6 +143,7 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
   for (int64_t first = 0; first < total; first += batch) {
     v1::ClassifyRequest& request = requests.emplace_back();
     request.set_model(o.model);
+    request.set_model_version(o.model_version);
     request.set_top_k(static_cast<uint32_t>(o.top_k));
     for (int64_t i = first; i < std::min(first + batch, total); ++i) {
       *request.add_sequences() = std::move(inputs.sequences[i]);

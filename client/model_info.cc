@@ -1,6 +1,10 @@
 #include "client/model_info.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace rnnserve::client {
 
@@ -41,6 +45,20 @@ absl::StatusOr<v1::ModelInfo> FetchModel(const Connection& connection,
       connection.inference().GetModel(&context, request, &info);
   if (!status.ok()) return FromGrpc(status, "GetModel");
   return info;
+}
+
+absl::StatusOr<v1::ModelInfo> SelectVersion(const v1::ModelInfo& model,
+                                            const std::string& version) {
+  if (version.empty()) return model;
+  std::vector<std::string> loaded;
+  for (const v1::ModelInfo& v : model.versions()) {
+    if (v.version() == version) return v;
+    loaded.push_back(v.version());
+  }
+  if (loaded.empty()) loaded.push_back(model.version());
+  return absl::NotFoundError(absl::StrCat(
+      "--model-version: model \"", model.name(), "\" has no version \"",
+      version, "\" loaded; loaded: ", absl::StrJoin(loaded, ", ")));
 }
 
 absl::Status CheckTask(const v1::ModelInfo& info, v1::Task task) {

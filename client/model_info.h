@@ -19,6 +19,12 @@ std::string TaskName(v1::Task task);
 absl::StatusOr<v1::ModelInfo> FetchModel(const Connection& connection,
                                          const std::string& name);
 
+// The description of `version` of `model` (from its `versions`); `model`
+// itself when `version` is empty. NotFound naming the loaded versions when
+// the server has not loaded it.
+absl::StatusOr<v1::ModelInfo> SelectVersion(const v1::ModelInfo& model,
+                                            const std::string& version);
+
 // FailedPrecondition unless `info` is a model for `task`, naming what the
 // subcommand needs.
 absl::Status CheckTask(const v1::ModelInfo& info, v1::Task task);

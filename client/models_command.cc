@@ -34,6 +34,14 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+// "1, 2": every loaded version, oldest first.
+std::string VersionList(const v1::ModelInfo& m) {
+  return absl::StrJoin(m.versions(), ", ",
+                       [](std::string* out, const v1::ModelInfo& v) {
+                         out->append(v.version());
+                       });
+}
+
 void PrintList(const v1::ListModelsResponse& response) {
   if (response.models().empty()) {
     std::printf("(no models loaded)\n");
@@ -43,8 +51,14 @@ void PrintList(const v1::ListModelsResponse& response) {
       {"NAME", "VERSION", "TASK", "CELL", "LAYERS", "BIDIR", "INPUT", "HIDDEN",
        "OUTPUT", "MAX_STEPS", "MAX_BATCH"}};
   for (const v1::ModelInfo& m : response.models()) {
-    rows.push_back({m.name(), m.version(), TaskName(m.task()),
-                    CellName(m.cell()), absl::StrCat(m.num_layers()),
+    // The newest version, which answers requests naming none, then the
+    // others loaded.
+    std::string version = m.version();
+    if (m.versions_size() > 1) {
+      absl::StrAppend(&version, " (of ", VersionList(m), ")");
+    }
+    rows.push_back({m.name(), version, TaskName(m.task()), CellName(m.cell()),
+                    absl::StrCat(m.num_layers()),
                     m.bidirectional() ? "yes" : "no",
                     absl::StrCat(m.input_size()), absl::StrCat(m.hidden_size()),
                     absl::StrCat(m.output_size()), absl::StrCat(m.max_steps()),
@@ -58,6 +72,7 @@ void PrintModel(const v1::ModelInfo& m) {
   std::vector<std::vector<std::string>> rows = {
       {"name:", m.name()},
       {"version:", m.version()},
+      {"loaded_versions:", m.versions().empty() ? m.version() : VersionList(m)},
       {"description:", m.description().empty() ? "(none)" : m.description()},
       {"task:", TaskName(m.task())},
       {"cell:", CellName(m.cell())},

@@ -152,6 +152,7 @@ absl::Status RegressSession::Explain(const Failure& failure,
 
 RegressSession::Attempt RegressSession::SendUnary(v1::RegressRequest request) {
   request.set_model(model_);
+  request.set_model_version(options_.model_version);
   request.set_session_token(token_);
   grpc::ClientContext context;
   connection_.Prepare(&context);
@@ -175,6 +176,7 @@ RegressSession::Attempt RegressSession::SendOnStream(
     ++calls_;
     // The model and token are required only on a stream's first request.
     request.set_model(model_);
+    request.set_model_version(options_.model_version);
     request.set_session_token(token_);
   }
   if (!stream_->Write(request)) return FailStream();

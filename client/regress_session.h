@@ -43,6 +43,9 @@ class RegressSession {
     std::function<void(absl::Duration)> sleep;
     // Seeds the backoff jitter; 0 takes one from std::random_device.
     uint32_t seed = 0;
+    // The model version a new session runs on (empty: the newest); a
+    // resumed session must be on it.
+    std::string model_version;
   };
 
   // `token` resumes that session; empty starts a new one with the first

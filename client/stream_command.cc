@@ -28,6 +28,7 @@ namespace {
 struct StreamOptions {
   CommonOptions common;
   std::string model = "sine_rnn";
+  std::string model_version;
   int64_t steps = 200;
   int64_t chunk = 10;
   double dt = M_PI / 10;
@@ -77,6 +78,7 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
   options.transport = o.unary ? RegressSession::Transport::kUnary
                               : RegressSession::Transport::kStream;
   options.retry.max_retries = static_cast<int>(o.retries);
+  options.model_version = o.model_version;
   RegressSession session(connection, o.model, resume, std::move(options));
   DemoRun run;
   // k of the next input to send: x_k = sin(k dt). A resumed session goes on
@@ -315,6 +317,9 @@ absl::Status RunStream(const std::vector<std::string>& args) {
       "printed on stderr.");
   AddCommonFlags(flags, &o.common);
   flags.String("model", &o.model, "Regression model to call.");
+  flags.String("model-version", &o.model_version,
+               "Version of the model a new session runs on; empty: the "
+               "newest loaded. A resumed session stays on its own version.");
   flags.Int("steps", &o.steps, "Steps to send.", 1, int64_t{1} << 32);
   flags.Int("chunk", &o.chunk, "Steps per chunk (per request).", 1,
             int64_t{1} << 32);
@@ -368,8 +373,9 @@ absl::Status RunStream(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common));
   ASSIGN_OR_RETURN(
-      v1::ModelInfo model,
+      v1::ModelInfo newest,
       FetchModelWithRetries(*connection, o.model, static_cast<int>(o.retries)));
+  ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
   if (model.input_size() != 1 || model.output_size() < 1) {
     return absl::FailedPreconditionError(

@@ -167,10 +167,16 @@ int Run(int argc, char** argv) {
     return 1;
   }
   std::vector<std::string> names;
-  for (const model::ModelConfig& c : configs) names.push_back(c.name);
-  Log("serving ", names.size(), " model(s) [", absl::StrJoin(names, ", "),
-      "] from ", repository.string(), "; gRPC on port ", (*server)->port(),
-      " (", s.grpc_address, "), metrics ",
+  for (const model::ModelConfig& c : configs) {
+    names.push_back(absl::StrCat(c.name, ":", c.version));
+  }
+  const size_t model_count = (*server)->state().models.size();
+  Log("serving ", model_count, " model(s)",
+      names.size() == model_count
+          ? std::string()
+          : absl::StrCat(" (", names.size(), " versions)"),
+      " [", absl::StrJoin(names, ", "), "] from ", repository.string(),
+      "; gRPC on port ", (*server)->port(), " (", s.grpc_address, "), metrics ",
       options->metrics_address.empty()
           ? std::string("off")
           : absl::StrCat("on port ", metrics_port, " (",

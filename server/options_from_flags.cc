@@ -216,7 +216,9 @@ absl::Status SessionStoreFromFlags(const ServerFlags& f,
 void AddServerFlags(FlagSet& flags, ServerFlags& f) {
   flags.String("model-repository", &f.model_repository,
                "Folder of models: every sub-folder is one model (config.json "
-               "+ weights). A relative path not found from the working "
+               "+ weights), or holds its numbered versions (1/, 2/, ...; "
+               "model.json's version_policy picks those served, default "
+               "the newest). A relative path not found from the working "
                "directory is also tried beside the binary's source tree, so "
                "the bundled models are found from anywhere.");
   flags.String("grpc-address", &f.grpc_address,

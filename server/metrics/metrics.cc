@@ -237,11 +237,7 @@ Metrics::Metrics(const BuildInfo& build,
 
   for (const model::ModelConfig& config : models) {
     const std::string& name = config.name;
-    if (models_.contains(name)) continue;  // Config loading rejects these.
-    auto& slot = models_[name];
-    slot.reset(new ModelMetrics());  // Private constructor: no make_unique.
-    ModelMetrics& m = *slot;
-
+    // One series per version; the others are per model.
     model_info
         .Add({{"model", name},
               {"version", config.version},
@@ -253,6 +249,10 @@ Metrics::Metrics(const BuildInfo& build,
               {"bidirectional", config.bidirectional ? "true" : "false"},
               {"output_size", std::to_string(config.output_size)}})
         .Set(1);
+    if (models_.contains(name)) continue;  // Another version of the model.
+    auto& slot = models_[name];
+    slot.reset(new ModelMetrics());  // Private constructor: no make_unique.
+    ModelMetrics& m = *slot;
 
     // Every method for every model, even the one its task refuses: those
     // refusals (FAILED_PRECONDITION) are requests too.

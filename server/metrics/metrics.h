@@ -60,6 +60,10 @@ class ModelMetrics {
   // Most steps the queue for `method` holds before refusing calls
   // (max_queued_steps); set once at start-up, for the queue-full alert.
   void SetQueueCapacity(Method method, int64_t steps);
+  // As the two above, for a model with several versions, each with its own
+  // queue: each version adds its changes, so that the series are the sums.
+  void AddQueueDepth(Method method, int64_t steps);
+  void AddQueueCapacity(Method method, int64_t steps);
 
   // `held`: the server holds its sessions itself, so that created, ended
   // and expired ones make its count of active sessions (a shared store's
@@ -102,7 +106,7 @@ struct BuildInfo {
 class Metrics final : public sessions::SessionObserver {
  public:
   // Registers every family and child for `models` (their configs give the
-  // model-info labels).
+  // model-info labels: one series per config, so one per version).
   Metrics(const BuildInfo& build,
           const std::vector<model::ModelConfig>& models);
   ~Metrics() override;

@@ -55,6 +55,14 @@ void ModelMetrics::SetQueueCapacity(Method method, int64_t steps) {
   queue_capacity_[Index(method)]->Set(static_cast<double>(steps));
 }
 
+void ModelMetrics::AddQueueDepth(Method method, int64_t steps) {
+  queue_depth_[Index(method)]->Increment(static_cast<double>(steps));
+}
+
+void ModelMetrics::AddQueueCapacity(Method method, int64_t steps) {
+  queue_capacity_[Index(method)]->Increment(static_cast<double>(steps));
+}
+
 // The active gauge follows the store: up when a session is made, down when
 // it leaves (expired or ended). Resumes and refusals do not change it.
 void ModelMetrics::SessionCreated(bool held) {

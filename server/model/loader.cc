@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -18,6 +19,7 @@
 #include "server/model/config.h"
 #include "server/model/safetensors.h"
 #include "server/model/tensors.h"
+#include "server/model/versions.h"
 
 namespace rnnserve::model {
 namespace {
@@ -190,15 +192,20 @@ absl::StatusOr<Model> LoadModelFromBytes(std::string_view name,
   }
 }
 
-absl::StatusOr<Model> LoadModel(const std::filesystem::path& dir) {
-  std::filesystem::path name = dir.filename();
-  if (name.empty()) name = dir.parent_path().filename();  // "models/x/"
+namespace {
+
+// Loads folder `dir` as model `name`; with `version`, the config's
+// "version" must be it.
+absl::StatusOr<Model> LoadModelFolder(const std::filesystem::path& dir,
+                                      std::string_view name,
+                                      std::optional<std::string_view> version) {
   const std::string folder = dir.string();
-  if (absl::Status valid = ValidateModelName(name.string()); !valid.ok()) {
+  if (absl::Status valid = ValidateModelName(name); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(folder, ": ", valid.message()));
   }
-  RETURN_IF_ERROR(CheckFolder(dir, "model folder"));
+  RETURN_IF_ERROR(
+      CheckFolder(dir, version ? "version folder" : "model folder"));
   const std::string config_path = (dir / "config.json").string();
   ASSIGN_OR_RETURN(const std::string config_json,
                    ReadWholeFile(config_path, kMaxConfigFileBytes));
@@ -206,11 +213,30 @@ absl::StatusOr<Model> LoadModel(const std::filesystem::path& dir) {
   // LoadModelFromBytes): a config is a few hundred bytes.
   ASSIGN_OR_RETURN(const ModelConfig config,
                    ParseModelConfig(config_json, config_path));
+  if (version && config.version != *version) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config_path, ": \"version\" must be \"", AbslView(*version),
+        "\", the name of its version folder, got ", Quote(config.version)));
+  }
   const std::string weights_path = (dir / config.weights_file).string();
   ASSIGN_OR_RETURN(const std::string weights,
                    ReadWholeFile(weights_path, kMaxWeightsFileBytes));
-  return LoadModelFromBytes(name.string(), config_json, weights, config_path,
+  return LoadModelFromBytes(name, config_json, weights, config_path,
                             weights_path);
+}
+
+}  // namespace
+
+absl::StatusOr<Model> LoadModel(const std::filesystem::path& dir) {
+  std::filesystem::path name = dir.filename();
+  if (name.empty()) name = dir.parent_path().filename();  // "models/x/"
+  return LoadModelFolder(dir, name.string(), std::nullopt);
+}
+
+absl::StatusOr<Model> LoadModelVersion(const std::filesystem::path& dir,
+                                       std::string_view name,
+                                       std::string_view version) {
+  return LoadModelFolder(dir, name, version);
 }
 
 absl::StatusOr<std::vector<Model>> LoadModelRepository(
@@ -223,8 +249,9 @@ absl::StatusOr<std::vector<Model>> LoadModelRepository(
   }
   std::vector<Model> models;
   for (const std::string& name : names) {
-    ASSIGN_OR_RETURN(Model model, LoadModel(dir / name));
-    models.push_back(std::move(model));
+    ASSIGN_OR_RETURN(std::vector<Model> versions,
+                     LoadModelVersions(dir / name));
+    for (Model& model : versions) models.push_back(std::move(model));
   }
   return models;
 }

@@ -42,11 +42,19 @@ absl::StatusOr<Model> LoadModelFromBytes(std::string_view name,
 // folder or file is NotFound; bad content is InvalidArgument.
 absl::StatusOr<Model> LoadModel(const std::filesystem::path& dir);
 
-// Loads every model of a repository, sorted by name: each sub-folder of
-// `dir` is a model. Regular files (a README) and entries whose name starts
-// with '.' (editor or Kubernetes ConfigMap bookkeeping such as "..data") are
-// skipped. The first bad model fails the whole load with its message; a
-// repository without a model is NotFound.
+// Loads the model in folder `dir` as version `version` of model `name`: a
+// numbered version folder (server/model/versions.h). The config's
+// "version" must be `version` (InvalidArgument naming the file and key).
+absl::StatusOr<Model> LoadModelVersion(const std::filesystem::path& dir,
+                                       std::string_view name,
+                                       std::string_view version);
+
+// Loads every model of a repository, sorted by name, each model's versions
+// oldest first (LoadModelVersions): each sub-folder of `dir` is a model.
+// Regular files (a README) and entries whose name starts with '.' (editor
+// or Kubernetes ConfigMap bookkeeping such as "..data") are skipped. The
+// first bad model fails the whole load with its message; a repository
+// without a model is NotFound.
 absl::StatusOr<std::vector<Model>> LoadModelRepository(
     const std::filesystem::path& dir);
 

@@ -3,6 +3,8 @@
 #ifndef RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 #define RNNSERVE_SERVER_RUNTIME_MODEL_RUNTIME_H_
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -96,6 +98,9 @@ class ModelRuntime {
   const batching::QueueOptions queue_;
   const Clock& clock_;
   metrics::ModelMetrics* const metrics_;
+  // The queue depth this runtime last added to its model's series, which
+  // sums the depths of the model's versions.
+  std::atomic<int64_t> reported_depth_{0};
   sessions::SessionStore* const sessions_;
   std::function<void(const RuntimeTask&)> chunk_computed_hook_;
   mutable absl::Mutex commit_mu_;

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/service/validation.h"
 #include "server/sessions/digest.h"
 
 namespace rnnserve::service {
@@ -84,6 +86,7 @@ sessions::SessionCommit PendingChunk::Commit(
   c.generation = r.generation;
   c.from_step = from_;
   c.model = r.model;
+  c.model_version = r.model_version;
   c.owner = r.owner;
   c.next_step = first_step_ + steps_;
   // Without steps the state is as it was, or zeros after a reset (state_).
@@ -119,13 +122,65 @@ void PendingChunk::Describe(const sessions::AttachedSession& session,
   response.set_session_ended(end_session_);
 }
 
-absl::StatusOr<sessions::AttachedSession> AttachSession(
+namespace {
+
+// The checks a request of `model` must pass before it takes anything over.
+absl::Status CheckChunk(const ServingState& state,
+                        const v1::RegressRequest& request,
+                        const runtime::ModelRuntime& model) {
+  RETURN_IF_ERROR(CheckTask(model.config(), model::Task::kRegression));
+  return ValidateChunk(request, model.config(), state.limits);
+}
+
+}  // namespace
+
+absl::StatusOr<AttachedModelSession> AttachModelSession(
     const ServingState& state, const v1::RegressRequest& request,
-    const model::ModelConfig& config, const std::string& caller) {
+    const std::string& caller) {
+  AttachedModelSession attached;
+  ASSIGN_OR_RETURN(attached.model,
+                   state.FindModel(request.model(), request.model_version()));
+  ASSIGN_OR_RETURN(const ModelSet* set, state.FindModelSet(request.model()));
+  // A resumed session may run on another version, of other sizes: then the
+  // request is checked against that one once the session is taken over.
+  const absl::Status checked = CheckChunk(state, request, *attached.model);
+  const bool may_differ = !request.session_token().empty() &&
+                          request.model_version().empty() &&
+                          set->versions().size() > 1;
+  if (!checked.ok() && !may_differ) return checked;
+  const model::ModelConfig* config = &attached.model->config();
   if (request.session_token().empty()) {
-    return state.sessions->Create(config.name, config.state_size(), caller);
+    ASSIGN_OR_RETURN(
+        attached.session,
+        state.sessions->Create(config->name, config->state_size(), caller));
+    attached.session.record.model_version = config->version;
+    return attached;
   }
-  return state.sessions->TakeOver(request.session_token(), config.name, caller);
+  ASSIGN_OR_RETURN(
+      attached.session,
+      state.sessions->TakeOver(request.session_token(), config->name, caller));
+  const std::string& version = attached.session.record.model_version;
+  if (version.empty() || version == config->version) {
+    RETURN_IF_ERROR(checked);
+    return attached;
+  }
+  if (!request.model_version().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_version: the session runs on version \"", version,
+                     "\" of model \"", config->name, "\", not \"",
+                     request.model_version().substr(0, 128),
+                     "\"; leave model_version empty or name that version"));
+  }
+  attached.model = set->Find(version);
+  if (attached.model == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model_version: the session runs on version \"", version,
+                     "\" of model \"", config->name,
+                     "\", which this server has not loaded (loaded versions: ",
+                     set->VersionList(), "); resume it on a server that has"));
+  }
+  RETURN_IF_ERROR(CheckChunk(state, request, *attached.model));
+  return attached;
 }
 
 absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,

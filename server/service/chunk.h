@@ -11,6 +11,7 @@
 #include "rnnserve/v1/inference.pb.h"
 #include "server/engine/engine.h"
 #include "server/model/model.h"
+#include "server/runtime/model_runtime.h"
 #include "server/service/serving_state.h"
 #include "server/sessions/session_store.h"
 
@@ -76,12 +77,26 @@ class PendingChunk {
   std::vector<float> state_;  // The state after the chunk.
 };
 
-// The session a stream's first request, or a RegressChunk call, names: a
-// new one for an empty session_token, else the session taken over (see
-// sessions::SessionStore::TakeOver). `caller` owns it.
-absl::StatusOr<sessions::AttachedSession> AttachSession(
+// A session and the model version it runs on.
+struct AttachedModelSession {
+  runtime::ModelRuntime* model = nullptr;
+  sessions::AttachedSession session;
+};
+
+// The model version and session a stream's first request, or a RegressChunk
+// call, names, with the request validated against that version: a new
+// session on the request's model_version (empty: the newest) for an empty
+// session_token, else the session taken over, on the version it started on
+// (the newest for a session that recorded none). A resumed session whose
+// version is not loaded here is FAILED_PRECONDITION naming it; a
+// model_version other than the session's is INVALID_ARGUMENT. The request
+// is validated before any take-over against the version it names, or the
+// newest; only when it resumes a session without naming a version and the
+// model has several versions (which may differ in sizes) is a request that
+// fails there validated after the take-over, against the session's version.
+absl::StatusOr<AttachedModelSession> AttachModelSession(
     const ServingState& state, const v1::RegressRequest& request,
-    const model::ModelConfig& config, const std::string& caller);
+    const std::string& caller);
 
 // Commits a chunk of kind kCommit on the calling thread.
 absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,

@@ -48,8 +48,9 @@ class ClassifyCall final
   }
 
   absl::Status Accept() {
-    ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
-                     state_.FindModel(request().model()));
+    ASSIGN_OR_RETURN(
+        runtime::ModelRuntime * model,
+        state_.FindModel(request().model(), request().model_version()));
     set_metrics(state_.MetricsFor(request().model()));
     config_ = &model->config();
     RETURN_IF_ERROR(CheckTask(*config_, model::Task::kClassification));
@@ -129,14 +130,12 @@ class ChunkCall final
   }
 
   absl::Status Accept() {
-    ASSIGN_OR_RETURN(runtime::ModelRuntime * model,
-                     state_.FindModel(request().model()));
     set_metrics(state_.MetricsFor(request().model()));
+    ASSIGN_OR_RETURN(AttachedModelSession attached,
+                     AttachModelSession(state_, request(), caller()));
+    runtime::ModelRuntime* model = attached.model;
+    session_ = std::move(attached.session);
     config_ = &model->config();
-    RETURN_IF_ERROR(CheckTask(*config_, model::Task::kRegression));
-    RETURN_IF_ERROR(ValidateChunk(request(), *config_, state_.limits));
-    ASSIGN_OR_RETURN(session_,
-                     AttachSession(state_, request(), *config_, caller()));
     ASSIGN_OR_RETURN(chunk_, PendingChunk::Prepare(request(), session_,
                                                    *config_, response()));
     switch (chunk_->kind()) {
@@ -193,8 +192,8 @@ class ListModelsCall final
 
  private:
   void Run() override {
-    for (const auto& [name, model] : state_.models) {
-      FillModelInfo(*model, state_.limits, *response().add_models());
+    for (const auto& [name, versions] : state_.models) {
+      FillModelInfo(versions, state_.limits, *response().add_models());
     }
     Answer(response());
   }
@@ -208,8 +207,8 @@ class GetModelCall final
 
  private:
   void Run() override {
-    absl::StatusOr<runtime::ModelRuntime*> model =
-        state_.FindModel(request().model());
+    absl::StatusOr<const ModelSet*> model =
+        state_.FindModelSet(request().model());
     if (!model.ok()) {
       Fail(model.status());
       return;

@@ -46,4 +46,12 @@ void FillModelInfo(const runtime::ModelRuntime& model, const Limits& limits,
   info.set_max_sequences_per_request(limits.max_sequences_per_request);
 }
 
+void FillModelInfo(const ModelSet& model, const Limits& limits,
+                   v1::ModelInfo& info) {
+  FillModelInfo(*model.newest(), limits, info);
+  for (const auto& version : model.versions()) {
+    FillModelInfo(*version, limits, *info.add_versions());
+  }
+}
+
 }  // namespace rnnserve::service

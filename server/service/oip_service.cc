@@ -58,13 +58,15 @@ absl::StatusOr<runtime::ModelRuntime*> FindModelVersion(
     return absl::Status(model.status().code(),
                         absl::StrCat(name_field, ": ", message));
   }
-  const std::string& have = (*model)->config().version;
-  if (!version.empty() && version != have) {
-    return absl::NotFoundError(
-        absl::StrCat(version_field, ": model \"", name, "\" has version \"",
-                     have, "\" only, not \"", version.substr(0, 128), "\""));
+  if (version.empty()) return model;
+  absl::StatusOr<runtime::ModelRuntime*> found = state.FindModel(name, version);
+  if (!found.ok()) {
+    // FindModel names rnnserve.v1's field.
+    absl::string_view message = found.status().message();
+    absl::ConsumePrefix(&message, "model_version: ");
+    return absl::NotFoundError(absl::StrCat(version_field, ": ", message));
   }
-  return model;
+  return found;
 }
 
 // A stream's position in the protocol's sequence parameters.

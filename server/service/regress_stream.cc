@@ -102,13 +102,12 @@ void RegressStream::OnReadDone(bool ok) {
 }
 
 absl::Status RegressStream::Attach() {
-  ASSIGN_OR_RETURN(model_, state_.FindModel(request_.model()));
   metrics_ = state_.MetricsFor(request_.model());
-  const model::ModelConfig& config = model_->config();
-  RETURN_IF_ERROR(CheckTask(config, model::Task::kRegression));
   // A bad request takes nothing over.
-  RETURN_IF_ERROR(ValidateChunk(request_, config, state_.limits));
-  ASSIGN_OR_RETURN(session_, AttachSession(state_, request_, config, caller_));
+  ASSIGN_OR_RETURN(AttachedModelSession attached,
+                   AttachModelSession(state_, request_, caller_));
+  model_ = attached.model;
+  session_ = std::move(attached.session);
   return absl::OkStatus();
 }
 
@@ -127,6 +126,13 @@ absl::Status RegressStream::Handle() {
       return absl::InvalidArgumentError(absl::StrCat(
           "model: this stream's session belongs to model \"",
           model_->config().name, "\"; leave model empty or name it"));
+    }
+    if (!request_.model_version().empty() &&
+        request_.model_version() != model_->config().version) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model_version: this stream's session runs on version \"",
+          model_->config().version,
+          "\"; leave model_version empty or name it"));
     }
     if (!request_.session_token().empty() &&
         request_.session_token() != session_->token) {

@@ -173,7 +173,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         " layer(s), hidden ", m.config.hidden_size, ", ",
         AbslView(model::TaskName(m.config.task)), ") warmed up in ",
         absl::FormatDuration(absl::Now() - start));
-    state.models.emplace(m.config.name, std::move(runtime));
+    ModelSet& versions = state.models[m.config.name];
+    if (versions.Find(m.config.version) != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model ", m.config.name, " version ", m.config.version,
+                       " is given twice"));
+    }
+    versions.Add(std::move(runtime));
   }
   server->scheduler_->Start();
 
@@ -197,7 +203,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::HealthCheckServiceInterface* health =
       server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
-  for (const auto& [name, runtime] : state.models) {
+  for (const auto& [name, versions] : state.models) {
     health->SetServingStatus(name, true);
   }
   server->ProbeStore();
@@ -282,7 +288,9 @@ void Server::StopAll(absl::Duration grace) {
     grpc_server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
-  for (auto& [name, runtime] : state_.models) runtime->StopCommitting();
+  for (auto& [name, versions] : state_.models) {
+    for (const auto& runtime : versions.versions()) runtime->StopCommitting();
+  }
   stop_reaper_.Notify();
   if (reaper_.joinable()) reaper_.join();
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/common/status_macros.h"
 
 namespace rnnserve::service {
 
@@ -53,7 +54,7 @@ void Admission::WaitUntilQuiet(absl::Duration quiet,
   }
 }
 
-absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
+absl::StatusOr<const ModelSet*> ServingState::FindModelSet(
     const std::string& name) const {
   if (name.empty()) {
     return absl::InvalidArgumentError("model: a model name is required");
@@ -61,13 +62,32 @@ absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
   auto it = models.find(name);
   if (it == models.end()) {
     std::vector<std::string> names;
-    for (const auto& [n, runtime] : models) names.push_back(n);
+    for (const auto& [n, versions] : models) names.push_back(n);
     // The name is the caller's own input; quote only a bounded part of it.
     return absl::NotFoundError(
         absl::StrCat("model: no model named \"", name.substr(0, 128),
                      "\"; loaded models: ", absl::StrJoin(names, ", ")));
   }
-  return it->second.get();
+  return &it->second;
+}
+
+absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
+    const std::string& name) const {
+  return FindModel(name, "");
+}
+
+absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
+    const std::string& name, const std::string& version) const {
+  ASSIGN_OR_RETURN(const ModelSet* set, FindModelSet(name));
+  if (version.empty()) return set->newest();
+  runtime::ModelRuntime* found = set->Find(version);
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "model_version: model \"", name, "\" has version",
+        set->versions().size() > 1 ? "s " : " ", set->VersionList(),
+        " loaded, not \"", version.substr(0, 128), "\""));
+  }
+  return found;
 }
 
 absl::StatusOr<CallSlot> ServingState::AdmitCall(

@@ -19,6 +19,7 @@
 #include "server/service/bearer_tokens.h"
 #include "server/service/call_limiter.h"
 #include "server/service/limits.h"
+#include "server/service/model_set.h"
 #include "server/sessions/session_store.h"
 
 namespace rnnserve::service {
@@ -82,7 +83,8 @@ class Admission {
 // Owned by the Server; handlers borrow it. Immutable after start-up apart
 // from the thread-safe parts it points to.
 struct ServingState {
-  std::map<std::string, std::unique_ptr<runtime::ModelRuntime>> models;
+  // Every model's loaded versions, by model name.
+  std::map<std::string, ModelSet> models;
   sessions::SessionStore* sessions = nullptr;
   metrics::Metrics* metrics = nullptr;  // May be null: nothing recorded.
   const Clock* clock = nullptr;
@@ -94,10 +96,19 @@ struct ServingState {
   // Whether calls are still taken; never null in a started server.
   const Admission* admission = nullptr;
 
-  // The model called `name`: NOT_FOUND (naming the loaded models) when
-  // there is none, INVALID_ARGUMENT when the name is empty.
+  // The versions of the model called `name`: NOT_FOUND (naming the loaded
+  // models) when there is none, INVALID_ARGUMENT when the name is empty.
+  absl::StatusOr<const ModelSet*> FindModelSet(const std::string& name) const;
+
+  // The newest version of the model called `name` (errors as FindModelSet).
   absl::StatusOr<runtime::ModelRuntime*> FindModel(
       const std::string& name) const;
+
+  // Version `version` of the model called `name`, or its newest when
+  // `version` is empty: NOT_FOUND naming the model, the version and the
+  // loaded versions when that version is not loaded.
+  absl::StatusOr<runtime::ModelRuntime*> FindModel(
+      const std::string& name, const std::string& version) const;
 
   // A slot in `caller`'s quota of calls in flight (see CallLimiter).
   absl::StatusOr<CallSlot> AdmitCall(const std::string& caller) const;

@@ -126,6 +126,7 @@ absl::Status MemorySessions::CommitLocked(const SessionCommit& c,
     }
     Entry& entry = sessions_[c.key];
     entry.record.model = c.model;
+    entry.record.model_version = c.model_version;
     entry.record.owner = c.owner;
     entry.record.generation = 1;
     if (!c.owner.empty()) ++per_owner_[c.owner];

@@ -20,10 +20,11 @@ namespace {
 //
 // Attach: KEYS session, every session, the owner's sessions; ARGV model,
 // owner, ttl in ms. Bumps the generation. Returns {generation, step, state,
-// last from, last steps, last digest, last answer}.
+// last from, last steps, last digest, last answer, model version ('' for a
+// session stored without one)}.
 constexpr char kAttach[] = R"lua(#!lua flags=allow-oom
 local v = redis.call('HMGET', KEYS[1], 'model', 'owner', 'step', 'state',
-  'lfrom', 'lsteps', 'ldigest', 'lanswer')
+  'lfrom', 'lsteps', 'ldigest', 'lanswer', 'ver')
 if not v[1] or v[2] ~= ARGV[2] then
   return redis.error_reply('RNNSERVE_NOT_FOUND')
 end
@@ -34,13 +35,14 @@ local t = redis.call('TIME')
 local expires = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[2], expires, KEYS[1])
 if ARGV[2] ~= '' then redis.call('ZADD', KEYS[3], expires, KEYS[1]) end
-return {tostring(gen), v[3], v[4], v[5], v[6], v[7], v[8]}
+return {tostring(gen), v[3], v[4], v[5], v[6], v[7], v[8], v[9] or ''}
 )lua";
 
 // Commit (the script's body; see the two headers below): KEYS session, every
 // session, the owner's sessions; ARGV generation, from step, model, owner,
 // step, state, steps, digest, answer, ttl in ms, '1' to end, max sessions, max
-// of the owner (0: none). Generation 0 creates the session with generation 1.
+// of the owner (0: none), model version. Generation 0 creates the session
+// with generation 1.
 constexpr char kCommit[] = R"lua(
 local cur = redis.call('HMGET', KEYS[1], 'gen', 'step')
 local t = redis.call('TIME')
@@ -56,7 +58,8 @@ if ARGV[1] == '0' then
       return 'QUOTA'
     end
   end
-  redis.call('HSET', KEYS[1], 'model', ARGV[3], 'owner', ARGV[4], 'gen', '1')
+  redis.call('HSET', KEYS[1], 'model', ARGV[3], 'owner', ARGV[4], 'gen', '1',
+    'ver', ARGV[14])
 elseif not cur[1] then
   return 'GONE'
 elseif cur[1] ~= ARGV[1] then
@@ -157,7 +160,7 @@ absl::StatusOr<SessionRecord> ParseAttach(const RedisReply& reply,
     }
     return Refused(reply);
   }
-  if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 7) {
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 8) {
     return Corrupt("attach reply");
   }
   const std::vector<RedisReply>& e = reply.elements;
@@ -172,6 +175,7 @@ absl::StatusOr<SessionRecord> ParseAttach(const RedisReply& reply,
   s.last_steps = static_cast<uint32_t>(last_steps);
   s.last_digest = e[5].str;
   ASSIGN_OR_RETURN(s.last_answer, Floats(e[6], "last answer"));
+  s.model_version = e[7].str;
   return s;
 }
 
@@ -304,13 +308,13 @@ absl::StatusOr<AttachedSession> RedisSessions::TakeOver(
 RedisCommand RedisSessions::CommitCommand(const SessionCommit& c) const {
   const SessionLimits& limits = options_.limits;
   return (c.generation == 0 ? create_ : commit_)
-      .Call(
-          {c.key, all_key_, OwnerKey(c.owner)},
-          {absl::StrCat(c.generation), absl::StrCat(c.from_step), c.model,
-           c.owner, absl::StrCat(c.next_step), FloatBytes(c.state),
-           absl::StrCat(c.steps), c.digest, FloatBytes(c.answer), ttl_ms_,
-           c.end_session ? "1" : "0", absl::StrCat(limits.max_sessions),
-           absl::StrCat(std::max<int64_t>(0, limits.max_sessions_per_owner))});
+      .Call({c.key, all_key_, OwnerKey(c.owner)},
+            {absl::StrCat(c.generation), absl::StrCat(c.from_step), c.model,
+             c.owner, absl::StrCat(c.next_step), FloatBytes(c.state),
+             absl::StrCat(c.steps), c.digest, FloatBytes(c.answer), ttl_ms_,
+             c.end_session ? "1" : "0", absl::StrCat(limits.max_sessions),
+             absl::StrCat(std::max<int64_t>(0, limits.max_sessions_per_owner)),
+             c.model_version});
 }
 
 std::vector<absl::Status> RedisSessions::CommitAll(

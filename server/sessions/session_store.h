@@ -34,6 +34,9 @@ namespace rnnserve::sessions {
 // A session as a store holds it.
 struct SessionRecord {
   std::string model;
+  // The model version the session started on and stays on; empty for a
+  // session stored before versions were recorded.
+  std::string model_version;
   std::string owner;  // Who may attach it ("" when anyone may).
   // Bumped by every take-over; 0 for a session not yet committed.
   uint64_t generation = 0;
@@ -62,10 +65,11 @@ struct SessionCommit {
   // The generation the chunk's call attached with; 0 creates the session
   // (its first chunk), which then has generation 1.
   uint64_t generation = 0;
-  uint64_t from_step = 0;  // The session's position when the chunk began.
-  std::string model;       // Read on creation only.
-  std::string owner;       // Read on creation only.
-  uint64_t next_step = 0;  // The position after the chunk.
+  uint64_t from_step = 0;     // The session's position when the chunk began.
+  std::string model;          // Read on creation only.
+  std::string model_version;  // Read on creation only.
+  std::string owner;          // Read on creation only.
+  uint64_t next_step = 0;     // The position after the chunk.
   std::span<const float> state;
   uint32_t steps = 0;
   std::string digest;

@@ -352,6 +352,10 @@ def check_bad_model(args, work):
         "contradiction": (lambda d: edit_config(d, '"hidden_size": 32',
                                                 '"hidden_size": 16'),
                           ["rnn.weight_ih_l0", "hidden_size"]),
+        # A version folder whose config names another version.
+        "version-folder": (lambda d: as_version_folder(d, "2"),
+                           [os.path.join("2", "config.json"),
+                            '"version" must be "2"']),
     }
     for name, (damage, words) in cases.items():
         repo = os.path.join(work, f"repo_{name}")
@@ -519,6 +523,16 @@ def truncate(path):
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
         f.truncate(size // 2)
+
+
+def as_version_folder(folder, version):
+    """Moves the model in `folder` into its version folder `version`,
+    leaving its config's own "version" as it was."""
+    inside = os.path.join(folder, version)
+    os.makedirs(inside)
+    for name in os.listdir(folder):
+        if name != version:
+            shutil.move(os.path.join(folder, name), inside)
 
 
 def edit_config(folder, old, new):

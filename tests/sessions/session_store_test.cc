@@ -131,6 +131,30 @@ TEST_P(SessionStoreTest, ASessionExistsFromItsFirstCommit) {
   EXPECT_EQ(observer_.count("resumed"), 1);
 }
 
+TEST_P(SessionStoreTest, ASessionKeepsTheModelVersionItStartedOn) {
+  auto store = NewStore();
+  absl::StatusOr<AttachedSession> s = store->Create("m", 2, "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  Chunk first(*s, 3, 1.0f);
+  first.commit.model_version = "7";
+  ASSERT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+  absl::StatusOr<AttachedSession> again = store->TakeOver(s->token, "m", "");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->record.model_version, "7");
+  // Read on creation only: a later commit does not move it.
+  Chunk second(*again, 1, 2.0f);
+  second.commit.model_version = "8";
+  ASSERT_TRUE(store->CommitAll({&second.commit, 1})[0].ok());
+  absl::StatusOr<AttachedSession> third = store->TakeOver(s->token, "m", "");
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->record.model_version, "7");
+  // A session committed without a version reads back without one.
+  const AttachedSession plain = Committed(*store);
+  absl::StatusOr<AttachedSession> back = store->TakeOver(plain.token, "m", "");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->record.model_version, "");
+}
+
 TEST_P(SessionStoreTest, ASessionCreatedUnderAGivenTokenIsFoundByIt) {
   auto store = NewStore();
   const std::string token = "oip:owner-a:42";
