@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/string_view.h"
 
 namespace rnnserve::json {
 
@@ -120,6 +121,20 @@ std::string Describe(const Value& value) {
       return std::string(TypeName(value.type()));
   }
   return "an unknown value";
+}
+
+absl::StatusOr<Value> ParseObject(std::string_view text,
+                                  std::string_view source) {
+  absl::StatusOr<Value> root = Parse(text);
+  if (!root.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(source), ": ", root.status().message()));
+  }
+  if (!root->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(source), ": must be a JSON object, got ", Describe(*root)));
+  }
+  return root;
 }
 
 }  // namespace rnnserve::json

@@ -106,6 +106,11 @@ struct ParseOptions {
 absl::StatusOr<Value> Parse(std::string_view text,
                             const ParseOptions& options = {});
 
+// Parses a file's JSON text that must be one object: errors say
+// "<source>: " and what is wrong (malformed, or another kind of value).
+absl::StatusOr<Value> ParseObject(std::string_view text,
+                                  std::string_view source);
+
 // `s` in double quotes, with quotes, backslashes and control bytes escaped,
 // shortened to about `max_bytes` with "..." if longer: safe to put any
 // untrusted string into a message.

@@ -147,23 +147,15 @@ absl::Status ReadLabels(const ConfigReader& reader, const Value& labels,
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
                                              std::string_view source) {
-  absl::StatusOr<Value> root = json::Parse(json);
-  if (!root.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(AbslView(source), ": ", root.status().message()));
-  }
-  if (!root->is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AbslView(source), ": must be a JSON object, got ", Describe(*root)));
-  }
-  for (const Value::Member& member : root->object()) {
+  ASSIGN_OR_RETURN(const Value root, json::ParseObject(json, source));
+  for (const Value::Member& member : root.object()) {
     if (std::find(kKnownKeys.begin(), kKnownKeys.end(), member.first) ==
         kKnownKeys.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           AbslView(source), ": unknown key ", json::Quote(member.first)));
     }
   }
-  const ConfigReader reader(*root, source);
+  const ConfigReader reader(root, source);
   ModelConfig config;
 
   ASSIGN_OR_RETURN(const Value* format_version,

@@ -101,16 +101,8 @@ std::optional<int64_t> VersionNumber(std::string_view name) {
 
 absl::StatusOr<VersionPolicy> ParseVersionPolicy(std::string_view json,
                                                  std::string_view source) {
-  absl::StatusOr<Value> root = json::Parse(json);
-  if (!root.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(AbslView(source), ": ", root.status().message()));
-  }
-  if (!root->is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AbslView(source), ": must be a JSON object, got ", Describe(*root)));
-  }
-  for (const Value::Member& member : root->object()) {
+  ASSIGN_OR_RETURN(const Value root, json::ParseObject(json, source));
+  for (const Value::Member& member : root.object()) {
     if (member.first != "version_policy") {
       return absl::InvalidArgumentError(absl::StrCat(
           AbslView(source), ": unknown key ", json::Quote(member.first),
@@ -118,7 +110,7 @@ absl::StatusOr<VersionPolicy> ParseVersionPolicy(std::string_view json,
     }
   }
   VersionPolicy policy;
-  const Value* p = root->Find("version_policy");
+  const Value* p = root.Find("version_policy");
   if (p == nullptr) return policy;
   RETURN_IF_ERROR(
       CheckObject(*p, "version_policy", {"latest", "specific", "all"}, source));

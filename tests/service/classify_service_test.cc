@@ -37,18 +37,7 @@ class ClassifyServiceTest : public ::testing::Test {
   // The golden's sequences as a request.
   static v1::ClassifyRequest GoldenRequest(const std::string& name,
                                            const Golden& golden) {
-    v1::ClassifyRequest request;
-    request.set_model(name);
-    const std::vector<int64_t>& lengths = golden.I64("lengths");
-    const std::vector<int64_t>& shape = golden.shapes.at("inputs");
-    const std::vector<float>& inputs = golden.F32("inputs");
-    for (size_t i = 0; i < lengths.size(); ++i) {
-      v1::Sequence* s = request.add_sequences();
-      s->set_steps(lengths[i]);
-      const float* row = inputs.data() + i * shape[1] * shape[2];
-      s->mutable_values()->Add(row, row + lengths[i] * shape[2]);
-    }
-    return request;
+    return testing::GoldenClassifyRequest(golden, name);
   }
 
   grpc::Status Call(const v1::ClassifyRequest& request,

@@ -83,19 +83,7 @@ std::vector<model::Model> Repository(const fs::path& dir, bool only_newest) {
 // The golden's sequences as a request for `model`.
 v1::ClassifyRequest GoldenRequest(const Golden& golden,
                                   const std::string& version) {
-  v1::ClassifyRequest request;
-  request.set_model("cls");
-  request.set_model_version(version);
-  const std::vector<int64_t>& lengths = golden.I64("lengths");
-  const std::vector<int64_t>& shape = golden.shapes.at("inputs");
-  const std::vector<float>& inputs = golden.F32("inputs");
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    v1::Sequence* s = request.add_sequences();
-    s->set_steps(lengths[i]);
-    const float* row = inputs.data() + i * shape[1] * shape[2];
-    s->mutable_values()->Add(row, row + lengths[i] * shape[2]);
-  }
-  return request;
+  return testing::GoldenClassifyRequest(golden, "cls", version);
 }
 
 // The seed regressor's golden stream: 100 steps of sin(k*pi/10).

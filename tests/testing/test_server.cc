@@ -83,6 +83,24 @@ std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds) {
   return context;
 }
 
+v1::ClassifyRequest GoldenClassifyRequest(const Golden& golden,
+                                          const std::string& model,
+                                          const std::string& version) {
+  v1::ClassifyRequest request;
+  request.set_model(model);
+  if (!version.empty()) request.set_model_version(version);
+  const std::vector<int64_t>& lengths = golden.I64("lengths");
+  const std::vector<int64_t>& shape = golden.shapes.at("inputs");
+  const std::vector<float>& inputs = golden.F32("inputs");
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    v1::Sequence* s = request.add_sequences();
+    s->set_steps(lengths[i]);
+    const float* row = inputs.data() + i * shape[1] * shape[2];
+    s->mutable_values()->Add(row, row + lengths[i] * shape[2]);
+  }
+  return request;
+}
+
 v1::RegressRequest ChunkRequest(const std::vector<float>& x, size_t from,
                                 size_t steps, const std::string& model,
                                 const std::string& token) {

@@ -14,6 +14,7 @@
 #include "server/metrics/metrics.h"
 #include "server/model/model.h"
 #include "server/service/server.h"
+#include "tests/testing/golden.h"
 
 namespace rnnserve::testing {
 
@@ -65,6 +66,12 @@ std::unique_ptr<grpc::ClientContext> ContextWithDeadline(double seconds = 30);
 v1::RegressRequest ChunkRequest(const std::vector<float>& x, size_t from,
                                 size_t steps, const std::string& model,
                                 const std::string& token);
+
+// A Classify request of a golden case's sequences (each at its own length)
+// for `model`, at `version` when not empty.
+v1::ClassifyRequest GoldenClassifyRequest(const Golden& golden,
+                                          const std::string& model,
+                                          const std::string& version = "");
 
 // Calls `method` (e.g. "/rnnserve.v1.Inference/Classify") on `channel` with
 // one message of raw bytes, as a client built from other definitions could
