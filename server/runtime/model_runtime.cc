@@ -185,14 +185,11 @@ void ModelRuntime::RunClassify(batching::Batch& batch) {
   }
   for (auto& task : batch) {
     auto& t = static_cast<ClassifyTask&>(*task);
-    int longest = 0;
-    for (const engine::ClassifyItem& item : t.items) {
-      longest = std::max(longest, item.steps);
-    }
-    t.done_steps_ = static_cast<int>(
-        std::min<int64_t>(int64_t{t.done_steps_} + slice, longest));
+    // A whole run (slice at its largest) must not overflow the count.
+    t.done_steps_ = static_cast<int>(std::min<int64_t>(
+        int64_t{t.done_steps_} + slice, std::numeric_limits<int>::max()));
     std::unique_ptr<batching::Task> taken = std::move(task);
-    if (t.done_steps_ == longest) {
+    if (t.unfinished() == 0) {
       static_cast<RuntimeTask&>(*taken).Done(absl::OkStatus());
     } else {
       classify_queue_->Continue(std::move(taken));
