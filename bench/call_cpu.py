@@ -46,7 +46,7 @@ import subprocess
 import sys
 import time
 
-from server_bench import Server, process_cpu_seconds, metric_delta
+from server_bench import Server, engine_figures, process_cpu_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("health", "classify", "stream")
@@ -115,12 +115,9 @@ def measure(args, build_dir, server, mode, concurrency):
     row["switches"] = (s1 - s0) / (t1 - t0) / r["per_second"]
     method = METHOD.get(mode)
     if method:
-        items = metric_delta(m0, m1, "rnnserve_batch_size_sum", method)
-        batches = metric_delta(m0, m1, "rnnserve_batch_size_count", method)
-        compute = metric_delta(m0, m1, "rnnserve_compute_duration_seconds_sum", method)
-        if items:
-            row["mean_batch"] = items / batches
-            row["engine_us"] = 1e6 * compute / items
+        figures = engine_figures(m0, m1, method)
+        if figures:
+            row["mean_batch"], row["engine_us"] = figures
     return row
 
 

@@ -32,52 +32,26 @@ before and after in one run. Medians over --rounds.
 import argparse
 import json
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
 import time
+
+from server_bench import Server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
 def start_server(build_dir, cpu, slice_steps, nice):
-    cmd = ["taskset", "-c", str(cpu), os.path.join(build_dir, "bin", "rnnserve"),
-           "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
-           "--compute-threads=1", f"--slice-steps={slice_steps}",
-           f"--compute-nice={nice}",
-           # Four heavy calls (320,000 steps, 8,960,000 values each) must
-           # fit in the queue.
-           "--max-queued-steps=4000000", "--max-queued-values=200000000",
-           "--shutdown-grace=2s"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"gRPC on port (\d+)", line)
-        if m:
-            # Keep draining its log so that it never blocks on a full pipe.
-            drain = subprocess.Popen(["cat"], stdin=proc.stderr,
-                                     stdout=subprocess.DEVNULL)
-            return proc, drain, f"127.0.0.1:{m.group(1)}"
-    proc.kill()
-    raise RuntimeError(f"rnnserve did not start: {' '.join(cmd)}")
-
-
-def stop_server(proc, drain):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    drain.wait(timeout=5)
+    return Server(os.path.join(build_dir, "bin", "rnnserve"),
+                  ["--compute-threads=1", f"--slice-steps={slice_steps}",
+                   f"--compute-nice={nice}",
+                   # Four heavy calls (320,000 steps, 8,960,000 values each)
+                   # must fit in the queue.
+                   "--max-queued-steps=4000000",
+                   "--max-queued-values=200000000"],
+                  prefix=("taskset", "-c", str(cpu)))
 
 
 def bench_cmd(build_dir, cpu, address, extra):
@@ -93,8 +67,8 @@ def run_json(cmd):
 
 def one_round(args, setting):
     slice_steps, nice = setting
-    proc, drain, address = start_server(args.build_dir, args.server_cpu,
-                                        slice_steps, nice)
+    server = start_server(args.build_dir, args.server_cpu, slice_steps, nice)
+    address = server.address()
     try:
         light = bench_cmd(args.build_dir, args.client_cpu, address,
                           ["--concurrency=1", "--batch=1", "--steps=28",
@@ -119,7 +93,7 @@ def one_round(args, setting):
                        f"--steps={args.heavy_steps}", "--timeout=120s",
                        "--warmup=2s", f"--duration={args.duration + 2}s"]))
     finally:
-        stop_server(proc, drain)
+        server.stop()
     for r in (alone, loaded, heavy_result, heavy_alone):
         if r["errors"]:
             raise RuntimeError(f"calls failed: {r['errors']}")

@@ -119,6 +119,18 @@ def metric_delta(before, after, name, method):
     return total
 
 
+def engine_figures(before, after, method):
+    """(mean batch, engine microseconds per item) of `method`'s batches
+    between two metrics readings, or None when none ran."""
+    batches = metric_delta(before, after, "rnnserve_batch_size_count", method)
+    items = metric_delta(before, after, "rnnserve_batch_size_sum", method)
+    compute = metric_delta(before, after,
+                           "rnnserve_compute_duration_seconds_sum", method)
+    if not batches or not items:
+        return None
+    return items / batches, 1e6 * compute / items
+
+
 def run_client(args, server, mode, concurrency, duration, extra):
     cmd = [os.path.join(args.build_dir, "bin", "rnnctl"), "bench",
            f"--server={server.address()}", f"--mode={mode}",
@@ -150,12 +162,9 @@ def run_client(args, server, mode, concurrency, duration, extra):
            "server_cpu_us": 1e6 * server_cpu / ops,
            "client_cpu_us": 1e6 * (usage.ru_utime + usage.ru_stime) / ops}
     if method:
-        batches = metric_delta(before, after, "rnnserve_batch_size_count", method)
-        items = metric_delta(before, after, "rnnserve_batch_size_sum", method)
-        compute = metric_delta(before, after, "rnnserve_compute_duration_seconds_sum", method)
-        if batches:
-            row["mean_batch"] = items / batches
-            row["compute_us"] = 1e6 * compute / items
+        figures = engine_figures(before, after, method)
+        if figures:
+            row["mean_batch"], row["compute_us"] = figures
     return row
 
 
