@@ -42,6 +42,7 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
                            sessions::SessionStore* sessions)
     : engine_(std::move(engine)),
       queue_(queue),
+      scheduler_(scheduler),
       clock_(clock),
       metrics_(metrics),
       sessions_(sessions) {
@@ -283,7 +284,15 @@ void ModelRuntime::StopCommitting() {
   if (commit_thread_.joinable()) commit_thread_.join();
 }
 
-ModelRuntime::~ModelRuntime() { StopCommitting(); }
+ModelRuntime::~ModelRuntime() {
+  const std::string why =
+      absl::StrCat("version ", config().version, " of model ", config().name,
+                   " was unloaded; call again");
+  for (batching::Queue* queue : {classify_queue_, regress_queue_}) {
+    if (queue != nullptr) scheduler_.RemoveQueue(queue, why);
+  }
+  StopCommitting();
+}
 
 void ModelRuntime::CommitAndComplete(Chunks& chunks) {
   const std::vector<absl::Status> outcomes = CommitChunks(chunks);
