@@ -199,6 +199,19 @@ absl::StatusOr<int64_t> MemorySessions::Count() {
   return static_cast<int64_t>(sessions_.size());
 }
 
+absl::StatusOr<int64_t> MemorySessions::CountOn(const std::string& model,
+                                                const std::string& version) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const auto& [key, entry] : sessions_) {
+    // An expired session not yet reaped holds nothing any more.
+    n += entry.expires > now && entry.record.model == model &&
+         entry.record.model_version == version;
+  }
+  return n;
+}
+
 int MemorySessions::Reap() {
   std::vector<std::string> expired;
   {

@@ -142,6 +142,11 @@ class SessionStore {
   virtual absl::Status Probe() = 0;
   // Sessions held (with a shared store, by the whole cluster).
   virtual absl::StatusOr<int64_t> Count() = 0;
+  // Sessions held that run on version `version` of `model` (as their first
+  // commit recorded it), for a version that waits for its last session
+  // before it is freed. Reads every session: call it seldom.
+  virtual absl::StatusOr<int64_t> CountOn(const std::string& model,
+                                          const std::string& version) = 0;
   // Drops expired sessions where the store must do it itself; returns how
   // many.
   virtual int Reap() { return 0; }

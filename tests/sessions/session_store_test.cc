@@ -155,6 +155,34 @@ TEST_P(SessionStoreTest, ASessionKeepsTheModelVersionItStartedOn) {
   EXPECT_EQ(back->record.model_version, "");
 }
 
+TEST_P(SessionStoreTest, SessionsAreCountedByTheVersionTheyRunOn) {
+  auto store = NewStore();
+  auto start = [&](const std::string& model, const std::string& version) {
+    absl::StatusOr<AttachedSession> s = store->Create(model, 2, "");
+    EXPECT_TRUE(s.ok()) << s.status();
+    Chunk first(*s, 1, 1.0f);
+    first.commit.model = model;
+    first.commit.model_version = version;
+    EXPECT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+    return *s;
+  };
+  start("m", "1");
+  const AttachedSession second = start("m", "1");
+  start("m", "2");
+  start("other", "1");
+  EXPECT_EQ(*store->CountOn("m", "1"), 2);
+  EXPECT_EQ(*store->CountOn("m", "2"), 1);
+  EXPECT_EQ(*store->CountOn("other", "1"), 1);
+  EXPECT_EQ(*store->CountOn("m", "3"), 0);
+  // An ended session no longer holds its version.
+  absl::StatusOr<AttachedSession> held = store->TakeOver(second.token, "m", "");
+  ASSERT_TRUE(held.ok()) << held.status();
+  Chunk end(*held, 0, 0.0f);
+  end.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&end.commit, 1})[0].ok());
+  EXPECT_EQ(*store->CountOn("m", "1"), 1);
+}
+
 TEST_P(SessionStoreTest, ASessionCreatedUnderAGivenTokenIsFoundByIt) {
   auto store = NewStore();
   const std::string token = "oip:owner-a:42";
