@@ -102,9 +102,6 @@ class ModelRuntime {
   batching::Scheduler& scheduler_;
   const Clock& clock_;
   metrics::ModelMetrics* const metrics_;
-  // The queue depth this runtime last added to its model's series, which
-  // sums the depths of the model's versions.
-  std::atomic<int64_t> reported_depth_{0};
   sessions::SessionStore* const sessions_;
   std::function<void(const RuntimeTask&)> chunk_computed_hook_;
   mutable absl::Mutex commit_mu_;

@@ -190,8 +190,10 @@ absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
   return state.sessions->CommitAll({&commit, 1})[0];
 }
 
-void NoteReplay(const ServingState& state, const std::string& model) {
-  if (state.metrics != nullptr) state.metrics->OnReplayed(model);
+void NoteReplay(const ServingState& state, const model::ModelConfig& config) {
+  if (state.metrics != nullptr) {
+    state.metrics->OnReplayed(config.name, config.version);
+  }
 }
 
 }  // namespace rnnserve::service

@@ -103,8 +103,8 @@ absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
                        const sessions::AttachedSession& session,
                        const v1::RegressResponse& response);
 
-// Counts a replayed answer.
-void NoteReplay(const ServingState& state, const std::string& model);
+// Counts a replayed answer of a session on `config`'s model version.
+void NoteReplay(const ServingState& state, const model::ModelConfig& config);
 
 // The digest of what a chunk asks: its steps, reset and values. Two
 // requests with one digest are the same chunk.

@@ -51,7 +51,7 @@ class ClassifyCall final
     ASSIGN_OR_RETURN(
         runtime::ModelRuntime * model,
         state_.FindModel(request().model(), request().model_version()));
-    set_metrics(state_.MetricsFor(request().model()));
+    set_metrics(state_.MetricsFor(*model));
     config_ = &model->config();
     RETURN_IF_ERROR(CheckTask(*config_, model::Task::kClassification));
     RETURN_IF_ERROR(ValidateClassify(request(), *config_, state_.limits));
@@ -130,10 +130,13 @@ class ChunkCall final
   }
 
   absl::Status Accept() {
-    set_metrics(state_.MetricsFor(request().model()));
+    set_metrics(
+        state_.MetricsFor(request().model(), request().model_version()));
     ASSIGN_OR_RETURN(AttachedModelSession attached,
                      AttachModelSession(state_, request(), caller()));
     runtime::ModelRuntime* model = attached.model;
+    // A resumed session may run on another version.
+    set_metrics(state_.MetricsFor(*model));
     session_ = std::move(attached.session);
     config_ = &model->config();
     ASSIGN_OR_RETURN(chunk_, PendingChunk::Prepare(request(), session_,
@@ -145,7 +148,7 @@ class ChunkCall final
         Finished(CommitNow(state_, *chunk_, session_, response()));
         return absl::OkStatus();
       case PendingChunk::Kind::kReplay:
-        NoteReplay(state_, config_->name);
+        NoteReplay(state_, *config_);
         [[fallthrough]];
       case PendingChunk::Kind::kRead:
         Respond();

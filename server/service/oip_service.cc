@@ -290,7 +290,7 @@ class ModelInferCall final
                                               request().model_version(),
                                               "model_name", "model_version"));
     config_ = &model_->config();
-    set_metrics(state_.MetricsFor(config_->name));
+    set_metrics(state_.MetricsFor(*model_));
     Input input, lengths;
     RETURN_IF_ERROR(FindInputs(request(), *config_, input, lengths));
     RETURN_IF_ERROR(RequestedOutputs(request(), *config_, outputs_));

@@ -158,7 +158,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                      engine::CreateDnnlEngine(m));
     auto runtime = std::make_unique<runtime::ModelRuntime>(
         std::move(engine), options.queue, *server->scheduler_, clock,
-        metrics == nullptr ? nullptr : metrics->ForModel(m.config.name),
+        metrics == nullptr ? nullptr : metrics->AddModelVersion(m.config),
         server->sessions_.get());
     if (options.chunk_computed_hook) {
       runtime->SetChunkComputedHook(options.chunk_computed_hook);

@@ -96,8 +96,16 @@ absl::StatusOr<CallSlot> ServingState::AdmitCall(
   return calls->Admit(caller);
 }
 
-metrics::ModelMetrics* ServingState::MetricsFor(const std::string& name) const {
-  return metrics == nullptr ? nullptr : metrics->ForModel(name);
+metrics::ModelMetrics* ServingState::MetricsFor(
+    const runtime::ModelRuntime& model) const {
+  if (metrics == nullptr) return nullptr;
+  return metrics->ForModel(model.config().name, model.config().version);
+}
+
+metrics::ModelMetrics* ServingState::MetricsFor(
+    const std::string& name, const std::string& version) const {
+  absl::StatusOr<runtime::ModelRuntime*> model = FindModel(name, version);
+  return model.ok() ? MetricsFor(**model) : nullptr;
 }
 
 }  // namespace rnnserve::service

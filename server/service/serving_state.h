@@ -113,8 +113,12 @@ struct ServingState {
   // A slot in `caller`'s quota of calls in flight (see CallLimiter).
   absl::StatusOr<CallSlot> AdmitCall(const std::string& caller) const;
 
-  // The model's series, or null.
-  metrics::ModelMetrics* MetricsFor(const std::string& name) const;
+  // The series of `model`'s version, or null.
+  metrics::ModelMetrics* MetricsFor(const runtime::ModelRuntime& model) const;
+  // The series of the version a call naming model `name` and `version`
+  // (empty: the newest) goes to, or null when there is none.
+  metrics::ModelMetrics* MetricsFor(const std::string& name,
+                                    const std::string& version) const;
 };
 
 }  // namespace rnnserve::service

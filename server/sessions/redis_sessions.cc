@@ -315,7 +315,9 @@ absl::StatusOr<AttachedSession> RedisSessions::TakeOver(
                                      {model, owner, ttl_ms_})},
                        /*may_repeat=*/true));
   ASSIGN_OR_RETURN(session.record, ParseAttach(replies[0], model, owner));
-  if (observer_ != nullptr) observer_->OnResumed(model);
+  if (observer_ != nullptr) {
+    observer_->OnResumed(model, session.record.model_version);
+  }
   return session;
 }
 
@@ -346,34 +348,36 @@ std::vector<absl::Status> RedisSessions::CommitAll(
       continue;
     }
     const RedisReply& r = (*replies)[i];
+    // The commit carries the session's model and version (SessionCommit).
     const std::string& model = commits[i].model;
+    const std::string& version = commits[i].model_version;
     if (r.is_error()) {
       statuses.push_back(Refused(r));
       if (observer_ != nullptr && commits[i].generation == 0 &&
           absl::IsResourceExhausted(statuses.back())) {
-        observer_->OnRefused(model);
+        observer_->OnRefused(model, version);
       }
     } else if (r.str == "OK") {
       statuses.push_back(absl::OkStatus());
     } else if (r.str == "CREATED") {
       statuses.push_back(absl::OkStatus());
-      if (observer_ != nullptr) observer_->OnCreated(model);
+      if (observer_ != nullptr) observer_->OnCreated(model, version);
     } else if (r.str == "ENDED") {
       statuses.push_back(absl::OkStatus());
       if (observer_ != nullptr && commits[i].generation != 0) {
-        observer_->OnEnded(model);
+        observer_->OnEnded(model, version);
       }
     } else if (r.str == "TAKEN") {
       statuses.push_back(TakenOver());
-      if (observer_ != nullptr) observer_->OnTakenOver(model);
+      if (observer_ != nullptr) observer_->OnTakenOver(model, version);
     } else if (r.str == "GONE") {
       statuses.push_back(NoSuchSession());
     } else if (r.str == "FULL") {
       statuses.push_back(StoreFull(options_.limits.max_sessions, true));
-      if (observer_ != nullptr) observer_->OnRefused(model);
+      if (observer_ != nullptr) observer_->OnRefused(model, version);
     } else if (r.str == "QUOTA") {
       statuses.push_back(QuotaFull(options_.limits.max_sessions_per_owner));
-      if (observer_ != nullptr) observer_->OnRefused(model);
+      if (observer_ != nullptr) observer_->OnRefused(model, version);
     } else {
       statuses.push_back(absl::InternalError(absl::StrCat(
           "session store: the session moved under its own call from step ",

@@ -65,11 +65,13 @@ struct SessionCommit {
   // The generation the chunk's call attached with; 0 creates the session
   // (its first chunk), which then has generation 1.
   uint64_t generation = 0;
-  uint64_t from_step = 0;     // The session's position when the chunk began.
-  std::string model;          // Read on creation only.
-  std::string model_version;  // Read on creation only.
-  std::string owner;          // Read on creation only.
-  uint64_t next_step = 0;     // The position after the chunk.
+  uint64_t from_step = 0;  // The session's position when the chunk began.
+  // The session's model and version: stored on creation, and named in the
+  // observer's events of every commit (SessionObserver).
+  std::string model;
+  std::string model_version;
+  std::string owner;       // Read on creation only.
+  uint64_t next_step = 0;  // The position after the chunk.
   std::span<const float> state;
   uint32_t steps = 0;
   std::string digest;

@@ -215,28 +215,58 @@ TEST_F(ModelVersionsTest, ModelInfoMetricHasASeriesPerVersion) {
   EXPECT_EQ(series, 2);
 }
 
-TEST_F(ModelVersionsTest, QueueSeriesSumTheVersionsQueues) {
-  absl::StatusOr<metrics::testing::Exposition> exposition =
-      metrics::testing::ParseExposition(server_.metrics().Render());
-  ASSERT_TRUE(exposition.ok()) << exposition.status();
+TEST_F(ModelVersionsTest, EachVersionHasItsOwnSeries) {
+  const auto scrape = [&] {
+    absl::StatusOr<metrics::testing::Exposition> e =
+        metrics::testing::ParseExposition(server_.metrics().Render());
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.value_or(metrics::testing::Exposition{});
+  };
+  const auto of = [](const char* version, const char* method) {
+    return metrics::testing::Labels{
+        {"model", "reg"}, {"version", version}, {"method", method}};
+  };
+  const auto ok = [&](const char* version) {
+    metrics::testing::Labels labels = of(version, "RegressChunk");
+    labels["code"] = "OK";
+    return labels;
+  };
   // Each version has a queue of the default capacity.
-  EXPECT_EQ(exposition->Value("rnnserve_queue_capacity",
-                              {{"model", "reg"}, {"method", "Regress"}}),
-            2.0 * batching::QueueOptions().max_queued_steps);
-  // Calls on both versions leave both queues, so the sum, empty.
+  metrics::testing::Exposition e = scrape();
+  for (const char* version : {"1", "2"}) {
+    EXPECT_EQ(e.Value("rnnserve_queue_capacity", of(version, "Regress")),
+              batching::QueueOptions().max_queued_steps);
+  }
+  // A session started on version 1, then resumed without naming a version:
+  // both chunks are version 1's. A new session goes to the newest.
   v1::RegressResponse response;
   ASSERT_TRUE(Chunk(*stub_, SineChunk(0, 10, "", "1"), &response).ok());
+  ASSERT_TRUE(
+      Chunk(*stub_, SineChunk(10, 10, response.session_token()), &response)
+          .ok());
+  EXPECT_EQ(response.model_version(), "1");
   v1::RegressRequest newest;
   newest.set_model("reg");
   newest.set_steps(1);
   newest.add_values(0.5f);
   newest.add_values(0.5f);
   ASSERT_TRUE(Chunk(*stub_, newest, &response).ok());
-  exposition = metrics::testing::ParseExposition(server_.metrics().Render());
-  ASSERT_TRUE(exposition.ok()) << exposition.status();
-  EXPECT_EQ(exposition->Value("rnnserve_queue_depth",
-                              {{"model", "reg"}, {"method", "Regress"}}),
-            0.0);
+  e = scrape();
+  EXPECT_EQ(e.Value("rnnserve_requests_total", ok("1")), 2.0);
+  EXPECT_EQ(e.Value("rnnserve_requests_total", ok("2")), 1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_created_total",
+                    {{"model", "reg"}, {"version", "1"}}),
+            1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_resumed_total",
+                    {{"model", "reg"}, {"version", "1"}}),
+            1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_created_total",
+                    {{"model", "reg"}, {"version", "2"}}),
+            1.0);
+  // Both queues are empty again.
+  for (const char* version : {"1", "2"}) {
+    EXPECT_EQ(e.Value("rnnserve_queue_depth", of(version, "Regress")), 0.0);
+  }
 }
 
 TEST_F(ModelVersionsTest, ASessionStaysOnTheVersionItStartedOn) {
