@@ -9,6 +9,7 @@
 #include "client/commands.h"
 #include "client/common_flags.h"
 #include "client/connection.h"
+#include "client/repository_call.h"
 #include "client/repository_view.h"
 #include "server/common/status_macros.h"
 
@@ -29,77 +30,6 @@ constexpr char kAbout[] =
     "sessions drains first); rescans leave it unloaded until 'load MODEL'\n"
     "The server offers the service only when started with "
     "--admin-tokens-file. --auth-token-file is not sent on these calls.";
-
-void Print(const v1::RepositoryModel& model) {
-  v1::RepositoryIndexResponse one;
-  *one.add_models() = model;
-  std::fputs(FormatRepository(one).c_str(), stdout);
-}
-
-// After a failed LoadModel: the model as the server now holds it (its
-// failed version, the versions still serving), when the index tells.
-void PrintAfterFailure(const Connection& connection, const std::string& name) {
-  grpc::ClientContext context;
-  connection.PrepareAdmin(&context);
-  v1::RepositoryIndexResponse index;
-  if (!connection.repository()
-           .RepositoryIndex(&context, v1::RepositoryIndexRequest(), &index)
-           .ok()) {
-    return;
-  }
-  for (const v1::RepositoryModel& model : index.models()) {
-    if (model.name() == name) Print(model);
-  }
-}
-
-absl::Status Run(const Connection& connection, const RepositoryAction& action,
-                 const std::string& token_file) {
-  grpc::ClientContext context;
-  connection.PrepareAdmin(&context);
-  v1::Repository::Stub& stub = connection.repository();
-  switch (action.verb) {
-    case RepositoryAction::Verb::kIndex: {
-      v1::RepositoryIndexResponse response;
-      const grpc::Status status = stub.RepositoryIndex(
-          &context, v1::RepositoryIndexRequest(), &response);
-      if (!status.ok()) {
-        return RepositoryCallError(status, "RepositoryIndex", token_file);
-      }
-      std::fputs(FormatRepository(response).c_str(), stdout);
-      return absl::OkStatus();
-    }
-    case RepositoryAction::Verb::kLoad: {
-      v1::LoadModelRequest request;
-      request.set_model(action.model);
-      v1::LoadModelResponse response;
-      const grpc::Status status = stub.LoadModel(&context, request, &response);
-      if (!status.ok()) {
-        const absl::Status error =
-            RepositoryCallError(status, "LoadModel", token_file);
-        if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
-            status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-          PrintAfterFailure(connection, action.model);
-        }
-        return error;
-      }
-      Print(response.model());
-      return absl::OkStatus();
-    }
-    case RepositoryAction::Verb::kUnload: {
-      v1::UnloadModelRequest request;
-      request.set_model(action.model);
-      v1::UnloadModelResponse response;
-      const grpc::Status status =
-          stub.UnloadModel(&context, request, &response);
-      if (!status.ok()) {
-        return RepositoryCallError(status, "UnloadModel", token_file);
-      }
-      Print(response.model());
-      return absl::OkStatus();
-    }
-  }
-  return absl::InternalError("unknown repository action");
-}
 
 }  // namespace
 
@@ -123,7 +53,10 @@ absl::Status RunRepository(const std::vector<std::string>& args) {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(common));
-  return Run(*connection, action, common.admin_token_file);
+  const RepositoryOutcome outcome =
+      CallRepository(*connection, action, common.admin_token_file);
+  std::fputs(outcome.text.c_str(), stdout);
+  return outcome.status;
 }
 
 }  // namespace rnnserve::client
