@@ -12,6 +12,7 @@
 #include "server/engine/engine.h"
 #include "server/model/model.h"
 #include "server/runtime/model_runtime.h"
+#include "server/service/model_set.h"
 #include "server/service/serving_state.h"
 #include "server/sessions/session_store.h"
 
@@ -79,7 +80,7 @@ class PendingChunk {
 
 // A session and the model version it runs on.
 struct AttachedModelSession {
-  runtime::ModelRuntime* model = nullptr;
+  ModelLease model;
   sessions::AttachedSession session;
 };
 

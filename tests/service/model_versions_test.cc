@@ -7,9 +7,6 @@
 // the versions of a model are different goldens (of different sizes, which
 // versions may have), so that an answer from the wrong version cannot pass.
 #include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +17,7 @@
 #include "tests/metrics/exposition.h"
 #include "tests/model/test_util.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/model_copies.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/test_server.h"
 
@@ -28,35 +26,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ContextWithDeadline;
+using testing::CopyAsVersion;
+using testing::ExpectSineOutputs;
 using testing::Golden;
 using testing::GoldensDir;
 using ::testing::HasSubstr;
 using testing::ReadGolden;
+using testing::SineGolden;
 using testing::SourceDir;
 using testing::TestServer;
 
 // See tests/engine/engine_golden_test.cc for why 1e-5 against PyTorch.
 constexpr float kTolerance = 1e-5f;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Copies model folder `from` (relative to the source tree) to `to` as
-// version `version`: its config's "version" rewritten, golden files left.
-void CopyAsVersion(const std::string& from, const fs::path& to,
-                   const std::string& version) {
-  const fs::path source = SourceDir() / from;
-  const std::string config = std::regex_replace(
-      ReadText(source / "config.json"), std::regex(R"x("version":\s*"[^"]*")x"),
-      "\"version\": \"" + version + "\"");
-  model::testing::WriteFile(to / "config.json", config);
-  model::testing::WriteFile(to / "model.safetensors",
-                            ReadText(source / "model.safetensors"));
-}
 
 // A classifier "cls": version 1 is the golden lstm_cls_2l_bi, version 2
 // gru_cls_3l. A regressor "reg": version 1 the seed model sine_rnn, version
@@ -84,25 +65,6 @@ std::vector<model::Model> Repository(const fs::path& dir, bool only_newest) {
 v1::ClassifyRequest GoldenRequest(const Golden& golden,
                                   const std::string& version) {
   return testing::GoldenClassifyRequest(golden, "cls", version);
-}
-
-// The seed regressor's golden stream: 100 steps of sin(k*pi/10).
-struct SineGolden {
-  std::vector<float> inputs, outputs;
-  SineGolden() {
-    const Golden g = ReadGolden(GoldensDir() / "sine_rnn_stream.safetensors");
-    inputs = g.F32("inputs");
-    outputs = g.F32("outputs");
-  }
-};
-
-void ExpectSineOutputs(const v1::RegressResponse& response,
-                       const SineGolden& golden, size_t from, size_t steps) {
-  ASSERT_EQ(response.outputs_size(), static_cast<int>(steps));
-  for (size_t i = 0; i < steps; ++i) {
-    EXPECT_NEAR(response.outputs(i), golden.outputs[from + i], kTolerance)
-        << "step " << from + i;
-  }
 }
 
 class ModelVersionsTest : public ::testing::Test {
