@@ -13,13 +13,19 @@ namespace {
 
 // Why a task whose caller gave up will not run, or OK if it still waits.
 // Decided once; the task is then dropped with exactly this status.
-absl::Status WhyDead(const Task& task, absl::Time deadline, absl::Time now) {
+// `continued`: the task has run part of its work (Queue::Continue).
+absl::Status WhyDead(const Task& task, absl::Time deadline, absl::Time now,
+                     bool continued) {
   if (task.cancelled()) return absl::CancelledError("the call was cancelled");
-  if (deadline <= now) {
+  if (deadline > now) return absl::OkStatus();
+  if (continued) {
     return absl::DeadlineExceededError(
-        "the call's deadline passed while it was queued");
+        "the call's deadline passed between two slices of its work (long "
+        "calls run in slices of --slice-steps steps, taking turns with "
+        "short ones); give it a longer deadline");
   }
-  return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      "the call's deadline passed while it was queued");
 }
 
 // Drop, contained: a task that fails to answer must not take the compute
@@ -93,6 +99,7 @@ absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
 void Queue::Continue(std::unique_ptr<Task> task) {
   Entry entry = MakeEntry(*task);
   entry.task = std::move(task);
+  entry.continued = true;
   {
     absl::MutexLock lock(&scheduler_.mu_);
     entry.enqueued = scheduler_.clock_.Now();
@@ -164,7 +171,8 @@ std::vector<Queue::Dead> Queue::RemoveDeadLocked(absl::Time now) {
     std::deque<Entry> live;
     while (!lane->entries.empty()) {
       Entry entry = PopLocked(*lane);
-      absl::Status why = WhyDead(*entry.task, entry.deadline, now);
+      absl::Status why =
+          WhyDead(*entry.task, entry.deadline, now, entry.continued);
       if (why.ok()) {
         live.push_back(std::move(entry));
       } else {
@@ -365,7 +373,8 @@ void Scheduler::RunBatch(Closed closed) {
   Queue& queue = *closed.queue;
   Batch live;
   for (QueueEntry& entry : closed.entries) {
-    absl::Status why = WhyDead(*entry.task, entry.deadline, closed.now);
+    absl::Status why =
+        WhyDead(*entry.task, entry.deadline, closed.now, entry.continued);
     if (!why.ok()) {
       DropQuietly(*entry.task, why);
     } else {

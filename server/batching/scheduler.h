@@ -64,6 +64,7 @@ struct QueueEntry {
   absl::Time deadline;
   absl::Time enqueued;
   bool long_lane = false;
+  bool continued = false;  // Taken back by Queue::Continue.
 };
 
 // Runs queued tasks in batches on a fixed pool of compute threads. A thread

@@ -671,6 +671,7 @@ class SlicedTask : public Task {
   void Drop(absl::Status why) override {
     absl::MutexLock lock(&outcome_->mu);
     outcome_->dropped.push_back(why.code());
+    outcome_->messages.emplace_back(why.message());
     ++outcome_->answered;
   }
   // Runs one slice; true when the task is done.
@@ -851,6 +852,32 @@ TEST(SchedulerTest, ALongCallWhoseCallerGaveUpStopsAtTheNextSlice) {
   EXPECT_THAT(runner.log(), ElementsAre("L"));
   absl::MutexLock lock(&outcome.mu);
   EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kCancelled));
+}
+
+TEST(SchedulerTest, ADeadlinePassedBetweenSlicesIsToldAsSuch) {
+  FakeClock clock;
+  SliceRunner runner(100);
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  Queue* queue = scheduler.AddQueue("q", Sliced(1, 100), runner.processor());
+  runner.set_queue(queue);
+  runner.HoldFirstBatch();
+  std::unique_ptr<Task> task =
+      std::make_unique<SlicedTask>("L", 1000, &outcome);
+  task->deadline = clock.Now() + absl::Seconds(1);
+  ASSERT_TRUE(queue->Schedule(task).ok());
+  scheduler.Start();
+  runner.WaitUntilHeld();
+  clock.Advance(absl::Seconds(2));  // During its first slice.
+  runner.Release();
+  outcome.WaitAnswered(1);
+  scheduler.Stop();
+  EXPECT_THAT(runner.log(), ElementsAre("L"));
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_THAT(outcome.dropped,
+              ElementsAre(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(outcome.messages,
+              ElementsAre(::testing::HasSubstr("between two slices")));
 }
 
 TEST(SchedulerTest, StopRunsLongWorkToItsEndAndContinueIgnoresTheBounds) {
