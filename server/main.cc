@@ -62,13 +62,17 @@ int WaitForStop(const sigset_t& signals, service::Server& server) {
   }
 }
 
-// Waits up to `delay` for one of `signals`; true if one came.
+// Waits up to `delay` for one of `signals` other than SIGHUP; true if one
+// came.
 bool WaitForSignal(const sigset_t& signals, absl::Duration delay) {
   const absl::Time end = absl::Now() + delay;
   for (absl::Duration left = delay; left > absl::ZeroDuration();
        left = end - absl::Now()) {
     const timespec timeout = absl::ToTimespec(left);
-    if (sigtimedwait(&signals, nullptr, &timeout) > 0) return true;
+    const int signal = sigtimedwait(&signals, nullptr, &timeout);
+    // A rescan asked for while stopping is moot.
+    if (signal == SIGHUP) continue;
+    if (signal > 0) return true;
     if (errno != EINTR) return false;  // EAGAIN: the delay is over.
   }
   return false;
