@@ -499,7 +499,7 @@ class _Importer:
                     wb, rb = np.split(b[d], 2)
                     out["rnn.bias_ih" + suffix] = _reorder(wb, order, hidden)
                     out["rnn.bias_hh" + suffix] = _reorder(rb, order, hidden)
-        out["out.weight"] = np.ascontiguousarray(self.head_weight, dtype=np.float32)
+        out["out.weight"] = np.array(self.head_weight, dtype=np.float32, order="C")
         bias = self.head_bias
         out["out.bias"] = np.zeros(self.head_weight.shape[0], np.float32) if bias is None \
             else bias
@@ -529,12 +529,12 @@ def _is_zero(value):
 def _head_bias(node, bias, width):
     if bias.size != width or any(d != 1 for d in bias.shape[:-1]):
         refuse(node, f"bias of shape {list(bias.shape)} for {width} outputs")
-    return np.ascontiguousarray(bias.reshape(width), dtype=np.float32)
+    return np.array(bias.reshape(width), dtype=np.float32, order="C")
 
 
 def _reorder(array, order, hidden):
     blocks = [array[g * hidden:(g + 1) * hidden] for g in order]
-    return np.ascontiguousarray(np.concatenate(blocks, axis=0), dtype=np.float32)
+    return np.array(np.concatenate(blocks, axis=0), dtype=np.float32, order="C")
 
 
 def import_onnx(path):
