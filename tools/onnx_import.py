@@ -88,9 +88,11 @@ def _name(node):
     return node.name or (node.output[0] if node.output else "(unnamed)")
 
 
-def refuse(node, why):
+def refuse(node, why=None):
+    """Raises OnnxImportError naming the node, its op and, if given, why."""
+    because = f"{why}; " if why else ""
     raise OnnxImportError(f"node {_name(node)} (op {node.op_type}) is not supported: "
-                          f"{why}; {SUPPORTED}")
+                          f"{because}{SUPPORTED}")
 
 
 def _attrs(node):
@@ -156,8 +158,7 @@ class _Importer:
         ins = [self.get(node, i) for i in range(len(node.input)) if node.input[i]]
         if not any(isinstance(v, (Seq, State)) for v in ins):
             if op not in _SHAPE_OPS:
-                refuse(node, "it is not part of the recurrent layers, their initial states "
-                             "or the head")
+                refuse(node)
             zero = op in _ZERO_PRESERVING and bool(ins) and _is_zero(ins[0])
             if op == "ConstantOfShape":
                 value = _attrs(node).get("value")
@@ -167,7 +168,7 @@ class _Importer:
             return self.set(node, Aux(zero))
         handler = getattr(self, "op_" + op, None)
         if handler is None:
-            refuse(node, "it transforms the recurrent output")
+            refuse(node)
         return self.set(node, handler(node))
 
     def set(self, node, value, outputs=None):
