@@ -156,6 +156,10 @@ class _Importer:
         if op in ("LSTM", "GRU", "RNN"):
             return self.recurrent(node)
         ins = [self.get(node, i) for i in range(len(node.input)) if node.input[i]]
+        if op in ("Transpose", "Identity") and len(ins) == 1 and isinstance(ins[0], Const):
+            # A weight transposed by a node rather than stored transposed.
+            perm = _attrs(node).get("perm")
+            return self.set(node, Const(np.transpose(ins[0].value, perm)))
         if not any(isinstance(v, (Seq, State)) for v in ins):
             if op not in _SHAPE_OPS:
                 refuse(node)
@@ -275,6 +279,9 @@ class _Importer:
 
     def seq_input(self, node):
         x = self.get(node, 0)
+        if isinstance(x, State):
+            refuse(node, "it reads a recurrent layer's final state (h_n, c_n); the head must "
+                         "read the recurrent output at the last step or at every step")
         if not isinstance(x, Seq):
             refuse(node, "its first input is not the recurrent output")
         for i in range(1, len(node.input)):
@@ -429,6 +436,7 @@ class _Importer:
             refuse(node, f"weight of shape {list(weight.shape)} for a {width}-wide "
                          "recurrent output")
         self.head_node = _name(node)
+        self.head_layer = x.stage
         self.head_weight = weight
         self.head_bias = None if bias is None else _head_bias(node, bias, weight.shape[0])
         return replace(x, axes=x.axes[:-1] + ("O",), stage=stage)
@@ -461,6 +469,12 @@ class _Importer:
                                   f"({[n for n, _ in heads]}); need exactly one, a Linear "
                                   "head after the recurrent layers")
         name, value = heads[0]
+        last_layer = self.layers[max(self.layers)]
+        if self.head_layer != max(self.layers):
+            raise OnnxImportError(
+                f"node {last_layer['node']} (op {last_layer['op']}) is not supported: its "
+                f"output does not reach the head, which reads layer {self.head_layer}; "
+                + SUPPORTED)
         if value.last:
             task = "classification"
         elif len(value.axes) == 3 and set(value.axes[:2]) == {"x0", "x1"}:

@@ -15,8 +15,8 @@ with `export_model.py --from-onnx`, and checks that
   numbers, each sequence computed alone, within 1e-5.
 Then that graphs rnnserve cannot serve are refused with exit status 1 and a
 message naming the node and its op type or attribute: an unknown op (made
-with onnx.helper), an activation after the head, LSTM clip, GRU
-linear_before_reset=0, an RNN with another activation.
+with onnx.helper), an activation after the head, a head on h_n, LSTM clip,
+GRU linear_before_reset=0, an RNN with another activation.
 """
 import argparse
 import os
@@ -222,8 +222,23 @@ def check_refusals(torch, source, work):
     export_onnx(torch, Softmaxed(make_model(torch, case, 0)).eval(), case, path)
     expect_refused(source, work, onnx.load(path), "softmax", "(op Softmax) is not supported")
 
+    # The head on h_n rather than on the recurrent output: another model.
+    class HeadOnState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(self.rnn(x)[1][0][-1])
+
+    path = os.path.join(work, "head_on_state.onnx")
+    torch.onnx.export(HeadOnState().eval(), (torch.zeros(2, 5, 3),), path, opset_version=14,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "steps"}})
+    expect_refused(source, work, onnx.load(path), "head_on_state",
+                   "(op Gather) is not supported", "final state (h_n, c_n)")
+
     def exported(name):
-        case = CASES[name]
         path = os.path.join(work, name + ".onnx")  # Written by import_cases.
         return onnx.load(path)
 
