@@ -112,7 +112,6 @@ class _Importer:
         self.graph = model.graph
         self.values = {"": None}
         self.layers = {}  # layer index -> dict
-        self.rnn_of_layer = {}
         for init in self.graph.initializer:
             self.values[init.name] = Const(numpy_helper.to_array(init))
         inputs = [i for i in self.graph.input if i.name not in self.values]
@@ -177,7 +176,8 @@ class _Importer:
 
     def set(self, node, value, outputs=None):
         names = list(node.output)
-        vals = outputs if outputs is not None else [value] + [None] * (len(names) - 1)
+        # Further outputs of a one-value op are opaque (None would mean "absent").
+        vals = outputs if outputs is not None else [value] + [Aux()] * (len(names) - 1)
         for name, val in zip(names, vals):
             if name:
                 self.values[name] = val
@@ -316,7 +316,8 @@ class _Importer:
         shape = [int(v) for v in self.const(node, 1, "shape").reshape(-1)]
         n = len(x.axes)
         if n >= 3 and x.axes[-2:] == ("D", "H") and len(shape) == n - 1 and \
-                all(v == 0 for v in shape[:-1]) and shape[-1] in (-1, x.directions * self.h()):
+                all(v == 0 for v in shape[:-1]) and \
+                shape[-1] in (-1, x.directions * self.layers[x.stage]["hidden"]):
             return replace(x, axes=x.axes[:-2] + ("F",))
         refuse(node, f"reshape of axes {x.axes} to {shape}: only joining the directions "
                      "of a recurrent output, forward first, is understood")
