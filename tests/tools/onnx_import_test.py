@@ -4,9 +4,9 @@
   onnx_import_test.py --rnnserve BIN --source DIR
 
 For several architectures (a 2-layer bidirectional LSTM classifier, a 3-layer
-GRU classifier with batch_first=False, 2-layer ReLU RNN and GRU regressors,
-a 2-layer LSTM without biases), builds a random PyTorch model,
-torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
+GRU classifier with batch_first=False, a 2-layer ReLU RNN regressor that also
+outputs h_n, a 1-layer GRU regressor, a 2-layer LSTM without biases),
+builds a random PyTorch model, torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
 with `export_model.py --from-onnx`, and checks that
 - the tensors written are exactly the model's state_dict (names, shapes,
   every bit), and the config says the right cell, sizes and task;
