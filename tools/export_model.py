@@ -16,6 +16,7 @@ From Python:
 From the shell:
     /usr/bin/python3 tools/export_model.py model_state.pt models/my_lstm \\
         --task classification --model-version 3
+    /usr/bin/python3 tools/export_model.py --from-onnx model.onnx models/my_lstm
 """
 
 import argparse
@@ -234,6 +235,18 @@ def _load_source(path, strip_prefix):
     return obj
 
 
+def _load_onnx(path, task, cell):
+    """(tensors, task, cell) of an ONNX model; task and cell, if given, must
+    agree with the graph."""
+    import onnx_import
+    partial, tensors = onnx_import.import_onnx(path)
+    for name, given in (("task", task), ("cell", cell)):
+        if given is not None and given != partial[name]:
+            raise fmt.FormatError(f"{path}: --{name} {given}, but the graph is "
+                                  f"{partial[name]}")
+    return tensors, partial["task"], partial["cell"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__,
@@ -241,16 +254,17 @@ def main(argv=None):
         epilog="The folder's name is the model's name (letters, digits, '_', '-', '.'). "
                "See docs/model-format.md for the format. Exit status 0 on success, "
                "1 if the model does not fit the format, 2 on bad arguments.")
-    parser.add_argument("source",
+    parser.add_argument("source", nargs="?",
                         help="file written by torch.save(): a state_dict (torch.save("
                              "model.state_dict()), optionally inside a checkpoint dict "
                              "under 'state_dict', 'model_state_dict' or 'model') or a whole "
                              "pickled module (its class must be importable). Names must be "
                              "rnn.* and out.*")
     parser.add_argument("folder", help="output model folder; created, files in it replaced")
-    parser.add_argument("--task", required=True, choices=fmt.TASKS,
+    parser.add_argument("--task", choices=fmt.TASKS,
                         help="classification: head on the last step's output; "
-                             "regression: head on every step (required)")
+                             "regression: head on every step (required, except with "
+                             "--from-onnx, where the graph tells and it must agree)")
     parser.add_argument("--model-version", default="1",
                         help="config 'version', the model version reported to clients "
                              "(default: %(default)s)")
@@ -271,9 +285,17 @@ def main(argv=None):
     parser.add_argument("--strip-prefix", default="",
                         help="remove this prefix from state_dict names first, e.g. "
                              "'module.' for a DataParallel checkpoint")
+    parser.add_argument("--from-onnx", metavar="MODEL.onnx",
+                        help="read the model from an ONNX file (as torch.onnx.export "
+                             "writes it: LSTM/GRU/RNN layers and a Linear head) instead of "
+                             "SOURCE; anything else is refused naming the node")
     parser.add_argument("--no-check", action="store_true",
                         help="skip reading the folder back and comparing outputs")
     args = parser.parse_args(argv)
+    if (args.source is None) == (args.from_onnx is None):
+        parser.error("give either SOURCE or --from-onnx MODEL.onnx")
+    if args.task is None and args.from_onnx is None:
+        parser.error("the following arguments are required: --task")
 
     label_list = None
     if args.labels is not None:
@@ -289,7 +311,10 @@ def main(argv=None):
                 text = f.read()
         training = json.loads(text)
     try:
-        source = _load_source(args.source, args.strip_prefix)
+        if args.from_onnx is not None:
+            source, args.task, args.cell = _load_onnx(args.from_onnx, args.task, args.cell)
+        else:
+            source = _load_source(args.source, args.strip_prefix)
         config = export_model(source, args.folder, args.task, version=args.model_version,
                               labels=label_list, cell=args.cell,
                               description=args.description, training=training,

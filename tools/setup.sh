@@ -18,6 +18,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   # Reference numbers, goldens, Python interop test, data.
   python3-torch python3-numpy python3-grpcio python3-grpc-tools
+  # ONNX: tools/export_model.py --from-onnx, and torch.onnx.export in its test.
+  python3-onnx
   # Installing the Python client package (client/python) in its test.
   python3-protobuf python3-pip python3-setuptools python3-wheel
   dataset-fashion-mnist

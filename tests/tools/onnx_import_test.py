@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""tools/export_model.py --from-onnx against PyTorch and the real server.
+
+  onnx_import_test.py --rnnserve BIN --source DIR
+
+For several architectures (a 2-layer bidirectional LSTM classifier, a 3-layer
+GRU classifier with batch_first=False, a 2-layer ReLU RNN regressor that also
+outputs h_n, a 1-layer GRU regressor, a 2-layer LSTM without biases),
+builds a random PyTorch model, torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
+with `export_model.py --from-onnx`, and checks that
+- the tensors written are exactly the model's state_dict (names, shapes,
+  every bit), and the config says the right cell, sizes and task;
+- rnnserve serving the imported folders answers Classify (sequences of mixed
+  lengths) and RegressChunk (a stream in uneven chunks) with PyTorch's
+  numbers, each sequence computed alone, within 1e-5.
+Then that graphs rnnserve cannot serve are refused with exit status 1 and a
+message naming the node and its op type or attribute: an unknown op (made
+with onnx.helper), an activation after the head, a head on h_n, LSTM clip,
+GRU linear_before_reset=0, an RNN with another activation.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "testing"))
+from live import (Processes, connected_channel, fail,  # noqa: E402
+                  generate_stubs, start_rnnserve)
+
+TOLERANCE = 1e-5  # See tests/engine/engine_golden_test.cc.
+LENGTHS = [7, 1, 12, 3]
+CHUNKS = [0, 4, 5, 11]  # A stream of 11 steps sent as [0, 4), [4, 5), [5, 11).
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+# name: (cell, input, hidden, layers, bias, bidirectional, output, task,
+#        batch_first, regression also outputs the final state)
+CASES = {
+    "onnx_lstm_2l_bi_cls": ("lstm", 5, 7, 2, True, True, 3, "classification", True, False),
+    "onnx_gru_3l_cls": ("gru", 3, 6, 3, True, False, 4, "classification", False, False),
+    "onnx_rnn_relu_2l_reg": ("rnn_relu", 2, 9, 2, True, False, 3, "regression", True, True),
+    "onnx_gru_1l_reg": ("gru", 4, 5, 1, True, False, 2, "regression", True, False),
+    "onnx_lstm_2l_nobias_cls": ("lstm", 6, 8, 2, False, False, 4, "classification", True,
+                                False),
+}
+
+
+def make_model(torch, case, seed):
+    cell, inputs, hidden, layers, bias, bi, outputs, task, batch_first, with_state = case
+    nn = torch.nn
+    torch.manual_seed(seed)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            kwargs = dict(input_size=inputs, hidden_size=hidden, num_layers=layers,
+                          bias=bias, batch_first=batch_first, bidirectional=bi)
+            if cell == "lstm":
+                self.rnn = nn.LSTM(**kwargs)
+            elif cell == "gru":
+                self.rnn = nn.GRU(**kwargs)
+            else:
+                self.rnn = nn.RNN(nonlinearity=cell[4:], **kwargs)
+            self.out = nn.Linear((2 if bi else 1) * hidden, outputs)
+
+        def forward(self, x):
+            r_out, state = self.rnn(x)
+            if task == "classification":
+                return self.out(r_out[:, -1] if batch_first else r_out[-1])
+            if with_state:
+                return self.out(r_out), state
+            return self.out(r_out)
+
+    model = Net().eval()
+    with torch.no_grad():  # Biases away from zero, so that their order shows.
+        for p in model.parameters():
+            p.uniform_(-0.6, 0.6)
+    return model
+
+
+def export_onnx(torch, model, case, path):
+    _, inputs, _, _, _, _, _, task, batch_first, with_state = case
+    x = torch.zeros((2, 5, inputs) if batch_first else (5, 2, inputs))
+    batch, steps = (0, 1) if batch_first else (1, 0)
+    axes = {"x": {batch: "batch", steps: "steps"}}
+    names = ["y"]
+    if task == "classification":
+        axes["y"] = {0: "batch"}
+    else:
+        axes["y"] = {batch: "batch", steps: "steps"}
+        if with_state:
+            names.append("h_n")
+    torch.onnx.export(model, (x,), path, opset_version=14, input_names=["x"],
+                      output_names=names, dynamic_axes=axes)
+
+
+def reference(torch, model, case, sequence):
+    """PyTorch's outputs for one sequence (steps, input) alone."""
+    batch_first, with_state = case[8], case[9]
+    x = torch.from_numpy(sequence)
+    x = x[None] if batch_first else x[:, None]
+    with torch.no_grad():
+        y = model(x)
+    if with_state:
+        y = y[0]
+    if case[7] == "classification":
+        return y[0].numpy()
+    return (y[0] if batch_first else y[:, 0]).numpy()
+
+
+def run_export(source, args):
+    return subprocess.run([sys.executable, os.path.join(source, "tools", "export_model.py"),
+                           *args], capture_output=True, text=True, timeout=300)
+
+
+def import_cases(torch, source, work, repo):
+    """Exports and imports every case; returns {name: model}."""
+    sys.path.insert(0, os.path.join(source, "tools"))
+    import rnnserve_format as fmt
+    models = {}
+    for seed, (name, case) in enumerate(CASES.items()):
+        model = make_model(torch, case, seed)
+        path = os.path.join(work, name + ".onnx")
+        export_onnx(torch, model, case, path)
+        folder = os.path.join(repo, name)
+        result = run_export(source, ["--from-onnx", path, folder, "--model-version", "7"])
+        check(result.returncode == 0, f"{name}: import failed:\n{result.stderr}")
+        config, tensors = fmt.read_model_folder(folder)
+        want = {k: v.numpy() for k, v in model.state_dict().items()}
+        check(list(tensors) == list(want),
+              f"{name}: tensors {list(tensors)}, PyTorch has {list(want)}")
+        for key, value in want.items():
+            check(tensors[key].shape == value.shape and
+                  np.array_equal(tensors[key], value),
+                  f"{name}: tensor {key} differs from PyTorch's")
+        cell, inputs, hidden, layers, bias, bi, outputs, task = case[:8]
+        got = tuple(config[k] for k in ("cell", "input_size", "hidden_size", "num_layers",
+                                        "bias", "bidirectional", "output_size", "task"))
+        check(got == case[:8] and config["version"] == "7", f"{name}: config {config}")
+        models[name] = model
+        print(f"import: {name}: {len(tensors)} tensors equal PyTorch's state_dict bit "
+              f"for bit; {cell}, {layers} layer(s), {task}")
+    return models
+
+
+def check_served(torch, pb, stub, models):
+    rng = np.random.default_rng(5)
+    for name, model in models.items():
+        case = CASES[name]
+        inputs, task = case[1], case[7]
+        if task == "classification":
+            seqs = [rng.uniform(-1, 1, (n, inputs)).astype(np.float32) for n in LENGTHS]
+            request = pb.ClassifyRequest(model=name, sequences=[
+                pb.Sequence(steps=len(s), values=s.reshape(-1)) for s in seqs])
+            reply = stub.Classify(request, timeout=30)
+            check(reply.model_version == "7", f"{name}: version {reply.model_version}")
+            for i, (s, r) in enumerate(zip(seqs, reply.results)):
+                diff = np.max(np.abs(np.array(r.logits) - reference(torch, model, case, s)))
+                check(diff <= TOLERANCE, f"{name}: sequence {i} logits off by {diff}")
+            print(f"serve: {name}: Classify of lengths {LENGTHS} equals PyTorch's")
+            continue
+        stream = rng.uniform(-1, 1, (CHUNKS[-1], inputs)).astype(np.float32)
+        token, got = "", []
+        for a, b in zip(CHUNKS, CHUNKS[1:]):
+            reply = stub.RegressChunk(pb.RegressRequest(
+                model=name, session_token=token, steps=b - a,
+                values=stream[a:b].reshape(-1), end_session=b == CHUNKS[-1]), timeout=30)
+            token = reply.session_token
+            got.append(np.array(reply.outputs).reshape(b - a, -1))
+        diff = np.max(np.abs(np.concatenate(got) - reference(torch, model, case, stream)))
+        check(diff <= TOLERANCE, f"{name}: RegressChunk outputs off by {diff}")
+        print(f"serve: {name}: RegressChunk in chunks {CHUNKS} equals PyTorch's")
+
+
+# Refusals ------------------------------------------------------------------
+
+def expect_refused(source, work, model_proto, label, *needles):
+    import onnx
+    path = os.path.join(work, f"refused_{label}.onnx")
+    onnx.save(model_proto, path)
+    result = run_export(source, ["--from-onnx", path, os.path.join(work, "refused")])
+    check(result.returncode == 1, f"{label}: exit status {result.returncode}, want 1:\n"
+          f"{result.stdout}{result.stderr}")
+    for needle in needles:
+        check(needle in result.stderr, f"{label}: message lacks {needle!r}:\n{result.stderr}")
+    check(not os.path.exists(os.path.join(work, "refused")), f"{label}: a folder was written")
+    print(f"refuse: {label}: {result.stderr.strip().splitlines()[-1]}")
+
+
+def check_refusals(torch, source, work):
+    import onnx
+    from onnx import TensorProto, helper
+    # An op that is none of the supported ones, made by hand.
+    graph = helper.make_graph(
+        [helper.make_node("Foo", ["x"], ["y"], name="/rnn/Foo", domain="")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 3])])
+    expect_refused(source, work, helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 14)]), "unknown_op",
+        "node /rnn/Foo (op Foo) is not supported",
+        "rnnserve imports LSTM/GRU/RNN stacks with a Linear head")
+
+    # A softmax after the head: PyTorch's model, exported.
+    class Softmaxed(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return torch.softmax(self.inner(x), dim=-1)
+
+    case = CASES["onnx_gru_3l_cls"]
+    path = os.path.join(work, "softmax.onnx")
+    export_onnx(torch, Softmaxed(make_model(torch, case, 0)).eval(), case, path)
+    expect_refused(source, work, onnx.load(path), "softmax", "(op Softmax) is not supported")
+
+    # The head on h_n rather than on the recurrent output: another model.
+    class HeadOnState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(self.rnn(x)[1][0][-1])
+
+    path = os.path.join(work, "head_on_state.onnx")
+    torch.onnx.export(HeadOnState().eval(), (torch.zeros(2, 5, 3),), path, opset_version=14,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "steps"}})
+    expect_refused(source, work, onnx.load(path), "head_on_state",
+                   "(op Gather) is not supported", "final state (h_n, c_n)")
+
+    def exported(name):
+        path = os.path.join(work, name + ".onnx")  # Written by import_cases.
+        return onnx.load(path)
+
+    def recurrent_node(model, op):
+        node = next(n for n in model.graph.node if n.op_type == op)
+        return node
+
+    model = exported("onnx_lstm_2l_bi_cls")
+    node = recurrent_node(model, "LSTM")
+    node.attribute.append(helper.make_attribute("clip", 3.0))
+    expect_refused(source, work, model, "lstm_clip", f"node {node.name} (op LSTM)",
+                   "attribute clip")
+
+    model = exported("onnx_gru_1l_reg")
+    node = recurrent_node(model, "GRU")
+    for a in node.attribute:
+        if a.name == "linear_before_reset":
+            a.i = 0
+    expect_refused(source, work, model, "gru_linear_before_reset",
+                   f"node {node.name} (op GRU)", "linear_before_reset must be 1")
+
+    model = exported("onnx_rnn_relu_2l_reg")
+    node = recurrent_node(model, "RNN")
+    for a in node.attribute:
+        if a.name == "activations":
+            a.strings[:] = [b"Sigmoid"]
+    expect_refused(source, work, model, "rnn_sigmoid", f"node {node.name} (op RNN)",
+                   "activations=['Sigmoid']")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rnnserve", required=True)
+    parser.add_argument("--source", required=True)
+    args = parser.parse_args()
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        fail("the onnx module is missing: install Debian's python3-onnx (tools/setup.sh)")
+    import torch
+    torch.set_num_threads(1)
+    processes = Processes()
+    with tempfile.TemporaryDirectory(prefix="rnnserve_onnx_") as work:
+        try:
+            repo = os.path.join(work, "models")
+            os.makedirs(repo)
+            models = import_cases(torch, args.source, work, repo)
+            check_refusals(torch, args.source, work)
+            stubs = os.path.join(work, "stubs")
+            os.makedirs(stubs)
+            generate_stubs(os.path.join(args.source, "proto"), stubs)
+            from rnnserve.v1 import inference_pb2 as pb
+            from rnnserve.v1 import inference_pb2_grpc as pb_grpc
+            server = start_rnnserve(processes, args.rnnserve, repo, work)
+            channel = connected_channel(server.address)
+            check_served(torch, pb, pb_grpc.InferenceStub(channel), models)
+            channel.close()
+        finally:
+            processes.stop_all()
+    print("onnx import: all checks passed")
+
+
+if __name__ == "__main__":
+    main()
