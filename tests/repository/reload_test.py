@@ -42,7 +42,6 @@ import argparse
 import asyncio
 import collections
 import os
-import random
 import re
 import secrets
 import shutil
@@ -191,7 +190,8 @@ async def classify_caller(target, stub, seed, stop):
     rng = np.random.default_rng(seed)
     pb = target.pb
     while not stop.is_set():
-        inputs = [rng.uniform(-1.0, 1.0, size=(int(steps), 8)).astype("float32")
+        inputs = [rng.uniform(-1.0, 1.0, size=(int(steps), 8))
+                  .astype("float32")
                   for steps in rng.choice([2, 5, 9], size=rng.integers(1, 4))]
         request = pb.ClassifyRequest(model=CLF, sequences=[
             pb.Sequence(steps=x.shape[0], values=x.ravel().tolist())
@@ -488,6 +488,9 @@ def replace(target, way, processes, rng, log):
     repo = target.repo
     pinned = PinnedSession(target, rng)
     olds = {m: repo.newest[m] for m in SPECS}
+    check(pinned.version == str(olds[REG]),
+          f"{target.name}: a new session went to {REG} version "
+          f"{pinned.version}, not the newest, {olds[REG]}")
     for model in SPECS:
         repo.write(model, olds[model] + 1)
     triggered = time.monotonic()
@@ -516,6 +519,11 @@ def replace(target, way, processes, rng, log):
             check(states.get(str(new)) == target.pb.VERSION_STATE_READY,
                   f"{target.name}: LoadModel({model}) returned before "
                   f"version {new} was READY: {response.model}")
+            for other in SPECS:
+                check(other == model or other in seconds or
+                      model_versions(target, other)[0] == str(olds[other]),
+                      f"{target.name}: LoadModel({model}) brought in a new "
+                      f"version of {other} too")
         seconds[model] = wait_ready(target, model, new, processes) - triggered
     draining = check_draining(target, pinned)
     pinned.end()
@@ -529,7 +537,7 @@ def replace(target, way, processes, rng, log):
     time.sleep(DWELL_S)
 
 
-def truncated_version(target, processes, health_pb2, health_grpc):
+def truncated_version(target, processes, health_pb2, health_grpc, log):
     """A half-written version fails to load and leaves the old one serving;
     once completed it serves. Returns figures to print."""
     pb = target.pb
@@ -561,6 +569,8 @@ def truncated_version(target, processes, health_pb2, health_grpc):
     completed = time.monotonic()
     repo.complete(CLF, new, rest)
     ready = wait_ready(target, CLF, new, processes)
+    log.append(Replacement(target.name, CLF, old, new, "poll after a failed "
+                           "load", ready - completed, None))
     window = [r for r in target.classified if start <= r.start
               and r.end <= completed]
     wrong = [r.version for r in window if r.version != str(old)]
@@ -725,8 +735,8 @@ def report(targets, log, truncated, worst, started):
         print(f"reload:   {r.server} {r.model} {r.old} -> {r.new} by "
               f"{r.way}: READY after {r.seconds:.2f} s{extra}")
     print(f"reload: half-written {CLF} version FAILED ({truncated['reason']})"
-          f" for {truncated['failed_for']:.1f} s, {truncated['failed_loads']:g}"
-          f" failed load(s) counted, {truncated['calls']} calls meanwhile all"
+          f" for {truncated['failed_for']:.1f} s, "
+          f"{truncated['failed_loads']:g} failed load(s) counted, {truncated['calls']} calls meanwhile all"
           f" from the old version; completed, READY after "
           f"{truncated['ready_after']:.2f} s")
     print(f"reload: took {time.monotonic() - started:.0f} s")
@@ -762,7 +772,7 @@ def run(args, work, processes):
     for way in MANUAL_WAYS:
         replace(manual, way, processes, rng, log)
     truncated = truncated_version(poll, processes, health_pb2,
-                                  health_pb2_grpc)
+                                  health_pb2_grpc, log)
     time.sleep(DWELL_S)
     load.stop()
     monitor.stop()
