@@ -21,6 +21,9 @@ absl::Status RunStream(const std::vector<std::string>& args);
 absl::Status RunBench(const std::vector<std::string>& args);
 // rnnctl health [SERVICE]: the gRPC health service's answer.
 absl::Status RunHealth(const std::vector<std::string>& args);
+// rnnctl repository index | load MODEL | unload MODEL: the Repository
+// service, with an admin token.
+absl::Status RunRepository(const std::vector<std::string>& args);
 
 }  // namespace rnnserve::client
 

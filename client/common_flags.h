@@ -29,6 +29,10 @@ struct CommonOptions {
   std::string tls_server_name;  // Name expected in the server certificate.
   // File holding a bearer token sent as `authorization: Bearer <token>`.
   std::string auth_token_file;
+  // File holding an admin token, sent instead of the bearer token on calls
+  // of the Repository service (Connection::PrepareAdmin). Only `rnnctl
+  // repository` binds it (--admin-token-file); AddCommonFlags does not.
+  std::string admin_token_file;
 };
 
 // Binds the common flags to *options, which must outlive `flags`.

@@ -52,6 +52,26 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
   return grpc::SslCredentials(ssl);
 }
 
+// "Bearer <token>" from the token in `path` (surrounding white space
+// stripped), given by --`flag`; warns when it would travel in clear text.
+absl::StatusOr<std::string> ReadAuthorization(const CommonOptions& options,
+                                              const std::string& path,
+                                              const std::string& flag) {
+  ASSIGN_OR_RETURN(std::string token, ReadFile(path, flag));
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": \"", path, "\" is empty"));
+  }
+  if (!UsesTls(options)) {
+    std::fprintf(stderr,
+                 "rnnctl: warning: sending the token of --%s without TLS, in "
+                 "clear text\n",
+                 flag.c_str());
+  }
+  return absl::StrCat("Bearer ", token);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
@@ -68,20 +88,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
   std::unique_ptr<Connection> connection(new Connection());
   connection->timeout_ = options.timeout;
   if (!options.auth_token_file.empty()) {
-    ASSIGN_OR_RETURN(std::string token,
-                     ReadFile(options.auth_token_file, "auth-token-file"));
-    token = std::string(absl::StripAsciiWhitespace(token));
-    if (token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--auth-token-file: \"", options.auth_token_file, "\" is empty"));
-    }
-    connection->authorization_ = absl::StrCat("Bearer ", token);
-    if (!UsesTls(options)) {
-      std::fputs(
-          "rnnctl: warning: sending the bearer token without TLS, in clear "
-          "text\n",
-          stderr);
-    }
+    ASSIGN_OR_RETURN(
+        connection->authorization_,
+        ReadAuthorization(options, options.auth_token_file, "auth-token-file"));
+  }
+  if (!options.admin_token_file.empty()) {
+    ASSIGN_OR_RETURN(connection->admin_authorization_,
+                     ReadAuthorization(options, options.admin_token_file,
+                                       "admin-token-file"));
   }
 
   for (int i = 0; i < num_channels; ++i) {
@@ -96,6 +110,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(
     connection->stubs_.push_back(v1::Inference::NewStub(channel));
     connection->channels_.push_back(std::move(channel));
   }
+  connection->repository_ =
+      v1::Repository::NewStub(connection->channels_.front());
   if (options.connect_timeout > absl::ZeroDuration()) {
     const absl::Time deadline = absl::Now() + options.connect_timeout;
     for (const auto& channel : connection->channels_) {
@@ -124,6 +140,15 @@ void Connection::PrepareWithDeadline(grpc::ClientContext* context,
   }
   if (!authorization_.empty()) {
     context->AddMetadata("authorization", authorization_);
+  }
+}
+
+void Connection::PrepareAdmin(grpc::ClientContext* context) const {
+  if (timeout_ != absl::ZeroDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  }
+  if (!admin_authorization_.empty()) {
+    context->AddMetadata("authorization", admin_authorization_);
   }
 }
 

@@ -41,6 +41,8 @@ class Connection {
   v1::Inference::Stub& inference(int i = 0) const {
     return *stubs_[i % stubs_.size()];
   }
+  // The Repository stub, on channel 0.
+  v1::Repository::Stub& repository() const { return *repository_; }
   absl::Duration timeout() const { return timeout_; }
 
   // Readies `context` for one call: deadline now + --timeout (none when the
@@ -49,14 +51,20 @@ class Connection {
   // The same with a given deadline; absl::InfiniteFuture() means none.
   void PrepareWithDeadline(grpc::ClientContext* context,
                            absl::Time deadline) const;
+  // Readies `context` for a Repository call: deadline as Prepare, and the
+  // admin token (options.admin_token_file), if any, instead of the bearer
+  // token.
+  void PrepareAdmin(grpc::ClientContext* context) const;
 
  private:
   Connection() = default;
 
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<v1::Inference::Stub>> stubs_;
+  std::unique_ptr<v1::Repository::Stub> repository_;
   absl::Duration timeout_;
-  std::string authorization_;  // "Bearer <token>", or empty.
+  std::string authorization_;        // "Bearer <token>", or empty.
+  std::string admin_authorization_;  // "Bearer <admin token>", or empty.
 };
 
 // `status` as an absl::Status (gRPC and absl share the code numbers), with

@@ -22,6 +22,8 @@ constexpr char kUsage[] =
     "                 chunk, and compares the predictions with cos(t)\n"
     "  bench          closed-loop load generator: throughput and latency\n"
     "  health [NAME]  the gRPC health status; exits 0 only when SERVING\n"
+    "  repository     index | load MODEL | unload MODEL: the model versions\n"
+    "                 the server holds, loads or unloads (admin token)\n"
     "\n"
     "Run 'rnnctl <command> --help' for a command's flags.\n";
 
@@ -36,6 +38,7 @@ constexpr Command kCommands[] = {
     {"stream", rnnserve::client::RunStream},
     {"bench", rnnserve::client::RunBench},
     {"health", rnnserve::client::RunHealth},
+    {"repository", rnnserve::client::RunRepository},
 };
 
 }  // namespace

@@ -1,5 +1,4 @@
 // rnnctl models [NAME]: the models the server has loaded.
-#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -10,36 +9,15 @@
 #include "client/common_flags.h"
 #include "client/connection.h"
 #include "client/model_info.h"
+#include "client/repository_view.h"
+#include "client/table.h"
 #include "server/common/status_macros.h"
 
 namespace rnnserve::client {
 namespace {
 
-// Prints rows as left-aligned columns, the first row being the header.
 void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      line += row[c];
-      if (c + 1 < row.size()) line.append(widths[c] - row[c].size() + 2, ' ');
-    }
-    std::printf("%s\n", line.c_str());
-  }
-}
-
-// "1, 2": every loaded version, oldest first.
-std::string VersionList(const v1::ModelInfo& m) {
-  return absl::StrJoin(m.versions(), ", ",
-                       [](std::string* out, const v1::ModelInfo& v) {
-                         out->append(v.version());
-                       });
+  std::fputs(FormatTable(rows).c_str(), stdout);
 }
 
 void PrintList(const v1::ListModelsResponse& response) {
@@ -49,20 +27,16 @@ void PrintList(const v1::ListModelsResponse& response) {
   }
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "VERSION", "TASK", "CELL", "LAYERS", "BIDIR", "INPUT", "HIDDEN",
-       "OUTPUT", "MAX_STEPS", "MAX_BATCH"}};
+       "OUTPUT", "MAX_STEPS", "MAX_BATCH", "VERSIONS"}};
   for (const v1::ModelInfo& m : response.models()) {
-    // The newest version, which answers requests naming none, then the
-    // others loaded.
-    std::string version = m.version();
-    if (m.versions_size() > 1) {
-      absl::StrAppend(&version, " (of ", VersionList(m), ")");
-    }
-    rows.push_back({m.name(), version, TaskName(m.task()), CellName(m.cell()),
-                    absl::StrCat(m.num_layers()),
-                    m.bidirectional() ? "yes" : "no",
-                    absl::StrCat(m.input_size()), absl::StrCat(m.hidden_size()),
-                    absl::StrCat(m.output_size()), absl::StrCat(m.max_steps()),
-                    absl::StrCat(m.batching().max_batch_size())});
+    // VERSION: the newest ready version, which answers requests naming
+    // none; VERSIONS: every version held, with its state.
+    rows.push_back(
+        {m.name(), m.version(), TaskName(m.task()), CellName(m.cell()),
+         absl::StrCat(m.num_layers()), m.bidirectional() ? "yes" : "no",
+         absl::StrCat(m.input_size()), absl::StrCat(m.hidden_size()),
+         absl::StrCat(m.output_size()), absl::StrCat(m.max_steps()),
+         absl::StrCat(m.batching().max_batch_size()), VersionStates(m)});
   }
   PrintTable(rows);
 }
@@ -72,7 +46,8 @@ void PrintModel(const v1::ModelInfo& m) {
   std::vector<std::vector<std::string>> rows = {
       {"name:", m.name()},
       {"version:", m.version()},
-      {"loaded_versions:", m.versions().empty() ? m.version() : VersionList(m)},
+      {"state:", VersionStateName(m.state())},
+      {"versions:", VersionStates(m)},
       {"description:", m.description().empty() ? "(none)" : m.description()},
       {"task:", TaskName(m.task())},
       {"cell:", CellName(m.cell())},

@@ -51,6 +51,17 @@ const char* SignalName(int signal) {
   return signal == SIGTERM ? "SIGTERM" : "SIGINT";
 }
 
+// Waits for SIGTERM or SIGINT; a SIGHUP meanwhile rescans the repository.
+int WaitForStop(const sigset_t& signals, service::Server& server) {
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) return signal;
+    Log("received SIGHUP; rescanning the model repository");
+    server.repository().RequestRescan();
+  }
+}
+
 // Waits up to `delay` for one of `signals`; true if one came.
 bool WaitForSignal(const sigset_t& signals, absl::Duration delay) {
   const absl::Time end = absl::Now() + delay;
@@ -68,8 +79,7 @@ bool WaitForSignal(const sigset_t& signals, absl::Duration delay) {
 // signal ends it early); then Server::Shutdown with the grace.
 void ServeUntilSignal(service::Server& server, const ProgramOptions& options,
                       const sigset_t& signals) {
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = WaitForStop(signals, server);
   server.MarkNotServing();
   Log("received ", SignalName(signal),
       "; health NOT_SERVING, still serving "
@@ -137,18 +147,13 @@ int Run(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::filesystem::path repository =
       ResolveRepository(options->model_repository);
-  auto models = model::LoadModelRepository(repository);
-  if (!models.ok()) {
-    Log("cannot load the model repository: ", models.status().message());
-    return 1;
-  }
-  std::vector<model::ModelConfig> configs;
-  for (const model::Model& m : *models) configs.push_back(m.config);
-  metrics::Metrics metrics({RNNSERVE_VERSION, RNNSERVE_GIT_COMMIT}, configs);
+  // Each version's series are added as it loads.
+  metrics::Metrics metrics({RNNSERVE_VERSION, RNNSERVE_GIT_COMMIT}, {});
   int metrics_port = 0;
   if (!options->metrics_address.empty()) {
     auto port = metrics.Serve(options->metrics_address);
@@ -160,22 +165,30 @@ int Run(int argc, char** argv) {
   }
 
   RealClock clock;
-  const service::ServerOptions& s = options->server;
-  auto server = service::Server::Start(s, *models, &metrics, clock);
+  service::ServerOptions& s = options->server;
+  s.repository.root = repository;
+  auto server = service::Server::Start(s, {}, &metrics, clock);
   if (!server.ok()) {
     Log("cannot start: ", server.status().message());
     return 1;
   }
   std::vector<std::string> names;
-  for (const model::ModelConfig& c : configs) {
-    names.push_back(absl::StrCat(c.name, ":", c.version));
+  const std::vector<service::ModelSet*> sets = (*server)->state().models.All();
+  for (const service::ModelSet* set : sets) {
+    for (const service::VersionInfo& v : set->Versions()) {
+      names.push_back(absl::StrCat(set->name(), ":", v.version));
+    }
   }
-  const size_t model_count = (*server)->state().models.size();
+  const size_t model_count = sets.size();
   Log("serving ", model_count, " model(s)",
       names.size() == model_count
           ? std::string()
           : absl::StrCat(" (", names.size(), " versions)"),
       " [", absl::StrJoin(names, ", "), "] from ", repository.string(),
+      s.repository.poll
+          ? absl::StrCat(" (polled every ",
+                         absl::FormatDuration(s.repository.poll_interval), ")")
+          : std::string(),
       "; gRPC on port ", (*server)->port(), " (", s.grpc_address, "), metrics ",
       options->metrics_address.empty()
           ? std::string("off")

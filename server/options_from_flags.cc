@@ -221,6 +221,25 @@ void AddServerFlags(FlagSet& flags, ServerFlags& f) {
                "the newest). A relative path not found from the working "
                "directory is also tried beside the binary's source tree, so "
                "the bundled models are found from anywhere.");
+  flags.String("model-control-mode", &f.model_control_mode,
+               "How the server notices changes to the model repository "
+               "while it serves: 'none' (read at start-up, then again on "
+               "SIGHUP or a call of the rnnserve.v1.Repository service) or "
+               "'poll' (also every --repository-poll-interval). A rescan "
+               "loads new and changed versions, each warmed up before it "
+               "takes calls, and unloads those the version policy no longer "
+               "selects; sessions stay on the version they started on.");
+  flags.Duration("repository-poll-interval", &f.repository_poll_interval,
+                 "With --model-control-mode poll: how often the repository "
+                 "is rescanned. A new or changed version is loaded once its "
+                 "files stayed unchanged for one interval, so that a copy "
+                 "still running is not loaded half-written.");
+  flags.String("admin-tokens-file", &f.admin_tokens_file,
+               "File of admin tokens (the format of --auth-tokens-file): "
+               "turns on the rnnserve.v1.Repository service (RepositoryIndex, "
+               "LoadModel, UnloadModel), whose every call must send "
+               "'authorization: Bearer <admin token>'. Inference tokens are "
+               "not admin tokens. Empty: the service is off (UNIMPLEMENTED).");
   flags.String("grpc-address", &f.grpc_address,
                "HOST:PORT where gRPC listens (0.0.0.0:PORT for every "
                "interface; port 0 picks a free one).");
@@ -306,6 +325,27 @@ absl::StatusOr<ProgramOptions> OptionsFromFlags(const ServerFlags& f) {
     }
     s.bearer_tokens = *std::move(tokens);
   }
+  if (!f.admin_tokens_file.empty()) {
+    absl::StatusOr<service::BearerTokens> tokens =
+        service::BearerTokens::Load(f.admin_tokens_file);
+    if (!tokens.ok()) {
+      return FlagError("admin-tokens-file", tokens.status().message());
+    }
+    s.admin_tokens = *std::move(tokens);
+  }
+  if (f.model_control_mode != "none" && f.model_control_mode != "poll") {
+    return FlagError(
+        "model-control-mode",
+        absl::StrCat("'none' or 'poll', got '", f.model_control_mode, "'"));
+  }
+  s.repository.poll = f.model_control_mode == "poll";
+  if (f.repository_poll_interval < absl::Milliseconds(100)) {
+    return FlagError(
+        "repository-poll-interval",
+        absl::StrCat("at least 100ms, got ",
+                     absl::FormatDuration(f.repository_poll_interval)));
+  }
+  s.repository.poll_interval = f.repository_poll_interval;
   return o;
 }
 

@@ -50,6 +50,9 @@ struct ServerFlags {
   std::string tls_key;
   std::string tls_client_ca;
   std::string auth_tokens_file;
+  std::string admin_tokens_file;
+  std::string model_control_mode = "none";
+  absl::Duration repository_poll_interval = absl::Seconds(5);
   int64_t max_streams_per_connection = 2048;
   absl::Duration keepalive_time = absl::Minutes(1);
   bool version = false;

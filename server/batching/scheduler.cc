@@ -74,6 +74,7 @@ absl::Status Queue::Schedule(std::unique_ptr<Task>& task) {
     if (scheduler_.stopping_) {
       return absl::UnavailableError("the server is shutting down");
     }
+    if (removed_.has_value()) return absl::UnavailableError(*removed_);
     const absl::Time now = scheduler_.clock_.Now();
     // Callers that gave up must not keep live ones out.
     if (!CheckRoomLocked(entry).ok()) dead = RemoveDeadLocked(now);
@@ -240,6 +241,41 @@ void Scheduler::Stop() {
   }
 }
 
+std::vector<std::unique_ptr<Task>> Scheduler::TakeAll(Queue& queue) {
+  queue.AssertHeld();
+  std::vector<std::unique_ptr<Task>> tasks;
+  for (Queue::Lane* lane : {&queue.short_, &queue.long_}) {
+    while (!lane->entries.empty()) {
+      tasks.push_back(std::move(queue.PopLocked(*lane).task));
+    }
+  }
+  return tasks;
+}
+
+void Scheduler::RemoveQueue(Queue* queue, const std::string& why) {
+  std::unique_ptr<Queue> owned;
+  std::vector<std::unique_ptr<Task>> left;
+  {
+    absl::MutexLock lock(&mu_);
+    queue->AssertHeld();
+    queue->removed_ = why;
+    // Its running batches may continue tasks into it: wait for them, then
+    // nothing can add to it any more.
+    auto idle = [queue]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return queue->running_ == 0;
+    };
+    mu_.Await(absl::Condition(&idle));
+    left = TakeAll(*queue);
+    auto it = std::find_if(queues_.begin(), queues_.end(),
+                           [queue](const auto& q) { return q.get() == queue; });
+    if (it != queues_.end()) {
+      owned = std::move(*it);
+      queues_.erase(it);
+    }
+  }
+  for (auto& task : left) DropQuietly(*task, absl::UnavailableError(why));
+}
+
 void Scheduler::Poke() { cv_.SignalAll(); }
 
 Queue* Scheduler::PickReady(absl::Time now, absl::Time& wake) {
@@ -295,6 +331,8 @@ bool Scheduler::WaitAndClose(Closed& closed) {
     Queue* queue = PickReady(now, wake);
     if (queue != nullptr) {
       closed = {queue, TakeBatch(*queue), now};
+      queue->AssertHeld();
+      ++queue->running_;
       // Another thread may serve what is left while this one computes.
       if (queued_tasks_ > 0) cv_.Signal();
       return true;
@@ -315,7 +353,11 @@ void Scheduler::Loop() {
       absl::MutexLock lock(&mu_);
       if (!WaitAndClose(closed)) return;
     }
+    Queue* queue = closed.queue;
     RunBatch(std::move(closed));
+    absl::MutexLock lock(&mu_);
+    queue->AssertHeld();
+    --queue->running_;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,6 +93,14 @@ class Scheduler {
   // Adds a queue whose batches go to `processor`. The scheduler owns it.
   Queue* AddQueue(std::string name, QueueOptions options, Processor processor);
 
+  // Removes `queue` (of this scheduler) and destroys it: it takes no new
+  // task (Schedule answers UNAVAILABLE, naming `why`), the batches of it
+  // that run finish first, and what is still queued then is dropped with
+  // UNAVAILABLE (`why`). For a queue whose owner goes away while the
+  // scheduler serves others, e.g. an unloaded model version. Not from a
+  // compute thread (a processor): it waits for them.
+  void RemoveQueue(Queue* queue, const std::string& why);
+
   // Starts the compute threads. Once, before Stop.
   void Start();
   // Refuses new tasks, runs every task already queued, then joins the
@@ -117,6 +126,9 @@ class Scheduler {
   Queue* PickReady(absl::Time now, absl::Time& wake)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<QueueEntry> TakeBatch(Queue& queue)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The tasks queued in `queue`, taken out.
+  std::vector<std::unique_ptr<Task>> TakeAll(Queue& queue)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the dead, runs the rest; never throws.
   void RunBatch(Closed closed) ABSL_LOCKS_EXCLUDED(mu_);
@@ -206,6 +218,10 @@ class Queue {
   Lane long_ ABSL_GUARDED_BY(scheduler_.mu_);
   int items_ ABSL_GUARDED_BY(scheduler_.mu_) = 0;
   Cost cost_ ABSL_GUARDED_BY(scheduler_.mu_);
+  // Batches of this queue closed and not yet finished.
+  int running_ ABSL_GUARDED_BY(scheduler_.mu_) = 0;
+  // Set by RemoveQueue: the refusal of every later task.
+  std::optional<std::string> removed_ ABSL_GUARDED_BY(scheduler_.mu_);
 };
 
 }  // namespace rnnserve::batching

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <exception>
@@ -146,6 +147,63 @@ struct Metrics::Impl {
   std::map<std::string, prometheus::Histogram*, std::less<>> store_latency;
   std::map<std::string, prometheus::Counter*, std::less<>> store_errors;
 
+  // The families of a model version's series; each version adds its
+  // children and removes them when it goes. Set by the constructor.
+  prometheus::Family<prometheus::Gauge>* model_info = nullptr;
+  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  prometheus::Family<prometheus::Histogram>* latency = nullptr;
+  prometheus::Family<prometheus::Histogram>* queue_wait = nullptr;
+  prometheus::Family<prometheus::Histogram>* compute = nullptr;
+  prometheus::Family<prometheus::Histogram>* batch_size = nullptr;
+  prometheus::Family<prometheus::Gauge>* queue_depth = nullptr;
+  prometheus::Family<prometheus::Gauge>* queue_capacity = nullptr;
+  prometheus::Family<prometheus::Counter>* sequences = nullptr;
+  prometheus::Family<prometheus::Counter>* steps = nullptr;
+  prometheus::Family<prometheus::Gauge>* sessions_active = nullptr;
+  prometheus::Family<prometheus::Counter>* sessions_created = nullptr;
+  prometheus::Family<prometheus::Counter>* sessions_resumed = nullptr;
+  prometheus::Family<prometheus::Counter>* sessions_expired = nullptr;
+  prometheus::Family<prometheus::Counter>* sessions_refused = nullptr;
+  prometheus::Family<prometheus::Counter>* sessions_ended = nullptr;
+  prometheus::Family<prometheus::Gauge>* draining_sessions = nullptr;
+  // Kept when a version goes: its loads and its last state.
+  prometheus::Family<prometheus::Counter>* loads = nullptr;
+  prometheus::Family<prometheus::Gauge>* version_state = nullptr;
+
+  // The current state series of a version, and its state.
+  struct State {
+    std::string state;
+    prometheus::Gauge* gauge = nullptr;
+  };
+
+  // Guards the maps of versions: a reader records a session event, the
+  // writers add and remove versions (and their children in the families,
+  // which take their own locks).
+  absl::Mutex versions_mu;
+  // By model, then version.
+  std::map<std::string, std::map<std::string, std::unique_ptr<ModelMetrics>>>
+      versions ABSL_GUARDED_BY(versions_mu);
+  std::map<std::pair<std::string, std::string>, State> states
+      ABSL_GUARDED_BY(versions_mu);
+
+  // Makes every series of `config`'s version.
+  std::unique_ptr<ModelMetrics> MakeVersion(const model::ModelConfig& config);
+  // Removes every series of `m` from its family.
+  void RemoveVersion(ModelMetrics& m);
+  // The series a session event of `version` counts in (see the observer
+  // methods), or null.
+  ModelMetrics* SessionVersion(const std::string& model,
+                               const std::string& version)
+      ABSL_SHARED_LOCKS_REQUIRED(versions_mu);
+  // Runs `record` on the series a session event of `version` counts in,
+  // under the reader lock: RemoveModelVersion cannot free them meanwhile.
+  template <typename F>
+  void RecordSession(const std::string& model, const std::string& version,
+                     F record) ABSL_LOCKS_EXCLUDED(versions_mu) {
+    absl::ReaderMutexLock lock(&versions_mu);
+    if (ModelMetrics* m = SessionVersion(model, version)) record(*m);
+  }
+
   absl::Mutex mu;
   std::string host ABSL_GUARDED_BY(mu);  // Where the exposer is reached.
   int port ABSL_GUARDED_BY(mu) = 0;
@@ -153,12 +211,93 @@ struct Metrics::Impl {
   std::unique_ptr<prometheus::Exposer> exposer ABSL_GUARDED_BY(mu);
 };
 
+std::unique_ptr<ModelMetrics> Metrics::Impl::MakeVersion(
+    const model::ModelConfig& config) {
+  std::unique_ptr<ModelMetrics> m(new ModelMetrics());  // Private constructor.
+  const prometheus::Labels version = {{"model", config.name},
+                                      {"version", config.version}};
+  m->info_ = &model_info->Add(
+      {{"model", config.name},
+       {"version", config.version},
+       {"cell", std::string(model::CellName(config.cell))},
+       {"task", std::string(model::TaskName(config.task))},
+       {"input_size", std::to_string(config.input_size)},
+       {"hidden_size", std::to_string(config.hidden_size)},
+       {"num_layers", std::to_string(config.num_layers)},
+       {"bidirectional", config.bidirectional ? "true" : "false"},
+       {"output_size", std::to_string(config.output_size)}});
+  m->info_->Set(1);
+  // Every method for every version, even the one its task refuses: those
+  // refusals (FAILED_PRECONDITION) are requests too.
+  for (Method method : kMethods) {
+    const int i = static_cast<int>(method);
+    prometheus::Labels labels = version;
+    labels.emplace("method", MethodName(method));
+    for (int code = 0; code < kNumCodes; ++code) {
+      prometheus::Labels with_code = labels;
+      with_code.emplace("code", kCodeNames[code]);
+      m->requests_[i][code] = &requests->Add(with_code);
+    }
+    m->latency_[i] = &latency->Add(labels, LatencyBuckets());
+    m->queue_wait_[i] = &queue_wait->Add(labels, LatencyBuckets());
+    m->compute_[i] = &compute->Add(labels, LatencyBuckets());
+    m->batch_size_[i] = &batch_size->Add(labels, BatchBuckets());
+    m->queue_depth_[i] = &queue_depth->Add(labels);
+    m->queue_capacity_[i] = &queue_capacity->Add(labels);
+  }
+  m->sequences_ = &sequences->Add(version);
+  m->steps_ = &steps->Add(version);
+  m->sessions_active_ = &sessions_active->Add(version);
+  m->sessions_created_ = &sessions_created->Add(version);
+  m->sessions_resumed_ = &sessions_resumed->Add(version);
+  m->sessions_expired_ = &sessions_expired->Add(version);
+  m->sessions_refused_ = &sessions_refused->Add(version);
+  m->sessions_ended_ = &sessions_ended->Add(version);
+  m->draining_sessions_ = &draining_sessions->Add(version);
+  return m;
+}
+
+void Metrics::Impl::RemoveVersion(ModelMetrics& m) {
+  model_info->Remove(m.info_);
+  for (int i = 0; i < kNumMethods; ++i) {
+    for (prometheus::Counter* counter : m.requests_[i]) {
+      requests->Remove(counter);
+    }
+    latency->Remove(m.latency_[i]);
+    queue_wait->Remove(m.queue_wait_[i]);
+    compute->Remove(m.compute_[i]);
+    batch_size->Remove(m.batch_size_[i]);
+    queue_depth->Remove(m.queue_depth_[i]);
+    queue_capacity->Remove(m.queue_capacity_[i]);
+  }
+  sequences->Remove(m.sequences_);
+  steps->Remove(m.steps_);
+  sessions_active->Remove(m.sessions_active_);
+  sessions_created->Remove(m.sessions_created_);
+  sessions_resumed->Remove(m.sessions_resumed_);
+  sessions_expired->Remove(m.sessions_expired_);
+  sessions_refused->Remove(m.sessions_refused_);
+  sessions_ended->Remove(m.sessions_ended_);
+  draining_sessions->Remove(m.draining_sessions_);
+}
+
+ModelMetrics* Metrics::Impl::SessionVersion(const std::string& model,
+                                            const std::string& version) {
+  auto found = versions.find(model);
+  if (found == versions.end()) return nullptr;
+  const auto& of_model = found->second;
+  if (version.empty()) {
+    return of_model.size() == 1 ? of_model.begin()->second.get() : nullptr;
+  }
+  auto it = of_model.find(version);
+  return it == of_model.end() ? nullptr : it->second.get();
+}
+
 Metrics::Metrics(const BuildInfo& build,
                  const std::vector<model::ModelConfig>& models)
     : impl_(std::make_unique<Impl>()) {
   using prometheus::Counter;
   using prometheus::Gauge;
-  using prometheus::Histogram;
   prometheus::Registry& r = *impl_->registry;
 
   Build<Gauge>(r, "rnnserve_build_info",
@@ -183,105 +322,151 @@ Metrics::Metrics(const BuildInfo& build,
     impl_->auth_refused[rpc] = &auth_refused.Add({{"method", rpc}});
   }
 
-  auto& model_info = Build<Gauge>(
+  AddModelFamilies(r);
+  for (const model::ModelConfig& config : models) AddModelVersion(config);
+}
+
+void Metrics::AddModelFamilies(prometheus::Registry& r) {
+  using prometheus::Counter;
+  using prometheus::Gauge;
+  using prometheus::Histogram;
+  Impl& m = *impl_;
+  m.model_info = &Build<Gauge>(
       r, "rnnserve_model_info",
-      "Always 1; one series per loaded model, its shape in the labels.");
-  auto& requests = Build<Counter>(
+      "Always 1; one series per loaded model version, its shape in the "
+      "labels.");
+  m.requests = &Build<Counter>(
       r, "rnnserve_requests_total",
       "Finished calls (for Regress, finished chunks) by gRPC status code.");
-  auto& latency = Build<Histogram>(
+  m.latency = &Build<Histogram>(
       r, "rnnserve_request_duration_seconds",
       "Time from a call's (or chunk's) arrival to its answer, in seconds.");
-  auto& queue_wait = Build<Histogram>(
+  m.queue_wait = &Build<Histogram>(
       r, "rnnserve_queue_wait_seconds",
-      "Time a task waited in its model's queue before compute, in seconds.");
-  auto& compute =
-      Build<Histogram>(r, "rnnserve_compute_duration_seconds",
-                       "Time of one engine call on one batch, in seconds.");
-  auto& batch_size = Build<Histogram>(
+      "Time a task waited in its model version's queue before compute, in "
+      "seconds.");
+  m.compute =
+      &Build<Histogram>(r, "rnnserve_compute_duration_seconds",
+                        "Time of one engine call on one batch, in seconds.");
+  m.batch_size = &Build<Histogram>(
       r, "rnnserve_batch_size",
       "Sequences (Classify) or chunks (Regress) run in one engine call.");
-  auto& queue_depth =
-      Build<Gauge>(r, "rnnserve_queue_depth",
-                   "Time steps (of all sequences or chunks) waiting in a "
-                   "model's queue.");
-  auto& queue_capacity =
-      Build<Gauge>(r, "rnnserve_queue_capacity",
-                   "Most time steps a model's queue holds "
-                   "(--max-queued-steps); calls beyond it get "
-                   "RESOURCE_EXHAUSTED.");
-  auto& sequences = Build<Counter>(
+  m.queue_depth =
+      &Build<Gauge>(r, "rnnserve_queue_depth",
+                    "Time steps (of all sequences or chunks) waiting in a "
+                    "model version's queue.");
+  m.queue_capacity =
+      &Build<Gauge>(r, "rnnserve_queue_capacity",
+                    "Most time steps a model version's queue holds "
+                    "(--max-queued-steps); calls beyond it get "
+                    "RESOURCE_EXHAUSTED.");
+  m.sequences = &Build<Counter>(
       r, "rnnserve_sequences_total",
       "Sequences (Classify) and chunks (Regress) run by the engine.");
-  auto& steps = Build<Counter>(r, "rnnserve_steps_total",
-                               "Time steps run by the engine.");
-  auto& sessions_active =
-      Build<Gauge>(r, "rnnserve_sessions_active",
-                   "Streaming sessions the server holds now in its own memory "
-                   "(0 with a shared store: see "
-                   "rnnserve_session_store_sessions).");
-  auto& sessions_created = Build<Counter>(r, "rnnserve_sessions_created_total",
-                                          "Streaming sessions started.");
-  auto& sessions_resumed =
-      Build<Counter>(r, "rnnserve_sessions_resumed_total",
-                     "Streaming sessions resumed by token on a new call.");
-  auto& sessions_expired =
-      Build<Counter>(r, "rnnserve_sessions_expired_total",
-                     "Streaming sessions dropped after their idle TTL.");
-  auto& sessions_refused = Build<Counter>(
+  m.steps = &Build<Counter>(r, "rnnserve_steps_total",
+                            "Time steps run by the engine.");
+  m.sessions_active = &Build<Gauge>(
+      r, "rnnserve_sessions_active",
+      "Streaming sessions the server holds now in its own memory "
+      "(0 with a shared store: see rnnserve_session_store_sessions).");
+  m.sessions_created = &Build<Counter>(r, "rnnserve_sessions_created_total",
+                                       "Streaming sessions started.");
+  m.sessions_resumed =
+      &Build<Counter>(r, "rnnserve_sessions_resumed_total",
+                      "Streaming sessions resumed by token on a new call.");
+  m.sessions_expired =
+      &Build<Counter>(r, "rnnserve_sessions_expired_total",
+                      "Streaming sessions dropped after their idle TTL.");
+  m.sessions_refused = &Build<Counter>(
       r, "rnnserve_sessions_refused_total",
       "New streaming sessions refused because the store was full.");
-  auto& sessions_ended =
-      Build<Counter>(r, "rnnserve_sessions_ended_total",
-                     "Streaming sessions ended by their client.");
+  m.sessions_ended =
+      &Build<Counter>(r, "rnnserve_sessions_ended_total",
+                      "Streaming sessions ended by their client.");
+  m.draining_sessions = &Build<Gauge>(
+      r, "rnnserve_model_version_draining_sessions",
+      "Sessions still held on a draining model version (it is unloaded once "
+      "they end or expire).");
+  m.loads = &Build<Counter>(
+      r, "rnnserve_model_loads_total",
+      "Loads of a model version, by outcome (loaded, failed); kept after the "
+      "version is gone.");
+  m.version_state = &Build<Gauge>(
+      r, "rnnserve_model_version_state",
+      "1 for a model version's current state (loading, ready, draining, "
+      "unloaded, failed); one series per version.");
+}
 
-  for (const model::ModelConfig& config : models) {
-    const std::string& name = config.name;
-    // One series per version; the others are per model.
-    model_info
-        .Add({{"model", name},
-              {"version", config.version},
-              {"cell", std::string(model::CellName(config.cell))},
-              {"task", std::string(model::TaskName(config.task))},
-              {"input_size", std::to_string(config.input_size)},
-              {"hidden_size", std::to_string(config.hidden_size)},
-              {"num_layers", std::to_string(config.num_layers)},
-              {"bidirectional", config.bidirectional ? "true" : "false"},
-              {"output_size", std::to_string(config.output_size)}})
-        .Set(1);
-    if (models_.contains(name)) continue;  // Another version of the model.
-    auto& slot = models_[name];
-    slot.reset(new ModelMetrics());  // Private constructor: no make_unique.
-    ModelMetrics& m = *slot;
+ModelMetrics* Metrics::AddModelVersion(const model::ModelConfig& config) {
+  absl::MutexLock lock(&impl_->versions_mu);
+  std::unique_ptr<ModelMetrics>& slot =
+      impl_->versions[config.name][config.version];
+  if (slot == nullptr) slot = impl_->MakeVersion(config);
+  return slot.get();
+}
 
-    // Every method for every model, even the one its task refuses: those
-    // refusals (FAILED_PRECONDITION) are requests too.
-    for (Method method : kMethods) {
-      const int i = static_cast<int>(method);
-      const prometheus::Labels labels = {{"model", name},
-                                         {"method", MethodName(method)}};
-      for (int code = 0; code < kNumCodes; ++code) {
-        prometheus::Labels with_code = labels;
-        with_code.emplace("code", kCodeNames[code]);
-        m.requests_[i][code] = &requests.Add(with_code);
-      }
-      m.latency_[i] = &latency.Add(labels, LatencyBuckets());
-      m.queue_wait_[i] = &queue_wait.Add(labels, LatencyBuckets());
-      m.compute_[i] = &compute.Add(labels, LatencyBuckets());
-      m.batch_size_[i] = &batch_size.Add(labels, BatchBuckets());
-      m.queue_depth_[i] = &queue_depth.Add(labels);
-      m.queue_capacity_[i] = &queue_capacity.Add(labels);
-    }
-    const prometheus::Labels labels = {{"model", name}};
-    m.sequences_ = &sequences.Add(labels);
-    m.steps_ = &steps.Add(labels);
-    m.sessions_active_ = &sessions_active.Add(labels);
-    m.sessions_created_ = &sessions_created.Add(labels);
-    m.sessions_resumed_ = &sessions_resumed.Add(labels);
-    m.sessions_expired_ = &sessions_expired.Add(labels);
-    m.sessions_refused_ = &sessions_refused.Add(labels);
-    m.sessions_ended_ = &sessions_ended.Add(labels);
+void Metrics::RemoveModelVersion(const std::string& model,
+                                 const std::string& version) {
+  std::unique_ptr<ModelMetrics> gone;
+  absl::MutexLock lock(&impl_->versions_mu);
+  auto found = impl_->versions.find(model);
+  if (found == impl_->versions.end()) return;
+  auto it = found->second.find(version);
+  if (it == found->second.end()) return;
+  gone = std::move(it->second);
+  found->second.erase(it);
+  if (found->second.empty()) impl_->versions.erase(found);
+  // Under the lock: a session event that found the version must not
+  // record into a removed child.
+  impl_->RemoveVersion(*gone);
+}
+
+ModelMetrics* Metrics::ForModel(const std::string& model,
+                                const std::string& version) {
+  absl::ReaderMutexLock lock(&impl_->versions_mu);
+  auto found = impl_->versions.find(model);
+  if (found == impl_->versions.end()) return nullptr;
+  auto it = found->second.find(version);
+  return it == found->second.end() ? nullptr : it->second.get();
+}
+
+void Metrics::ModelLoadDone(const std::string& model,
+                            const std::string& version, bool ok) {
+  // Family::Add gives the existing child for labels it has.
+  impl_->loads
+      ->Add({{"model", model},
+             {"version", version},
+             {"outcome", ok ? "loaded" : "failed"}})
+      .Increment();
+}
+
+void Metrics::SetModelVersionState(const std::string& model,
+                                   const std::string& version,
+                                   std::string_view state) {
+  if (std::find(kVersionStates.begin(), kVersionStates.end(), state) ==
+      kVersionStates.end()) {
+    return;
   }
+  absl::MutexLock lock(&impl_->versions_mu);
+  Impl::State& current = impl_->states[{model, version}];
+  if (current.gauge != nullptr && current.state == state) return;
+  prometheus::Gauge& gauge = impl_->version_state->Add(
+      {{"model", model}, {"version", version}, {"state", std::string(state)}});
+  gauge.Set(1);
+  if (current.gauge != nullptr) impl_->version_state->Remove(current.gauge);
+  current.state = std::string(state);
+  current.gauge = &gauge;
+}
+
+void Metrics::SetDrainingSessions(const std::string& model,
+                                  const std::string& version,
+                                  int64_t sessions) {
+  absl::ReaderMutexLock lock(&impl_->versions_mu);
+  auto found = impl_->versions.find(model);
+  if (found == impl_->versions.end()) return;
+  auto it = found->second.find(version);
+  if (it == found->second.end()) return;
+  it->second->draining_sessions_->Set(static_cast<double>(sessions));
 }
 
 Metrics::~Metrics() { StopServing(); }
@@ -310,11 +495,6 @@ void Metrics::StopServing() {
     Poke(host, port);
   }
   stopper.join();
-}
-
-ModelMetrics* Metrics::ForModel(const std::string& model) {
-  auto it = models_.find(model);
-  return it == models_.end() ? nullptr : it->second.get();
 }
 
 absl::StatusOr<int> Metrics::Serve(const std::string& address) {
@@ -404,11 +584,11 @@ void Metrics::SetSessionStoreBackend(const std::string& backend) {
   impl_->store_up.store(&up);
 }
 
-void Metrics::OnTakenOver(const std::string&) {
+void Metrics::OnTakenOver(const std::string&, const std::string&) {
   impl_->store_takeovers->Increment();
 }
 
-void Metrics::OnReplayed(const std::string&) {
+void Metrics::OnReplayed(const std::string&, const std::string&) {
   impl_->store_replays->Increment();
 }
 
@@ -435,20 +615,27 @@ void Metrics::AuthRefused(const std::string& rpc) {
   if (it != impl_->auth_refused.end()) it->second->Increment();
 }
 
-void Metrics::OnCreated(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionCreated(sessions_held_);
+void Metrics::OnCreated(const std::string& model, const std::string& version) {
+  const bool held = sessions_held_;
+  impl_->RecordSession(model, version,
+                       [&](ModelMetrics& m) { m.SessionCreated(held); });
 }
-void Metrics::OnResumed(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionResumed();
+void Metrics::OnResumed(const std::string& model, const std::string& version) {
+  impl_->RecordSession(model, version,
+                       [](ModelMetrics& m) { m.SessionResumed(); });
 }
-void Metrics::OnExpired(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionExpired();
+void Metrics::OnExpired(const std::string& model, const std::string& version) {
+  impl_->RecordSession(model, version,
+                       [](ModelMetrics& m) { m.SessionExpired(); });
 }
-void Metrics::OnRefused(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionRefused();
+void Metrics::OnRefused(const std::string& model, const std::string& version) {
+  impl_->RecordSession(model, version,
+                       [](ModelMetrics& m) { m.SessionRefused(); });
 }
-void Metrics::OnEnded(const std::string& model) {
-  if (ModelMetrics* m = ForModel(model)) m->SessionEnded(sessions_held_);
+void Metrics::OnEnded(const std::string& model, const std::string& version) {
+  const bool held = sessions_held_;
+  impl_->RecordSession(model, version,
+                       [&](ModelMetrics& m) { m.SessionEnded(held); });
 }
 
 }  // namespace rnnserve::metrics

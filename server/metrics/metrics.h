@@ -6,9 +6,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,10 +39,12 @@ inline constexpr int kNumMethods = 4;
 // absl::StatusCode values 0..16, the gRPC codes, as the `code` label.
 inline constexpr int kNumCodes = 17;
 
-// One model's series, made at start-up so that recording never registers
-// nor allocates anything. Counters and gauges are atomics; a histogram child
+// One model version's series, made when the version is added
+// (Metrics::AddModelVersion) so that recording never registers nor
+// allocates anything. Counters and gauges are atomics; a histogram child
 // takes its own short mutex (prometheus-cpp keeps its buckets and sum
-// consistent that way). Thread-safe.
+// consistent that way). Thread-safe. Lives until Metrics::RemoveModelVersion
+// of its version, or the Metrics' destruction.
 class ModelMetrics {
  public:
   // A finished call (for Regress: a finished chunk), by its status code.
@@ -54,16 +56,13 @@ class ModelMetrics {
   // and how long the engine took.
   void BatchRan(Method method, int items, int64_t steps,
                 absl::Duration compute);
-  // Time steps (of all sequences or chunks) waiting in the model's queue
+  // Time steps (of all sequences or chunks) waiting in this version's queue
   // for `method` now: queued compute, the queue's main bound.
   void SetQueueDepth(Method method, int64_t steps);
   // Most steps the queue for `method` holds before refusing calls
-  // (max_queued_steps); set once at start-up, for the queue-full alert.
+  // (max_queued_steps); set once when the version starts, for the
+  // queue-full alert.
   void SetQueueCapacity(Method method, int64_t steps);
-  // As the two above, for a model with several versions, each with its own
-  // queue: each version adds its changes, so that the series are the sums.
-  void AddQueueDepth(Method method, int64_t steps);
-  void AddQueueCapacity(Method method, int64_t steps);
 
   // `held`: the server holds its sessions itself, so that created, ended
   // and expired ones make its count of active sessions (a shared store's
@@ -94,6 +93,10 @@ class ModelMetrics {
   prometheus::Counter* sessions_expired_ = nullptr;
   prometheus::Counter* sessions_refused_ = nullptr;
   prometheus::Counter* sessions_ended_ = nullptr;
+  // Set by Metrics alone (SetDrainingSessions), and the version's
+  // rnnserve_model_info series: both go with the version.
+  prometheus::Gauge* draining_sessions_ = nullptr;
+  prometheus::Gauge* info_ = nullptr;
 };
 
 struct BuildInfo {
@@ -102,17 +105,57 @@ struct BuildInfo {
 };
 
 // Every series of the server, and the HTTP endpoint that serves them.
-// Thread-safe.
+// Series of a model carry its `model` and `version` labels; versions come and
+// go while the server runs (AddModelVersion, RemoveModelVersion). Thread-safe:
+// every method may run while /metrics is scraped and other versions record.
 class Metrics final : public sessions::SessionObserver {
  public:
-  // Registers every family and child for `models` (their configs give the
-  // model-info labels: one series per config, so one per version).
+  // The states of rnnserve_model_version_state.
+  static constexpr std::array<std::string_view, 5> kVersionStates = {
+      "loading", "ready", "draining", "unloaded", "failed"};
+
+  // Registers every server-wide family, and every version of `models` as
+  // AddModelVersion does.
   Metrics(const BuildInfo& build,
           const std::vector<model::ModelConfig>& models);
   ~Metrics() override;
 
-  // The series of `model`, or null for a model not given at construction.
-  ModelMetrics* ForModel(const std::string& model);
+  // Registers the series of `config`'s (name, version): its
+  // rnnserve_model_info series and its children of every per-version family,
+  // at zero. Idempotent: an added version's series are returned as they are.
+  // The result lives until RemoveModelVersion of that version.
+  ModelMetrics* AddModelVersion(const model::ModelConfig& config);
+
+  // Removes the version's series from every family (they leave /metrics)
+  // and frees its ModelMetrics; nothing when it is not added. The caller
+  // guarantees that nobody records into that ModelMetrics any more. Session
+  // events of the version that come later are not counted. Its
+  // rnnserve_model_loads_total and rnnserve_model_version_state series stay,
+  // so that a version's last state and failed loads remain visible.
+  void RemoveModelVersion(const std::string& model, const std::string& version);
+
+  // The series of `version` of `model`, or null for a version not added.
+  // Valid until RemoveModelVersion of it; callers on a hot path keep it.
+  ModelMetrics* ForModel(const std::string& model, const std::string& version);
+
+  // A load of `version` of `model` finished: rnnserve_model_loads_total
+  // {outcome="loaded"} or {outcome="failed"}. Counted whether or not the
+  // version is added; these series are never removed.
+  void ModelLoadDone(const std::string& model, const std::string& version,
+                     bool ok);
+
+  // rnnserve_model_version_state{model,version,state} is 1 for `state`, one
+  // of kVersionStates, and the series of the version's previous state is
+  // removed: a version has one state series, whether or not it is added.
+  // Any other `state` is ignored.
+  void SetModelVersionState(const std::string& model,
+                            const std::string& version, std::string_view state);
+
+  // Sessions still held on a draining version
+  // (rnnserve_model_version_draining_sessions); nothing for a version not
+  // added.
+  void SetDrainingSessions(const std::string& model, const std::string& version,
+                           int64_t sessions);
 
   // Serves GET /metrics on `address` ("host:port"; port 0 picks one) until
   // StopServing or destruction. Returns the bound port.
@@ -140,15 +183,21 @@ class Metrics final : public sessions::SessionObserver {
   // rnnserve_session_store_up. Set once at start-up.
   void SetSessionStoreBackend(const std::string& backend);
 
-  // sessions::SessionObserver: counts session events by model, and the
-  // store's operations, take-overs and replays for the whole server.
-  void OnCreated(const std::string& model) override;
-  void OnResumed(const std::string& model) override;
-  void OnExpired(const std::string& model) override;
-  void OnRefused(const std::string& model) override;
-  void OnEnded(const std::string& model) override;
-  void OnTakenOver(const std::string& model) override;
-  void OnReplayed(const std::string& model) override;
+  // sessions::SessionObserver: counts session events by model version, and
+  // the store's operations, take-overs and replays for the whole server. An
+  // event of a version not added (or removed already) is not counted. An
+  // empty version (a session stored before versions were recorded, or a
+  // session refused before its version was known) counts under the model's
+  // version when exactly one is added, and is not counted otherwise.
+  void OnCreated(const std::string& model, const std::string& version) override;
+  void OnResumed(const std::string& model, const std::string& version) override;
+  void OnExpired(const std::string& model, const std::string& version) override;
+  void OnRefused(const std::string& model, const std::string& version) override;
+  void OnEnded(const std::string& model, const std::string& version) override;
+  void OnTakenOver(const std::string& model,
+                   const std::string& version) override;
+  void OnReplayed(const std::string& model,
+                  const std::string& version) override;
   void OnStoreOperation(std::string_view operation, absl::Duration latency,
                         bool ok) override;
   void OnStoreState(bool up, int64_t sessions) override;
@@ -156,8 +205,8 @@ class Metrics final : public sessions::SessionObserver {
  private:
   struct Impl;
   void AddStoreFamilies(prometheus::Registry& registry);
+  void AddModelFamilies(prometheus::Registry& registry);
   std::unique_ptr<Impl> impl_;
-  std::map<std::string, std::unique_ptr<ModelMetrics>> models_;
   // The session store is this process's memory (SetSessionStoreBackend).
   std::atomic<bool> sessions_held_{true};
 };

@@ -1,5 +1,5 @@
-// Recording: the hot path. Every child was made by Metrics' constructor, so
-// nothing here registers, looks up or allocates.
+// Recording: the hot path. Every child was made by Metrics::AddModelVersion,
+// so nothing here registers, looks up or allocates.
 #include <algorithm>
 
 #include "prometheus/counter.h"
@@ -53,14 +53,6 @@ void ModelMetrics::SetQueueDepth(Method method, int64_t steps) {
 
 void ModelMetrics::SetQueueCapacity(Method method, int64_t steps) {
   queue_capacity_[Index(method)]->Set(static_cast<double>(steps));
-}
-
-void ModelMetrics::AddQueueDepth(Method method, int64_t steps) {
-  queue_depth_[Index(method)]->Increment(static_cast<double>(steps));
-}
-
-void ModelMetrics::AddQueueCapacity(Method method, int64_t steps) {
-  queue_capacity_[Index(method)]->Increment(static_cast<double>(steps));
 }
 
 // The active gauge follows the store: up when a session is made, down when

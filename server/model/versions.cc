@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/common/file_reader.h"
 #include "server/common/json.h"
 #include "server/common/status_macros.h"
@@ -168,9 +169,15 @@ absl::StatusOr<std::vector<int64_t>> SelectVersions(
   return present;
 }
 
-absl::StatusOr<std::vector<Model>> LoadModelVersions(const fs::path& dir) {
+std::string ModelFolderName(const fs::path& dir) {
   std::string name = dir.filename().string();
   if (name.empty()) name = dir.parent_path().filename().string();
+  return name;
+}
+
+absl::StatusOr<std::vector<VersionSource>> ListModelVersions(
+    const fs::path& dir) {
+  const std::string name = ModelFolderName(dir);
   if (absl::Status valid = ValidateModelName(name); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(dir.string(), ": ", valid.message()));
@@ -193,10 +200,7 @@ absl::StatusOr<std::vector<Model>> LoadModelVersions(const fs::path& dir) {
           ": a version policy needs numbered version folders (1/, 2/, ...), "
           "but this model folder holds one model (config.json)"));
     }
-    ASSIGN_OR_RETURN(Model model, LoadModel(dir));
-    std::vector<Model> models;
-    models.push_back(std::move(model));
-    return models;
+    return std::vector<VersionSource>{{"", dir}};
   }
   if (subfolders.empty()) {
     return absl::NotFoundError(absl::StrCat(
@@ -221,11 +225,46 @@ absl::StatusOr<std::vector<Model>> LoadModelVersions(const fs::path& dir) {
   ASSIGN_OR_RETURN(
       const std::vector<int64_t> selected,
       SelectVersions(policy, present, (dir / kModelSettingsFile).string()));
-  std::vector<Model> models;
+  std::vector<VersionSource> sources;
   for (int64_t version : selected) {
-    ASSIGN_OR_RETURN(Model model,
-                     LoadModelVersion(dir / absl::StrCat(version), name,
-                                      absl::StrCat(version)));
+    sources.push_back({absl::StrCat(version), dir / absl::StrCat(version)});
+  }
+  return sources;
+}
+
+absl::StatusOr<Model> LoadVersionSource(const VersionSource& source,
+                                        const std::string& name) {
+  if (source.folder_version.empty()) return LoadModel(source.dir);
+  return LoadModelVersion(source.dir, name, source.folder_version);
+}
+
+std::string FolderFingerprint(const fs::path& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code stat_ec;
+    const fs::file_status status = it->status(stat_ec);
+    if (stat_ec || !fs::is_regular_file(status)) continue;
+    const uintmax_t size = it->file_size(stat_ec);
+    const auto modified = it->last_write_time(stat_ec);
+    if (stat_ec) continue;
+    files.push_back(absl::StrCat(
+        it->path().filename().string(), ":", size, ":",
+        static_cast<int64_t>(modified.time_since_epoch().count())));
+  }
+  if (ec) return "";
+  std::sort(files.begin(), files.end());
+  return absl::StrJoin(files, "/");
+}
+
+absl::StatusOr<std::vector<Model>> LoadModelVersions(const fs::path& dir) {
+  ASSIGN_OR_RETURN(const std::vector<VersionSource> sources,
+                   ListModelVersions(dir));
+  const std::string name = ModelFolderName(dir);
+  std::vector<Model> models;
+  for (const VersionSource& source : sources) {
+    ASSIGN_OR_RETURN(Model model, LoadVersionSource(source, name));
     models.push_back(std::move(model));
   }
   return models;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -54,6 +55,32 @@ absl::StatusOr<VersionPolicy> ParseVersionPolicy(std::string_view json,
 absl::StatusOr<std::vector<int64_t>> SelectVersions(
     const VersionPolicy& policy, const std::vector<int64_t>& present,
     std::string_view source);
+
+// A version a model folder offers under its policy, not yet read.
+struct VersionSource {
+  // The version folder's name ("3"); empty for a flat model folder, whose
+  // config names its version.
+  std::string folder_version;
+  std::filesystem::path dir;  // Its config and weights.
+};
+
+// The model name a model folder gives: its own name.
+std::string ModelFolderName(const std::filesystem::path& dir);
+
+// The versions of the model in folder `dir` that its policy selects, oldest
+// first, without reading a config or weights. Refused as LoadModelVersions.
+absl::StatusOr<std::vector<VersionSource>> ListModelVersions(
+    const std::filesystem::path& dir);
+
+// Loads `source`, a version of the model called `name` (as
+// LoadModelVersions does for each).
+absl::StatusOr<Model> LoadVersionSource(const VersionSource& source,
+                                        const std::string& name);
+
+// A string that changes when a file directly in `dir` is added, removed,
+// resized or rewritten: each regular file's name, size and modification
+// time. Empty when `dir` cannot be read.
+std::string FolderFingerprint(const std::filesystem::path& dir);
 
 // Loads the versions of the model in folder `dir` (named after the folder)
 // that its policy selects, oldest first. A flat folder gives its one model.

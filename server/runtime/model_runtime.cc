@@ -42,6 +42,7 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
                            sessions::SessionStore* sessions)
     : engine_(std::move(engine)),
       queue_(queue),
+      scheduler_(scheduler),
       clock_(clock),
       metrics_(metrics),
       sessions_(sessions) {
@@ -63,7 +64,7 @@ ModelRuntime::ModelRuntime(std::unique_ptr<engine::Engine> engine,
         [this](batching::Batch& batch) { RunRegress(batch); });
   }
   if (metrics_ != nullptr) {
-    metrics_->AddQueueCapacity(
+    metrics_->SetQueueCapacity(
         classify_queue_ != nullptr ? Method::kClassify : Method::kRegress,
         queue.max_queued_steps);
   }
@@ -79,10 +80,9 @@ absl::Status ModelRuntime::WrongTask(const char* call) const {
 void ModelRuntime::RecordQueueDepth(Method method,
                                     const batching::Queue& queue) {
   if (metrics_ == nullptr) return;
-  // Each change of this queue's depth moves the model's series by as much,
-  // in whatever order racing updates land.
-  const int64_t steps = queue.queued_cost().steps;
-  metrics_->AddQueueDepth(method, steps - reported_depth_.exchange(steps));
+  // This version's own series. Racing updates may land out of order; the
+  // next one (each schedule and each batch) corrects the gauge.
+  metrics_->SetQueueDepth(method, queue.queued_cost().steps);
 }
 
 absl::Status ModelRuntime::Classify(std::unique_ptr<ClassifyTask>& task) {
@@ -283,7 +283,15 @@ void ModelRuntime::StopCommitting() {
   if (commit_thread_.joinable()) commit_thread_.join();
 }
 
-ModelRuntime::~ModelRuntime() { StopCommitting(); }
+ModelRuntime::~ModelRuntime() {
+  const std::string why =
+      absl::StrCat("version ", config().version, " of model ", config().name,
+                   " was unloaded; call again");
+  for (batching::Queue* queue : {classify_queue_, regress_queue_}) {
+    if (queue != nullptr) scheduler_.RemoveQueue(queue, why);
+  }
+  StopCommitting();
+}
 
 void ModelRuntime::CommitAndComplete(Chunks& chunks) {
   const std::vector<absl::Status> outcomes = CommitChunks(chunks);

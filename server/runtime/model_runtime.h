@@ -35,7 +35,10 @@ class ModelRuntime {
                metrics::ModelMetrics* metrics,
                sessions::SessionStore* sessions = nullptr);
 
-  // Commits what is still to commit, then stops the commit thread.
+  // Removes the model's queues from the scheduler (waiting for their
+  // running batches; anything still queued is refused with UNAVAILABLE),
+  // commits what is still to commit, then stops the commit thread. Not
+  // from a compute thread.
   ~ModelRuntime();
 
   const model::ModelConfig& config() const { return engine_->config(); }
@@ -96,11 +99,9 @@ class ModelRuntime {
 
   const std::unique_ptr<engine::Engine> engine_;
   const batching::QueueOptions queue_;
+  batching::Scheduler& scheduler_;
   const Clock& clock_;
   metrics::ModelMetrics* const metrics_;
-  // The queue depth this runtime last added to its model's series, which
-  // sums the depths of the model's versions.
-  std::atomic<int64_t> reported_depth_{0};
   sessions::SessionStore* const sessions_;
   std::function<void(const RuntimeTask&)> chunk_computed_hook_;
   mutable absl::Mutex commit_mu_;

@@ -137,47 +137,65 @@ absl::Status CheckChunk(const ServingState& state,
 absl::StatusOr<AttachedModelSession> AttachModelSession(
     const ServingState& state, const v1::RegressRequest& request,
     const std::string& caller) {
-  AttachedModelSession attached;
-  ASSIGN_OR_RETURN(attached.model,
-                   state.FindModel(request.model(), request.model_version()));
   ASSIGN_OR_RETURN(const ModelSet* set, state.FindModelSet(request.model()));
-  // A resumed session may run on another version, of other sizes: then the
-  // request is checked against that one once the session is taken over.
-  const absl::Status checked = CheckChunk(state, request, *attached.model);
-  const bool may_differ = !request.session_token().empty() &&
-                          request.model_version().empty() &&
-                          set->versions().size() > 1;
-  if (!checked.ok() && !may_differ) return checked;
-  const model::ModelConfig* config = &attached.model->config();
-  if (request.session_token().empty()) {
+  AttachedModelSession attached;
+  const bool resume = !request.session_token().empty();
+  if (!resume || !request.model_version().empty()) {
+    if (resume) {
+      // The session's own version may be draining: it still serves it.
+      attached.model = set->Find(request.model_version(), /*for_session=*/true);
+    }
+    if (attached.model == nullptr) {
+      ASSIGN_OR_RETURN(
+          attached.model,
+          state.FindModel(request.model(), request.model_version()));
+    }
+    RETURN_IF_ERROR(CheckChunk(state, request, *attached.model));
+    const model::ModelConfig& config = attached.model->config();
+    if (!resume) {
+      ASSIGN_OR_RETURN(
+          attached.session,
+          state.sessions->Create(config.name, config.state_size(), caller));
+      attached.session.record.model_version = config.version;
+      return attached;
+    }
     ASSIGN_OR_RETURN(
         attached.session,
-        state.sessions->Create(config->name, config->state_size(), caller));
-    attached.session.record.model_version = config->version;
+        state.sessions->TakeOver(request.session_token(), config.name, caller));
+    const std::string& version = attached.session.record.model_version;
+    if (!version.empty() && version != config.version) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model_version: the session runs on version \"", version,
+                       "\" of model \"", config.name, "\", not \"",
+                       request.model_version().substr(0, 128),
+                       "\"; leave model_version empty or name that version"));
+    }
     return attached;
   }
+  // A session resumed without a version runs on the one it started on.
+  // A request that no version held could take is refused before the
+  // session is taken over, so that it takes nothing over.
+  absl::Status checked = absl::NotFoundError(
+      absl::StrCat("model: model \"", set->name(), "\" has no version loaded"));
+  for (const VersionInfo& v : set->Versions()) {
+    if (v.runtime == nullptr) continue;
+    checked = CheckChunk(state, request, *v.runtime);
+    if (checked.ok()) break;
+  }
+  RETURN_IF_ERROR(checked);
   ASSIGN_OR_RETURN(
       attached.session,
-      state.sessions->TakeOver(request.session_token(), config->name, caller));
+      state.sessions->TakeOver(request.session_token(), set->name(), caller));
   const std::string& version = attached.session.record.model_version;
-  if (version.empty() || version == config->version) {
-    RETURN_IF_ERROR(checked);
-    return attached;
-  }
-  if (!request.model_version().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model_version: the session runs on version \"", version,
-                     "\" of model \"", config->name, "\", not \"",
-                     request.model_version().substr(0, 128),
-                     "\"; leave model_version empty or name that version"));
-  }
-  attached.model = set->Find(version);
+  // A session stored before versions were recorded runs on the newest.
+  attached.model = version.empty() ? set->Newest()
+                                   : set->Find(version, /*for_session=*/true);
   if (attached.model == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("model_version: the session runs on version \"", version,
-                     "\" of model \"", config->name,
+                     "\" of model \"", set->name(),
                      "\", which this server has not loaded (loaded versions: ",
-                     set->VersionList(), "); resume it on a server that has"));
+                     set->ReadyList(), "); resume it on a server that has"));
   }
   RETURN_IF_ERROR(CheckChunk(state, request, *attached.model));
   return attached;
@@ -190,8 +208,10 @@ absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
   return state.sessions->CommitAll({&commit, 1})[0];
 }
 
-void NoteReplay(const ServingState& state, const std::string& model) {
-  if (state.metrics != nullptr) state.metrics->OnReplayed(model);
+void NoteReplay(const ServingState& state, const model::ModelConfig& config) {
+  if (state.metrics != nullptr) {
+    state.metrics->OnReplayed(config.name, config.version);
+  }
 }
 
 }  // namespace rnnserve::service

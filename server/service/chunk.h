@@ -12,6 +12,7 @@
 #include "server/engine/engine.h"
 #include "server/model/model.h"
 #include "server/runtime/model_runtime.h"
+#include "server/service/model_set.h"
 #include "server/service/serving_state.h"
 #include "server/sessions/session_store.h"
 
@@ -79,7 +80,7 @@ class PendingChunk {
 
 // A session and the model version it runs on.
 struct AttachedModelSession {
-  runtime::ModelRuntime* model = nullptr;
+  ModelLease model;
   sessions::AttachedSession session;
 };
 
@@ -103,8 +104,8 @@ absl::Status CommitNow(const ServingState& state, const PendingChunk& chunk,
                        const sessions::AttachedSession& session,
                        const v1::RegressResponse& response);
 
-// Counts a replayed answer.
-void NoteReplay(const ServingState& state, const std::string& model);
+// Counts a replayed answer of a session on `config`'s model version.
+void NoteReplay(const ServingState& state, const model::ModelConfig& config);
 
 // The digest of what a chunk asks: its steps, reset and values. Two
 // requests with one digest are the same chunk.

@@ -49,10 +49,9 @@ class ClassifyCall final
 
   absl::Status Accept() {
     ASSIGN_OR_RETURN(
-        runtime::ModelRuntime * model,
-        state_.FindModel(request().model(), request().model_version()));
-    set_metrics(state_.MetricsFor(request().model()));
-    config_ = &model->config();
+        model_, state_.FindModel(request().model(), request().model_version()));
+    set_metrics(state_.MetricsFor(*model_));
+    config_ = &model_->config();
     RETURN_IF_ERROR(CheckTask(*config_, model::Task::kClassification));
     RETURN_IF_ERROR(ValidateClassify(request(), *config_, state_.limits));
     auto task =
@@ -72,7 +71,7 @@ class ClassifyCall final
     }
     task->deadline = deadline_;
     std::unique_ptr<runtime::ClassifyTask> base = std::move(task);
-    return model->Classify(base);
+    return model_->Classify(base);
   }
 
   void Respond() {
@@ -106,6 +105,8 @@ class ClassifyCall final
     }
   }
 
+  // Held until the call is done, so that its version stays loaded.
+  ModelLease model_;
   const model::ModelConfig* config_ = nullptr;
   std::vector<float> logits_;
   std::vector<float> probabilities_;
@@ -130,10 +131,14 @@ class ChunkCall final
   }
 
   absl::Status Accept() {
-    set_metrics(state_.MetricsFor(request().model()));
+    set_metrics(
+        state_.MetricsFor(request().model(), request().model_version()));
     ASSIGN_OR_RETURN(AttachedModelSession attached,
                      AttachModelSession(state_, request(), caller()));
-    runtime::ModelRuntime* model = attached.model;
+    model_ = std::move(attached.model);
+    runtime::ModelRuntime* model = model_.get();
+    // A resumed session may run on another version.
+    set_metrics(state_.MetricsFor(*model));
     session_ = std::move(attached.session);
     config_ = &model->config();
     ASSIGN_OR_RETURN(chunk_, PendingChunk::Prepare(request(), session_,
@@ -145,7 +150,7 @@ class ChunkCall final
         Finished(CommitNow(state_, *chunk_, session_, response()));
         return absl::OkStatus();
       case PendingChunk::Kind::kReplay:
-        NoteReplay(state_, config_->name);
+        NoteReplay(state_, *config_);
         [[fallthrough]];
       case PendingChunk::Kind::kRead:
         Respond();
@@ -176,6 +181,7 @@ class ChunkCall final
     Answer(response());
   }
 
+  ModelLease model_;  // Held until the call is done.
   const model::ModelConfig* config_ = nullptr;
   sessions::AttachedSession session_;
   std::optional<PendingChunk> chunk_;
@@ -192,8 +198,11 @@ class ListModelsCall final
 
  private:
   void Run() override {
-    for (const auto& [name, versions] : state_.models) {
-      FillModelInfo(versions, state_.limits, *response().add_models());
+    for (const ModelSet* set : state_.models.All()) {
+      v1::ModelInfo info;
+      FillModelInfo(*set, state_.limits, info);
+      // A model whose every version is unloaded is listed no more.
+      if (info.versions_size() > 0) *response().add_models() = std::move(info);
     }
     Answer(response());
   }
@@ -214,6 +223,11 @@ class GetModelCall final
       return;
     }
     FillModelInfo(**model, state_.limits, response());
+    if (response().versions_size() == 0) {
+      Fail(absl::NotFoundError(absl::StrCat(
+          "model: model \"", request().model(), "\" has no version loaded")));
+      return;
+    }
     Answer(response());
   }
 };

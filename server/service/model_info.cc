@@ -1,5 +1,9 @@
 #include "server/service/model_info.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 #include "absl/time/time.h"
 
 namespace rnnserve::service {
@@ -21,9 +25,32 @@ v1::Cell ToProto(model::Cell cell) {
 
 }  // namespace
 
-void FillModelInfo(const runtime::ModelRuntime& model, const Limits& limits,
+v1::VersionState ToProto(VersionState state) {
+  switch (state) {
+    case VersionState::kLoading:
+      return v1::VERSION_STATE_LOADING;
+    case VersionState::kReady:
+      return v1::VERSION_STATE_READY;
+    case VersionState::kDraining:
+      return v1::VERSION_STATE_DRAINING;
+    case VersionState::kUnloaded:
+      return v1::VERSION_STATE_UNLOADED;
+    case VersionState::kFailed:
+      return v1::VERSION_STATE_FAILED;
+  }
+  return v1::VERSION_STATE_UNSPECIFIED;
+}
+
+void FillModelInfo(const VersionInfo& version, const Limits& limits,
                    v1::ModelInfo& info) {
-  const model::ModelConfig& c = model.config();
+  info.set_state(ToProto(version.state));
+  info.set_sessions(
+      static_cast<uint64_t>(std::max<int64_t>(0, version.sessions)));
+  if (!version.config.has_value()) {
+    info.set_version(version.version);
+    return;
+  }
+  const model::ModelConfig& c = *version.config;
   info.set_name(c.name);
   info.set_version(c.version);
   info.set_cell(ToProto(c.cell));
@@ -36,22 +63,33 @@ void FillModelInfo(const runtime::ModelRuntime& model, const Limits& limits,
   info.set_output_size(c.output_size);
   for (const std::string& label : c.labels) info.add_labels(label);
   info.set_description(c.description);
-  const batching::QueueOptions& q = model.queue_options();
+  info.set_max_steps(limits.max_steps);
+  info.set_max_sequences_per_request(limits.max_sequences_per_request);
+  if (version.runtime == nullptr) return;
+  const batching::QueueOptions& q = version.runtime->queue_options();
   v1::BatchingInfo* batching = info.mutable_batching();
   batching->set_max_batch_size(q.max_batch_size);
   batching->set_max_queue_delay_us(
       absl::ToInt64Microseconds(q.max_queue_delay));
   batching->set_max_queued_items(q.max_queued_items);
-  info.set_max_steps(limits.max_steps);
-  info.set_max_sequences_per_request(limits.max_sequences_per_request);
 }
 
-void FillModelInfo(const ModelSet& model, const Limits& limits,
+bool FillModelInfo(const ModelSet& model, const Limits& limits,
                    v1::ModelInfo& info) {
-  FillModelInfo(*model.newest(), limits, info);
-  for (const auto& version : model.versions()) {
-    FillModelInfo(*version, limits, *info.add_versions());
+  const std::vector<VersionInfo> versions = model.Versions();
+  const VersionInfo* newest = nullptr;
+  for (const VersionInfo& v : versions) {
+    if (v.state == VersionState::kReady) newest = &v;
   }
+  if (newest != nullptr) {
+    FillModelInfo(*newest, limits, info);
+  } else {
+    info.set_name(model.name());
+  }
+  for (const VersionInfo& v : versions) {
+    if (v.config.has_value()) FillModelInfo(v, limits, *info.add_versions());
+  }
+  return newest != nullptr;
 }
 
 }  // namespace rnnserve::service

@@ -9,13 +9,18 @@
 
 namespace rnnserve::service {
 
-// One version of a model.
-void FillModelInfo(const runtime::ModelRuntime& model, const Limits& limits,
+// One version of a model, with its state.
+void FillModelInfo(const VersionInfo& version, const Limits& limits,
                    v1::ModelInfo& info);
 
-// A model: its newest version, and every version in `versions`.
-void FillModelInfo(const ModelSet& model, const Limits& limits,
+// A model: its newest ready version, and in `versions` every version whose
+// configuration is known (loading, ready, draining, unloaded, and one whose
+// reload failed). False when no version is ready: then only the name and
+// `versions` are set.
+bool FillModelInfo(const ModelSet& model, const Limits& limits,
                    v1::ModelInfo& info);
+
+v1::VersionState ToProto(VersionState state);
 
 }  // namespace rnnserve::service
 

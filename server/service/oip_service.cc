@@ -46,11 +46,12 @@ constexpr size_t kMaxSequenceIdBytes = 256;
 
 // The model a request names, by this protocol's field names; with a
 // version, only that version.
-absl::StatusOr<runtime::ModelRuntime*> FindModelVersion(
-    const ServingState& state, const std::string& name,
-    const std::string& version, const char* name_field,
-    const char* version_field) {
-  absl::StatusOr<runtime::ModelRuntime*> model = state.FindModel(name);
+absl::StatusOr<ModelLease> FindModelVersion(const ServingState& state,
+                                            const std::string& name,
+                                            const std::string& version,
+                                            const char* name_field,
+                                            const char* version_field) {
+  absl::StatusOr<ModelLease> model = state.FindModel(name);
   if (!model.ok()) {
     // FindModel names rnnserve.v1's field.
     absl::string_view message = model.status().message();
@@ -59,7 +60,7 @@ absl::StatusOr<runtime::ModelRuntime*> FindModelVersion(
                         absl::StrCat(name_field, ": ", message));
   }
   if (version.empty()) return model;
-  absl::StatusOr<runtime::ModelRuntime*> found = state.FindModel(name, version);
+  absl::StatusOr<ModelLease> found = state.FindModel(name, version);
   if (!found.ok()) {
     // FindModel names rnnserve.v1's field.
     absl::string_view message = found.status().message();
@@ -244,7 +245,7 @@ class ModelMetadataCall final
 
  private:
   void Run() override {
-    absl::StatusOr<runtime::ModelRuntime*> model = FindModelVersion(
+    absl::StatusOr<ModelLease> model = FindModelVersion(
         state_, request().name(), request().version(), "name", "version");
     if (!model.ok()) {
       Fail(model.status());
@@ -290,7 +291,7 @@ class ModelInferCall final
                                               request().model_version(),
                                               "model_name", "model_version"));
     config_ = &model_->config();
-    set_metrics(state_.MetricsFor(config_->name));
+    set_metrics(state_.MetricsFor(*model_));
     Input input, lengths;
     RETURN_IF_ERROR(FindInputs(request(), *config_, input, lengths));
     RETURN_IF_ERROR(RequestedOutputs(request(), *config_, outputs_));
@@ -427,7 +428,7 @@ class ModelInferCall final
     Answer(response());
   }
 
-  runtime::ModelRuntime* model_ = nullptr;
+  ModelLease model_;  // Held until the call is done.
   const model::ModelConfig* config_ = nullptr;
   std::vector<std::string> outputs_;
   bool raw_ = false;  // Answer in raw_output_contents, as the request asked.

@@ -102,11 +102,13 @@ void RegressStream::OnReadDone(bool ok) {
 }
 
 absl::Status RegressStream::Attach() {
-  metrics_ = state_.MetricsFor(request_.model());
+  metrics_ = state_.MetricsFor(request_.model(), request_.model_version());
   // A bad request takes nothing over.
   ASSIGN_OR_RETURN(AttachedModelSession attached,
                    AttachModelSession(state_, request_, caller_));
   model_ = attached.model;
+  // A resumed session may run on another version.
+  metrics_ = state_.MetricsFor(*model_);
   session_ = std::move(attached.session);
   return absl::OkStatus();
 }
@@ -155,7 +157,7 @@ absl::Status RegressStream::Handle() {
       Respond();
       return absl::OkStatus();
     case PendingChunk::Kind::kReplay:
-      NoteReplay(state_, config.name);
+      NoteReplay(state_, config);
       [[fallthrough]];
     case PendingChunk::Kind::kRead:
       Respond();

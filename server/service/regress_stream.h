@@ -78,7 +78,7 @@ class RegressStream final
   grpc::CallbackServerContext* const context_;
   const std::string caller_;
   CallSlot slot_;
-  runtime::ModelRuntime* model_ = nullptr;
+  ModelLease model_;  // Held while the stream is open.
   metrics::ModelMetrics* metrics_ = nullptr;
   // The session, as this stream last committed it (or took it over).
   std::optional<sessions::AttachedSession> session_;

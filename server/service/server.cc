@@ -153,35 +153,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   // Plans are made for the thread count that will run them.
   engine::SetThreadsForThisThread(engine_threads);
+  Server* s = server.get();
+  server->repository_ = std::make_unique<ModelRepository>(
+      options.repository, state.models,
+      [s](const model::Model& m) { return s->MakeRuntime(m); },
+      server->sessions_.get(), metrics,
+      [s](const std::string& model, bool serving) {
+        s->SetModelServing(model, serving);
+      });
+  if (!options.repository.root.empty()) {
+    RETURN_IF_ERROR(server->repository_->LoadAll());
+  }
   for (const model::Model& m : models) {
-    ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
-                     engine::CreateDnnlEngine(m));
-    auto runtime = std::make_unique<runtime::ModelRuntime>(
-        std::move(engine), options.queue, *server->scheduler_, clock,
-        metrics == nullptr ? nullptr : metrics->ForModel(m.config.name),
-        server->sessions_.get());
-    if (options.chunk_computed_hook) {
-      runtime->SetChunkComputedHook(options.chunk_computed_hook);
-    }
-    const absl::Time start = absl::Now();
-    if (absl::Status s = runtime->Warmup(options.warmup_steps); !s.ok()) {
-      return absl::InternalError(
-          absl::StrCat("warming up model ", m.config.name, ": ", s.message()));
-    }
-    Log("model ", m.config.name, " version ", m.config.version, " (",
-        AbslView(model::CellName(m.config.cell)), ", ", m.config.num_layers,
-        " layer(s), hidden ", m.config.hidden_size, ", ",
-        AbslView(model::TaskName(m.config.task)), ") warmed up in ",
-        absl::FormatDuration(absl::Now() - start));
-    ModelSet& versions = state.models[m.config.name];
-    if (versions.Find(m.config.version) != nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model ", m.config.name, " version ", m.config.version,
-                       " is given twice"));
-    }
-    versions.Add(std::move(runtime));
+    RETURN_IF_ERROR(server->repository_->Add(m));
   }
   server->scheduler_->Start();
+  // Versions are loaded and warmed up at the compute threads' priority, so
+  // that a load slows the calls served meanwhile no more than they do.
+  server->repository_->Start([engine_threads, compute_nice] {
+    engine::SetThreadsForThisThread(engine_threads);
+    if (compute_nice != 0) SetThisThreadNice(compute_nice).IgnoreError();
+  });
 
   server->service_ = std::make_unique<InferenceService>(state);
   grpc::EnableDefaultHealthCheckService(true);
@@ -191,10 +183,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                            &server->port_);
   SetTransportLimits(options, builder);
   builder.RegisterService(server->service_.get());
+  if (server->options_.admin_tokens.has_value()) {
+    server->repository_service_ = std::make_unique<RepositoryService>(
+        *server->repository_, *server->options_.admin_tokens);
+    builder.RegisterService(server->repository_service_.get());
+  }
   // The unary methods, marked generic in the service above.
   builder.RegisterCallbackGenericService(server->service_->unary_methods());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    server->repository_->Stop();
     server->scheduler_->Stop();
     return absl::UnavailableError(
         absl::StrCat("could not listen on ", options.grpc_address,
@@ -203,8 +201,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   grpc::HealthCheckServiceInterface* health =
       server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
-  for (const auto& [name, versions] : state.models) {
-    health->SetServingStatus(name, true);
+  for (const ModelSet* set : state.models.All()) {
+    health->SetServingStatus(set->name(), set->ReadyCount() > 0);
   }
   server->ProbeStore();
   server->reaper_ = std::thread([s = server.get()] { s->ReapLoop(); });
@@ -212,6 +210,36 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 }
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<ModelLease> Server::MakeRuntime(const model::Model& m) {
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Engine> engine,
+                   engine::CreateDnnlEngine(m));
+  auto runtime = std::make_shared<runtime::ModelRuntime>(
+      std::move(engine), options_.queue, *scheduler_, clock_,
+      metrics_ == nullptr ? nullptr : metrics_->AddModelVersion(m.config),
+      sessions_.get());
+  if (options_.chunk_computed_hook) {
+    runtime->SetChunkComputedHook(options_.chunk_computed_hook);
+  }
+  const absl::Time start = absl::Now();
+  if (absl::Status s = runtime->Warmup(options_.warmup_steps); !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("warming up model ", m.config.name, ": ", s.message()));
+  }
+  Log("model ", m.config.name, " version ", m.config.version, " (",
+      AbslView(model::CellName(m.config.cell)), ", ", m.config.num_layers,
+      " layer(s), hidden ", m.config.hidden_size, ", ",
+      AbslView(model::TaskName(m.config.task)), ") warmed up in ",
+      absl::FormatDuration(absl::Now() - start));
+  return runtime;
+}
+
+void Server::SetModelServing(const std::string& model, bool serving) {
+  absl::MutexLock lock(&shutdown_mu_);
+  // After MarkNotServing every status stays NOT_SERVING.
+  if (not_serving_ || grpc_server_ == nullptr) return;
+  grpc_server_->GetHealthCheckService()->SetServingStatus(model, serving);
+}
 
 void Server::ReapLoop() {
   absl::Time next_reap = absl::Now() + options_.reap_interval;
@@ -287,10 +315,10 @@ void Server::StopAll(absl::Duration grace) {
     grpc_server_->Shutdown(absl::ToChronoTime(deadline));
     grpc_server_->Wait();
   }
+  // No version changes from here on.
+  if (repository_ != nullptr) repository_->Stop();
   if (scheduler_ != nullptr) scheduler_->Stop();
-  for (auto& [name, versions] : state_.models) {
-    for (const auto& runtime : versions.versions()) runtime->StopCommitting();
-  }
+  if (repository_ != nullptr) repository_->StopCommitting();
   stop_reaper_.Notify();
   if (reaper_.joinable()) reaper_.join();
 }

@@ -21,6 +21,8 @@
 #include "server/service/bearer_tokens.h"
 #include "server/service/call_limiter.h"
 #include "server/service/limits.h"
+#include "server/service/model_repository.h"
+#include "server/service/repository_service.h"
 #include "server/service/serving_state.h"
 #include "server/service/tls_options.h"
 #include "server/sessions/redis_connection.h"
@@ -63,6 +65,13 @@ struct ServerOptions {
   TlsOptions tls;
   // When set, every rnnserve.v1.Inference call must carry one of these
   // tokens; health checks and reflection stay open. Default: unset.
+  // Tokens of the rnnserve.v1.Repository service, which is offered only
+  // with them; not Inference tokens.
+  std::optional<BearerTokens> admin_tokens;
+  // Where models come from while serving: with a root, Start loads every
+  // model folder of it (the `models` given must be empty) and rescans it
+  // on request or by polling; without one, the given models are served.
+  RepositoryOptions repository;
   std::optional<BearerTokens> bearer_tokens;
   // With bearer_tokens: most calls one token may have in flight (a
   // Classify or RegressChunk call until its answer, a Regress stream while
@@ -102,7 +111,8 @@ struct ServerOptions {
 // every 10 s, and closing after 30 min without calls. Thread-safe.
 class Server {
  public:
-  // Builds an engine per model, warms each up, starts the compute threads
+  // Builds an engine per model (given, or every one of
+  // options.repository.root), warms each up, starts the compute threads
   // and gRPC. Health is SERVING when it returns. `metrics` (may be null)
   // and `session_clock` must outlive the server. Sessions age by
   // `session_clock` (tests inject a fake one); call deadlines, queue delays
@@ -136,9 +146,16 @@ class Server {
 
   sessions::SessionStore& sessions() { return *sessions_; }
   const ServingState& state() const { return state_; }
+  // Rescans, loads and unloads model versions (SIGHUP, tests).
+  ModelRepository& repository() { return *repository_; }
 
  private:
   explicit Server(const ServerOptions& options);
+  // A version's engine and runtime, warmed up (the repository's thread, or
+  // Start's).
+  absl::StatusOr<ModelLease> MakeRuntime(const model::Model& m);
+  // A model's health status, while the server serves.
+  void SetModelServing(const std::string& model, bool serving);
   void ReapLoop();
   // Probes the session store; sets its health and metrics.
   void ProbeStore();
@@ -152,7 +169,10 @@ class Server {
   std::unique_ptr<batching::Scheduler> scheduler_;
   Admission admission_;
   ServingState state_;
+  // After state_: destroyed first, it may hold versions out of service.
+  std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<RepositoryService> repository_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   absl::Notification stop_reaper_;

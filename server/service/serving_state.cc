@@ -56,38 +56,23 @@ void Admission::WaitUntilQuiet(absl::Duration quiet,
 
 absl::StatusOr<const ModelSet*> ServingState::FindModelSet(
     const std::string& name) const {
-  if (name.empty()) {
-    return absl::InvalidArgumentError("model: a model name is required");
-  }
-  auto it = models.find(name);
-  if (it == models.end()) {
-    std::vector<std::string> names;
-    for (const auto& [n, versions] : models) names.push_back(n);
-    // The name is the caller's own input; quote only a bounded part of it.
-    return absl::NotFoundError(
-        absl::StrCat("model: no model named \"", name.substr(0, 128),
-                     "\"; loaded models: ", absl::StrJoin(names, ", ")));
-  }
-  return &it->second;
+  ASSIGN_OR_RETURN(const ModelSet* set, models.Find(name));
+  return set;
 }
 
-absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
-    const std::string& name) const {
-  return FindModel(name, "");
-}
-
-absl::StatusOr<runtime::ModelRuntime*> ServingState::FindModel(
+absl::StatusOr<ModelLease> ServingState::FindModel(
     const std::string& name, const std::string& version) const {
   ASSIGN_OR_RETURN(const ModelSet* set, FindModelSet(name));
-  if (version.empty()) return set->newest();
-  runtime::ModelRuntime* found = set->Find(version);
-  if (found == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "model_version: model \"", name, "\" has version",
-        set->versions().size() > 1 ? "s " : " ", set->VersionList(),
-        " loaded, not \"", version.substr(0, 128), "\""));
+  ModelLease found = version.empty() ? set->Newest() : set->Find(version);
+  if (found != nullptr) return found;
+  if (version.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("model: model \"", name, "\" has no version loaded"));
   }
-  return found;
+  return absl::NotFoundError(
+      absl::StrCat("model_version: model \"", name, "\" has version",
+                   set->ReadyCount() == 1 ? " " : "s ", set->ReadyList(),
+                   " loaded, not \"", version.substr(0, 128), "\""));
 }
 
 absl::StatusOr<CallSlot> ServingState::AdmitCall(
@@ -96,8 +81,16 @@ absl::StatusOr<CallSlot> ServingState::AdmitCall(
   return calls->Admit(caller);
 }
 
-metrics::ModelMetrics* ServingState::MetricsFor(const std::string& name) const {
-  return metrics == nullptr ? nullptr : metrics->ForModel(name);
+metrics::ModelMetrics* ServingState::MetricsFor(
+    const runtime::ModelRuntime& model) const {
+  if (metrics == nullptr) return nullptr;
+  return metrics->ForModel(model.config().name, model.config().version);
+}
+
+metrics::ModelMetrics* ServingState::MetricsFor(
+    const std::string& name, const std::string& version) const {
+  absl::StatusOr<ModelLease> model = FindModel(name, version);
+  return model.ok() ? MetricsFor(**model) : nullptr;
 }
 
 }  // namespace rnnserve::service

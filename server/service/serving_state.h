@@ -81,10 +81,11 @@ class Admission {
 };
 
 // Owned by the Server; handlers borrow it. Immutable after start-up apart
-// from the thread-safe parts it points to.
+// from the thread-safe parts it points to, and the model versions, which
+// change while serving (ModelSets is thread-safe).
 struct ServingState {
-  // Every model's loaded versions, by model name.
-  std::map<std::string, ModelSet> models;
+  // Every model's versions, by model name.
+  ModelSets models;
   sessions::SessionStore* sessions = nullptr;
   metrics::Metrics* metrics = nullptr;  // May be null: nothing recorded.
   const Clock* clock = nullptr;
@@ -100,21 +101,21 @@ struct ServingState {
   // models) when there is none, INVALID_ARGUMENT when the name is empty.
   absl::StatusOr<const ModelSet*> FindModelSet(const std::string& name) const;
 
-  // The newest version of the model called `name` (errors as FindModelSet).
-  absl::StatusOr<runtime::ModelRuntime*> FindModel(
-      const std::string& name) const;
-
-  // Version `version` of the model called `name`, or its newest when
-  // `version` is empty: NOT_FOUND naming the model, the version and the
-  // loaded versions when that version is not loaded.
-  absl::StatusOr<runtime::ModelRuntime*> FindModel(
-      const std::string& name, const std::string& version) const;
+  // Ready version `version` of the model called `name`, or its newest ready
+  // one when `version` is empty, held for the caller: NOT_FOUND naming the
+  // model, the version and the ready versions when there is none.
+  absl::StatusOr<ModelLease> FindModel(const std::string& name,
+                                       const std::string& version = "") const;
 
   // A slot in `caller`'s quota of calls in flight (see CallLimiter).
   absl::StatusOr<CallSlot> AdmitCall(const std::string& caller) const;
 
-  // The model's series, or null.
-  metrics::ModelMetrics* MetricsFor(const std::string& name) const;
+  // The series of `model`'s version, or null.
+  metrics::ModelMetrics* MetricsFor(const runtime::ModelRuntime& model) const;
+  // The series of the version a call naming model `name` and `version`
+  // (empty: the newest) goes to, or null when there is none.
+  metrics::ModelMetrics* MetricsFor(const std::string& name,
+                                    const std::string& version) const;
 };
 
 }  // namespace rnnserve::service

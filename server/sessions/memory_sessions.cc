@@ -34,11 +34,13 @@ void MemorySessions::EraseLocked(Map::iterator it) {
   sessions_.erase(it);
 }
 
-std::vector<std::string> MemorySessions::ReapLocked(absl::Time now) {
-  std::vector<std::string> models;
+std::vector<MemorySessions::ModelVersion> MemorySessions::ReapLocked(
+    absl::Time now) {
+  std::vector<ModelVersion> models;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (it->second.expires <= now) {
-      models.push_back(it->second.record.model);
+      models.push_back(
+          {it->second.record.model, it->second.record.model_version});
       EraseLocked(it++);
     } else {
       ++it;
@@ -47,15 +49,17 @@ std::vector<std::string> MemorySessions::ReapLocked(absl::Time now) {
   return models;
 }
 
-void MemorySessions::NotifyExpired(const std::vector<std::string>& models) {
+void MemorySessions::NotifyExpired(const std::vector<ModelVersion>& models) {
   if (observer_ == nullptr) return;
-  for (const std::string& model : models) observer_->OnExpired(model);
+  for (const auto& [model, version] : models) {
+    observer_->OnExpired(model, version);
+  }
 }
 
 absl::StatusOr<AttachedSession> MemorySessions::CreateWithToken(
     const std::string& token, const std::string& model, size_t state_size,
     const std::string& owner) {
-  std::vector<std::string> expired;
+  std::vector<ModelVersion> expired;
   absl::Status room;
   {
     absl::MutexLock lock(&mu_);
@@ -65,7 +69,8 @@ absl::StatusOr<AttachedSession> MemorySessions::CreateWithToken(
   }
   NotifyExpired(expired);
   if (!room.ok()) {
-    if (observer_ != nullptr) observer_->OnRefused(model);
+    // The store learns the session's version at its first commit.
+    if (observer_ != nullptr) observer_->OnRefused(model, "");
     return room;
   }
   return Unstored(token, token, model, state_size, owner);
@@ -87,6 +92,7 @@ absl::StatusOr<AttachedSession> MemorySessions::TakeOver(
     const absl::Time now = clock_.Now();
     if (entry.expires <= now) {
       session.record.model = entry.record.model;
+      session.record.model_version = entry.record.model_version;
       EraseLocked(it);
       expired = true;
     } else if (entry.record.model != model) {
@@ -102,15 +108,19 @@ absl::StatusOr<AttachedSession> MemorySessions::TakeOver(
     }
   }
   if (expired) {
-    NotifyExpired({session.record.model});
+    NotifyExpired({{session.record.model, session.record.model_version}});
     return NoSuchSession();
   }
-  if (observer_ != nullptr) observer_->OnResumed(model);
+  if (observer_ != nullptr) {
+    observer_->OnResumed(model, session.record.model_version);
+  }
   return session;
 }
 
 absl::Status MemorySessions::CommitLocked(const SessionCommit& c,
-                                          absl::Time now, Event& event) {
+                                          absl::Time now, Event& event,
+                                          std::string& version) {
+  version = c.model_version;
   auto it = sessions_.find(c.key);
   if (it != sessions_.end() && it->second.expires <= now) {
     EraseLocked(it);
@@ -135,6 +145,7 @@ absl::Status MemorySessions::CommitLocked(const SessionCommit& c,
   } else if (it == sessions_.end()) {
     return NoSuchSession();
   } else if (it->second.record.generation != c.generation) {
+    version = it->second.record.model_version;
     event = Event::kTakenOver;
     return TakenOver();
   } else if (it->second.record.next_step != c.from_step) {
@@ -144,6 +155,7 @@ absl::Status MemorySessions::CommitLocked(const SessionCommit& c,
         it->second.record.next_step, " under its own call"));
   }
   if (c.end_session) {
+    version = it->second.record.model_version;
     EraseLocked(it);
     event = Event::kEnded;
     return absl::OkStatus();
@@ -163,29 +175,31 @@ std::vector<absl::Status> MemorySessions::CommitAll(
     std::span<const SessionCommit> commits) {
   std::vector<absl::Status> statuses;
   std::vector<Event> events(commits.size(), Event::kNone);
+  std::vector<std::string> versions(commits.size());
   statuses.reserve(commits.size());
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_.Now();
     for (size_t i = 0; i < commits.size(); ++i) {
-      statuses.push_back(CommitLocked(commits[i], now, events[i]));
+      statuses.push_back(CommitLocked(commits[i], now, events[i], versions[i]));
     }
   }
   if (observer_ == nullptr) return statuses;
   for (size_t i = 0; i < commits.size(); ++i) {
     const std::string& model = commits[i].model;
+    const std::string& version = versions[i];
     switch (events[i]) {
       case Event::kCreated:
-        observer_->OnCreated(model);
+        observer_->OnCreated(model, version);
         break;
       case Event::kEnded:
-        observer_->OnEnded(model);
+        observer_->OnEnded(model, version);
         break;
       case Event::kRefused:
-        observer_->OnRefused(model);
+        observer_->OnRefused(model, version);
         break;
       case Event::kTakenOver:
-        observer_->OnTakenOver(model);
+        observer_->OnTakenOver(model, version);
         break;
       case Event::kNone:
         break;
@@ -199,8 +213,21 @@ absl::StatusOr<int64_t> MemorySessions::Count() {
   return static_cast<int64_t>(sessions_.size());
 }
 
+absl::StatusOr<int64_t> MemorySessions::CountOn(const std::string& model,
+                                                const std::string& version) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  int64_t n = 0;
+  for (const auto& [key, entry] : sessions_) {
+    // An expired session not yet reaped holds nothing any more.
+    n += entry.expires > now && entry.record.model == model &&
+         entry.record.model_version == version;
+  }
+  return n;
+}
+
 int MemorySessions::Reap() {
-  std::vector<std::string> expired;
+  std::vector<ModelVersion> expired;
   {
     absl::MutexLock lock(&mu_);
     expired = ReapLocked(clock_.Now());

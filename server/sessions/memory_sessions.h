@@ -36,6 +36,8 @@ class MemorySessions final : public SessionStore {
       std::span<const SessionCommit> commits) override;
   absl::Status Probe() override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> Count() override;
+  absl::StatusOr<int64_t> CountOn(const std::string& model,
+                                  const std::string& version) override;
   int Reap() override;
 
  private:
@@ -45,19 +47,25 @@ class MemorySessions final : public SessionStore {
   };
   using Map = absl::flat_hash_map<std::string, Entry>;
 
-  // One commit; `model` is set to the session's model for the observer, and
-  // `event` to what to tell it.
+  // One commit; `event` is set to what to tell the observer, and `version`
+  // to the session's model version for it.
   enum class Event { kNone, kCreated, kEnded, kRefused, kTakenOver };
   absl::Status CommitLocked(const SessionCommit& commit, absl::Time now,
-                            Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                            Event& event, std::string& version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Why a new session of `owner` may not be held now, or OK.
   absl::Status RoomFor(const std::string& owner) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseLocked(Map::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A session's model and model version, for the observer.
+  struct ModelVersion {
+    std::string model;
+    std::string version;
+  };
   // Removes expired sessions; returns their models, for the observer.
-  std::vector<std::string> ReapLocked(absl::Time now)
+  std::vector<ModelVersion> ReapLocked(absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NotifyExpired(const std::vector<std::string>& models);
+  void NotifyExpired(const std::vector<ModelVersion>& models);
 
   const SessionLimits limits_;
   const Clock& clock_;

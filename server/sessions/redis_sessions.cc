@@ -98,6 +98,19 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 )lua";
 
+// CountOn: KEYS the index of every session, ARGV the model and version.
+// Reads each session not yet expired: O(sessions), for seldom use.
+constexpr char kCountOn[] = R"lua(#!lua flags=no-writes
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local n = 0
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local v = redis.call('HMGET', key, 'model', 'ver')
+  if v[1] == ARGV[1] and v[2] == ARGV[2] then n = n + 1 end
+end
+return n
+)lua";
+
 std::string FloatBytes(std::span<const float> values) {
   return std::string(reinterpret_cast<const char*>(values.data()),
                      values.size() * sizeof(float));
@@ -194,7 +207,8 @@ RedisSessions::RedisSessions(Options options, SessionObserver* observer)
       attach_(kAttach),
       create_(absl::StrCat(kMayNotGrow, kCommit)),
       commit_(absl::StrCat(kMayGrow, kCommit)),
-      count_(kCount) {}
+      count_(kCount),
+      count_on_(kCountOn) {}
 
 RedisSessions::~RedisSessions() = default;
 
@@ -241,7 +255,7 @@ absl::StatusOr<std::vector<RedisReply>> RedisSessions::RunOn(
   // failed ones are sent again.
   round_trips_.fetch_add(2);
   RETURN_IF_ERROR(c.Pipeline({attach_.Load(), create_.Load(), commit_.Load(),
-                              count_.Load()})
+                              count_.Load(), count_on_.Load()})
                       .status());
   ASSIGN_OR_RETURN(std::vector<RedisReply> retried, c.Pipeline(again));
   for (size_t j = 0; j < where.size(); ++j) {
@@ -301,7 +315,9 @@ absl::StatusOr<AttachedSession> RedisSessions::TakeOver(
                                      {model, owner, ttl_ms_})},
                        /*may_repeat=*/true));
   ASSIGN_OR_RETURN(session.record, ParseAttach(replies[0], model, owner));
-  if (observer_ != nullptr) observer_->OnResumed(model);
+  if (observer_ != nullptr) {
+    observer_->OnResumed(model, session.record.model_version);
+  }
   return session;
 }
 
@@ -332,34 +348,36 @@ std::vector<absl::Status> RedisSessions::CommitAll(
       continue;
     }
     const RedisReply& r = (*replies)[i];
+    // The commit carries the session's model and version (SessionCommit).
     const std::string& model = commits[i].model;
+    const std::string& version = commits[i].model_version;
     if (r.is_error()) {
       statuses.push_back(Refused(r));
       if (observer_ != nullptr && commits[i].generation == 0 &&
           absl::IsResourceExhausted(statuses.back())) {
-        observer_->OnRefused(model);
+        observer_->OnRefused(model, version);
       }
     } else if (r.str == "OK") {
       statuses.push_back(absl::OkStatus());
     } else if (r.str == "CREATED") {
       statuses.push_back(absl::OkStatus());
-      if (observer_ != nullptr) observer_->OnCreated(model);
+      if (observer_ != nullptr) observer_->OnCreated(model, version);
     } else if (r.str == "ENDED") {
       statuses.push_back(absl::OkStatus());
       if (observer_ != nullptr && commits[i].generation != 0) {
-        observer_->OnEnded(model);
+        observer_->OnEnded(model, version);
       }
     } else if (r.str == "TAKEN") {
       statuses.push_back(TakenOver());
-      if (observer_ != nullptr) observer_->OnTakenOver(model);
+      if (observer_ != nullptr) observer_->OnTakenOver(model, version);
     } else if (r.str == "GONE") {
       statuses.push_back(NoSuchSession());
     } else if (r.str == "FULL") {
       statuses.push_back(StoreFull(options_.limits.max_sessions, true));
-      if (observer_ != nullptr) observer_->OnRefused(model);
+      if (observer_ != nullptr) observer_->OnRefused(model, version);
     } else if (r.str == "QUOTA") {
       statuses.push_back(QuotaFull(options_.limits.max_sessions_per_owner));
-      if (observer_ != nullptr) observer_->OnRefused(model);
+      if (observer_ != nullptr) observer_->OnRefused(model, version);
     } else {
       statuses.push_back(absl::InternalError(absl::StrCat(
           "session store: the session moved under its own call from step ",
@@ -379,6 +397,15 @@ absl::Status RedisSessions::Probe() {
 absl::StatusOr<int64_t> RedisSessions::Count() {
   ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
                    Run("probe", {count_.Call({all_key_}, {})},
+                       /*may_repeat=*/true));
+  if (replies[0].is_error()) return Refused(replies[0]);
+  return replies[0].integer;
+}
+
+absl::StatusOr<int64_t> RedisSessions::CountOn(const std::string& model,
+                                               const std::string& version) {
+  ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
+                   Run("probe", {count_on_.Call({all_key_}, {model, version})},
                        /*may_repeat=*/true));
   if (replies[0].is_error()) return Refused(replies[0]);
   return replies[0].integer;

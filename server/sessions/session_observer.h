@@ -13,23 +13,34 @@
 
 namespace rnnserve::sessions {
 
-// Told of session events by model. Called without the store's lock held,
-// from any thread: implementations must be thread-safe. A session counts as
-// created only once its first chunk commits; a provisional session dropped
-// before that (its first chunk failed) causes no event at all.
+// Told of session events by model and model version. Called without the
+// store's lock held, from any thread: implementations must be thread-safe. A
+// session counts as created only once its first chunk commits; a provisional
+// session dropped before that (its first chunk failed) causes no event at
+// all. `version` is the version the session runs on as the store recorded
+// it; empty where the store does not know it: a session stored before
+// versions were recorded, and a new session the store refuses before its
+// first commit (the memory store's Create).
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
-  virtual void OnCreated(const std::string& model) = 0;
-  virtual void OnResumed(const std::string& model) = 0;
-  virtual void OnExpired(const std::string& model) = 0;
+  virtual void OnCreated(const std::string& model,
+                         const std::string& version) = 0;
+  virtual void OnResumed(const std::string& model,
+                         const std::string& version) = 0;
+  virtual void OnExpired(const std::string& model,
+                         const std::string& version) = 0;
   // A new session refused: the store, or the caller's quota, is full.
-  virtual void OnRefused(const std::string& model) = 0;
-  virtual void OnEnded(const std::string& model) = 0;
+  virtual void OnRefused(const std::string& model,
+                         const std::string& version) = 0;
+  virtual void OnEnded(const std::string& model,
+                       const std::string& version) = 0;
   // A chunk's commit was refused: another call had taken its session over.
-  virtual void OnTakenOver(const std::string& /*model*/) {}
+  virtual void OnTakenOver(const std::string& /*model*/,
+                           const std::string& /*version*/) {}
   // A retried chunk was answered again from its stored answer.
-  virtual void OnReplayed(const std::string& /*model*/) {}
+  virtual void OnReplayed(const std::string& /*model*/,
+                          const std::string& /*version*/) {}
 
   // The store itself. One operation ("attach", "commit", "probe"), a round
   // trip to a remote store, took `latency` and succeeded or failed.

@@ -65,11 +65,13 @@ struct SessionCommit {
   // The generation the chunk's call attached with; 0 creates the session
   // (its first chunk), which then has generation 1.
   uint64_t generation = 0;
-  uint64_t from_step = 0;     // The session's position when the chunk began.
-  std::string model;          // Read on creation only.
-  std::string model_version;  // Read on creation only.
-  std::string owner;          // Read on creation only.
-  uint64_t next_step = 0;     // The position after the chunk.
+  uint64_t from_step = 0;  // The session's position when the chunk began.
+  // The session's model and version: stored on creation, and named in the
+  // observer's events of every commit (SessionObserver).
+  std::string model;
+  std::string model_version;
+  std::string owner;       // Read on creation only.
+  uint64_t next_step = 0;  // The position after the chunk.
   std::span<const float> state;
   uint32_t steps = 0;
   std::string digest;
@@ -142,6 +144,11 @@ class SessionStore {
   virtual absl::Status Probe() = 0;
   // Sessions held (with a shared store, by the whole cluster).
   virtual absl::StatusOr<int64_t> Count() = 0;
+  // Sessions held that run on version `version` of `model` (as their first
+  // commit recorded it), for a version that waits for its last session
+  // before it is freed. Reads every session: call it seldom.
+  virtual absl::StatusOr<int64_t> CountOn(const std::string& model,
+                                          const std::string& version) = 0;
   // Drops expired sessions where the store must do it itself; returns how
   // many.
   virtual int Reap() { return 0; }

@@ -343,6 +343,50 @@ TEST(SchedulerTest, StopRunsWhatIsQueuedThenRefuses) {
   EXPECT_EQ(queue->Schedule(late).code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(SchedulerTest, RemoveQueueWaitsForItsBatchDropsTheRestAndOthersGoOn) {
+  FakeClock clock;
+  Recorder recorder;
+  Recorder other_recorder;
+  Outcome outcome;
+  Scheduler scheduler({1, nullptr}, clock);
+  recorder.HoldFirstBatch();
+  // Two items make a batch; one alone waits an hour.
+  Queue* queue = scheduler.AddQueue("q", Items(2, absl::Hours(1), 1024),
+                                    recorder.processor());
+  Queue* other = scheduler.AddQueue("other", Items(1, absl::ZeroDuration(), 8),
+                                    other_recorder.processor());
+  scheduler.Start();
+  for (int i = 0; i < 2; ++i) {
+    auto task = MakeTask(1, &outcome);
+    ASSERT_TRUE(queue->Schedule(task).ok());
+  }
+  recorder.WaitUntilHeld();
+  auto waiting = MakeTask(1, &outcome);
+  ASSERT_TRUE(queue->Schedule(waiting).ok());
+
+  absl::Notification removed;
+  std::thread remover([&] {
+    scheduler.RemoveQueue(queue, "model version 3 was unloaded");
+    removed.Notify();
+  });
+  // The running batch holds the removal.
+  EXPECT_FALSE(removed.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  recorder.Release();
+  remover.join();
+
+  {
+    absl::MutexLock lock(&outcome.mu);
+    EXPECT_EQ(outcome.processed, 2);
+    EXPECT_THAT(outcome.dropped, ElementsAre(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(outcome.messages, ElementsAre("model version 3 was unloaded"));
+    EXPECT_EQ(outcome.lost, 0);
+  }
+  // The scheduler still serves its other queues.
+  auto task = MakeTask(1, &outcome);
+  ASSERT_TRUE(other->Schedule(task).ok());
+  other_recorder.WaitForTasks(1);
+}
+
 TEST(SchedulerTest, OldestReadyQueueIsServedFirst) {
   FakeClock clock;
   std::vector<std::string> order;

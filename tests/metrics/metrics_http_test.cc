@@ -29,7 +29,7 @@ TEST(MetricsHttpTest, ServesTrafficOnMetrics) {
   ASSERT_TRUE(port.ok()) << port.status();
   ASSERT_GT(*port, 0);
 
-  ModelMetrics& m = *metrics.ForModel("fashion_lstm");
+  ModelMetrics& m = *metrics.ForModel("fashion_lstm", "1");
   for (int i = 0; i < 7; ++i) {
     m.RequestDone(Method::kClassify, absl::StatusCode::kOk,
                   absl::Milliseconds(2));
@@ -37,13 +37,15 @@ TEST(MetricsHttpTest, ServesTrafficOnMetrics) {
   m.RequestDone(Method::kClassify, absl::StatusCode::kInvalidArgument,
                 absl::Microseconds(30));
   m.BatchRan(Method::kClassify, 7, 7 * 28, absl::Milliseconds(1));
-  metrics.OnCreated("sine_rnn");
-  metrics.OnResumed("sine_rnn");
+  metrics.OnCreated("sine_rnn", "2024-01");
+  metrics.OnResumed("sine_rnn", "2024-01");
 
   absl::StatusOr<testing::Exposition> e = Scrape(*port);
   ASSERT_TRUE(e.ok()) << e.status();
-  const testing::Labels classify = {{"model", "fashion_lstm"},
-                                    {"method", "Classify"}};
+  const testing::Labels lstm = {{"model", "fashion_lstm"}, {"version", "1"}};
+  const testing::Labels sine = {{"model", "sine_rnn"}, {"version", "2024-01"}};
+  testing::Labels classify = lstm;
+  classify["method"] = "Classify";
   testing::Labels ok = classify, invalid = classify;
   ok["code"] = "OK";
   invalid["code"] = "INVALID_ARGUMENT";
@@ -57,15 +59,10 @@ TEST(MetricsHttpTest, ServesTrafficOnMetrics) {
               Optional(8.0));
   EXPECT_THAT(e->Bucket("rnnserve_batch_size", classify, 8), Optional(1.0));
   EXPECT_THAT(e->Bucket("rnnserve_batch_size", classify, 4), Optional(0.0));
-  EXPECT_THAT(e->Value("rnnserve_sequences_total", {{"model", "fashion_lstm"}}),
-              Optional(7.0));
-  EXPECT_THAT(e->Value("rnnserve_steps_total", {{"model", "fashion_lstm"}}),
-              Optional(7.0 * 28));
-  EXPECT_THAT(e->Value("rnnserve_sessions_active", {{"model", "sine_rnn"}}),
-              Optional(1.0));
-  EXPECT_THAT(
-      e->Value("rnnserve_sessions_resumed_total", {{"model", "sine_rnn"}}),
-      Optional(1.0));
+  EXPECT_THAT(e->Value("rnnserve_sequences_total", lstm), Optional(7.0));
+  EXPECT_THAT(e->Value("rnnserve_steps_total", lstm), Optional(7.0 * 28));
+  EXPECT_THAT(e->Value("rnnserve_sessions_active", sine), Optional(1.0));
+  EXPECT_THAT(e->Value("rnnserve_sessions_resumed_total", sine), Optional(1.0));
   EXPECT_TRUE(e->Value("process_resident_memory_bytes").has_value());
 
   // A later scrape sees later traffic.

@@ -47,45 +47,50 @@ class MetricsTest : public ::testing::Test {
     EXPECT_TRUE(parsed.ok()) << parsed.status();
     return parsed.ok() ? *parsed : Exposition{};
   }
-  ModelMetrics& Model(const std::string& name) {
-    ModelMetrics* m = metrics_.ForModel(name);
-    EXPECT_NE(m, nullptr) << name;
+  ModelMetrics& Model(const std::string& name, const std::string& version) {
+    ModelMetrics* m = metrics_.ForModel(name, version);
+    EXPECT_NE(m, nullptr) << name << " " << version;
     return *m;
   }
 
   Metrics metrics_{BuildInfo{"0.1.0", "abc123def456"}, testing::SeedConfigs()};
 };
 
-const Labels kClassify = {{"model", "fashion_lstm"}, {"method", "Classify"}};
-const Labels kRegress = {{"model", "sine_rnn"}, {"method", "Regress"}};
+// The seed models' versions (SeedConfigs).
+const Labels kLstm = {{"model", "fashion_lstm"}, {"version", "1"}};
+const Labels kSine = {{"model", "sine_rnn"}, {"version", "2024-01"}};
 
 Labels With(Labels labels, const std::string& name, const std::string& value) {
   labels[name] = value;
   return labels;
 }
 
+const Labels kClassify = With(kLstm, "method", "Classify");
+const Labels kRegress = With(kSine, "method", "Regress");
+
 TEST_F(MetricsTest, PrecreatesEveryModelMethodAndCodeAtZero) {
   const Exposition e = Scrape();
-  for (const char* model : {"fashion_lstm", "sine_rnn"}) {
+  for (const Labels& version : {kLstm, kSine}) {
     for (const char* method : {"Classify", "Regress", "RegressChunk"}) {
-      const Labels labels = {{"model", model}, {"method", method}};
+      const Labels labels = With(version, "method", method);
       for (const char* code : kCodes) {
         EXPECT_THAT(
             e.Value("rnnserve_requests_total", With(labels, "code", code)),
             Optional(0.0))
-            << model << " " << method << " " << code;
+            << version.at("model") << " " << method << " " << code;
       }
       EXPECT_THAT(e.Value("rnnserve_request_duration_seconds_count", labels),
                   Optional(0.0));
       EXPECT_THAT(e.Value("rnnserve_queue_depth", labels), Optional(0.0));
     }
-    EXPECT_THAT(e.Value("rnnserve_sessions_active", {{"model", model}}),
+    EXPECT_THAT(e.Value("rnnserve_sessions_active", version), Optional(0.0));
+    EXPECT_THAT(e.Value("rnnserve_model_version_draining_sessions", version),
                 Optional(0.0));
   }
 }
 
 TEST_F(MetricsTest, RequestsCountByCodeAndLatencyObserved) {
-  ModelMetrics& m = Model("fashion_lstm");
+  ModelMetrics& m = Model("fashion_lstm", "1");
   for (int i = 0; i < 3; ++i) {
     m.RequestDone(Method::kClassify, absl::StatusCode::kOk,
                   absl::Microseconds(800));
@@ -104,9 +109,8 @@ TEST_F(MetricsTest, RequestsCountByCodeAndLatencyObserved) {
   EXPECT_THAT(requests("RESOURCE_EXHAUSTED"), Optional(1.0));
   EXPECT_THAT(requests("INTERNAL"), Optional(0.0));
   // Only the Classify series moved.
-  EXPECT_THAT(e.Value("rnnserve_requests_total", {{"model", "fashion_lstm"},
-                                                  {"method", "Regress"},
-                                                  {"code", "OK"}}),
+  EXPECT_THAT(e.Value("rnnserve_requests_total",
+                      With(With(kLstm, "method", "Regress"), "code", "OK")),
               Optional(0.0));
 
   const std::string h = "rnnserve_request_duration_seconds";
@@ -132,7 +136,7 @@ TEST_F(MetricsTest, LatencyBucketsSpan50MicrosecondsTo10Seconds) {
 }
 
 TEST_F(MetricsTest, CodeOutsideGrpcRangeCountsAsUnknown) {
-  Model("fashion_lstm")
+  Model("fashion_lstm", "1")
       .RequestDone(Method::kClassify, static_cast<absl::StatusCode>(42),
                    absl::Milliseconds(1));
   EXPECT_THAT(Scrape().Value("rnnserve_requests_total",
@@ -141,18 +145,16 @@ TEST_F(MetricsTest, CodeOutsideGrpcRangeCountsAsUnknown) {
 }
 
 TEST_F(MetricsTest, BatchesCountSequencesStepsSizesAndComputeTime) {
-  ModelMetrics& m = Model("fashion_lstm");
+  ModelMetrics& m = Model("fashion_lstm", "1");
   m.BatchRan(Method::kClassify, 1, 28, absl::Microseconds(60));
   m.BatchRan(Method::kClassify, 3, 3 * 28, absl::Microseconds(150));
   m.BatchRan(Method::kClassify, 64, 64 * 28, absl::Milliseconds(2));
   m.BatchRan(Method::kClassify, 1000, 1000 * 28, absl::Milliseconds(30));
 
   const Exposition e = Scrape();
-  const Labels model = {{"model", "fashion_lstm"}};
-  EXPECT_THAT(e.Value("rnnserve_sequences_total", model), Optional(1068.0));
-  EXPECT_THAT(e.Value("rnnserve_steps_total", model), Optional(1068.0 * 28));
-  EXPECT_THAT(e.Value("rnnserve_sequences_total", {{"model", "sine_rnn"}}),
-              Optional(0.0));
+  EXPECT_THAT(e.Value("rnnserve_sequences_total", kLstm), Optional(1068.0));
+  EXPECT_THAT(e.Value("rnnserve_steps_total", kLstm), Optional(1068.0 * 28));
+  EXPECT_THAT(e.Value("rnnserve_sequences_total", kSine), Optional(0.0));
 
   const std::string b = "rnnserve_batch_size";
   EXPECT_EQ(e.Buckets(b, kClassify).size(), 12u);  // 1, 2, ..., 1024, +Inf.
@@ -174,7 +176,7 @@ TEST_F(MetricsTest, BatchesCountSequencesStepsSizesAndComputeTime) {
 }
 
 TEST_F(MetricsTest, QueueWaitDepthAndCapacity) {
-  ModelMetrics& m = Model("sine_rnn");
+  ModelMetrics& m = Model("sine_rnn", "2024-01");
   m.QueueWait(Method::kRegress, absl::Microseconds(10));
   m.QueueWait(Method::kRegress, absl::Milliseconds(7));
   m.QueueWait(Method::kRegress, -absl::Milliseconds(1));  // Clock stepped.
@@ -196,16 +198,18 @@ TEST_F(MetricsTest, QueueWaitDepthAndCapacity) {
 
 TEST_F(MetricsTest, SessionEventsThroughTheObserver) {
   sessions::SessionObserver& observer = metrics_;
-  for (int i = 0; i < 5; ++i) observer.OnCreated("sine_rnn");
-  for (int i = 0; i < 3; ++i) observer.OnResumed("sine_rnn");
-  for (int i = 0; i < 2; ++i) observer.OnExpired("sine_rnn");
-  observer.OnEnded("sine_rnn");
-  for (int i = 0; i < 4; ++i) observer.OnRefused("sine_rnn");
-  observer.OnCreated("no_such_model");  // Ignored, not a new series.
+  for (int i = 0; i < 5; ++i) observer.OnCreated("sine_rnn", "2024-01");
+  for (int i = 0; i < 3; ++i) observer.OnResumed("sine_rnn", "2024-01");
+  for (int i = 0; i < 2; ++i) observer.OnExpired("sine_rnn", "2024-01");
+  observer.OnEnded("sine_rnn", "2024-01");
+  for (int i = 0; i < 4; ++i) observer.OnRefused("sine_rnn", "2024-01");
+  // Ignored, not a new series.
+  observer.OnCreated("no_such_model", "1");
+  observer.OnCreated("sine_rnn", "no_such_version");
   metrics_.SetMaxSessions(10000);
 
   const Exposition e = Scrape();
-  const Labels model = {{"model", "sine_rnn"}};
+  const Labels& model = kSine;
   EXPECT_THAT(e.Value("rnnserve_sessions_created_total", model), Optional(5.0));
   EXPECT_THAT(e.Value("rnnserve_sessions_resumed_total", model), Optional(3.0));
   EXPECT_THAT(e.Value("rnnserve_sessions_expired_total", model), Optional(2.0));
@@ -213,15 +217,21 @@ TEST_F(MetricsTest, SessionEventsThroughTheObserver) {
   EXPECT_THAT(e.Value("rnnserve_sessions_refused_total", model), Optional(4.0));
   // Held now: created minus expired minus ended.
   EXPECT_THAT(e.Value("rnnserve_sessions_active", model), Optional(2.0));
-  EXPECT_THAT(e.Value("rnnserve_sessions_active", {{"model", "fashion_lstm"}}),
-              Optional(0.0));
-  EXPECT_FALSE(e.Value("rnnserve_sessions_active", {{"model", "no_such_model"}})
+  EXPECT_THAT(e.Value("rnnserve_sessions_active", kLstm), Optional(0.0));
+  EXPECT_FALSE(e.Value("rnnserve_sessions_active",
+                       {{"model", "no_such_model"}, {"version", "1"}})
+                   .has_value());
+  EXPECT_FALSE(e.Value("rnnserve_sessions_created_total",
+                       {{"model", "sine_rnn"}, {"version", "no_such_version"}})
                    .has_value());
   EXPECT_THAT(e.Value("rnnserve_sessions_max"), Optional(10000.0));
 }
 
-TEST_F(MetricsTest, UnknownModelHasNoSeries) {
-  EXPECT_EQ(metrics_.ForModel("no_such_model"), nullptr);
+TEST_F(MetricsTest, UnknownModelOrVersionHasNoSeries) {
+  EXPECT_EQ(metrics_.ForModel("no_such_model", "1"), nullptr);
+  EXPECT_EQ(metrics_.ForModel("sine_rnn", "1"), nullptr);
+  EXPECT_EQ(metrics_.ForModel("sine_rnn", ""), nullptr);
+  EXPECT_NE(metrics_.ForModel("sine_rnn", "2024-01"), nullptr);
 }
 
 TEST_F(MetricsTest, ModelAndBuildInfo) {
@@ -252,6 +262,9 @@ TEST_F(MetricsTest, ModelAndBuildInfo) {
 }
 
 TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
+  // The families that have series only once something happened.
+  metrics_.ModelLoadDone("sine_rnn", "2024-01", true);
+  metrics_.SetModelVersionState("sine_rnn", "2024-01", "ready");
   const Exposition e = Scrape();
   const std::set<std::string> expected = {
       "rnnserve_build_info",
@@ -272,6 +285,9 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
       "rnnserve_sessions_expired_total",
       "rnnserve_sessions_refused_total",
       "rnnserve_sessions_ended_total",
+      "rnnserve_model_loads_total",
+      "rnnserve_model_version_state",
+      "rnnserve_model_version_draining_sessions",
       "rnnserve_auth_refused_total",
       "rnnserve_session_store_up",
       "rnnserve_session_store_round_trips_total",
@@ -303,19 +319,16 @@ TEST_F(MetricsTest, NamesFollowPrometheusConventions) {
 TEST_F(MetricsTest, TheSessionStoreIsWatched) {
   metrics_.SetSessionStoreBackend("redis");
   // Sessions in a shared store are not this replica's to count.
-  metrics_.OnCreated("sine_rnn");
-  EXPECT_EQ(Scrape().Value("rnnserve_sessions_active", {{"model", "sine_rnn"}}),
-            0);
-  EXPECT_EQ(Scrape().Value("rnnserve_sessions_created_total",
-                           {{"model", "sine_rnn"}}),
-            1);
+  metrics_.OnCreated("sine_rnn", "2024-01");
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_active", kSine), 0);
+  EXPECT_EQ(Scrape().Value("rnnserve_sessions_created_total", kSine), 1);
   metrics_.OnStoreOperation("commit", absl::Milliseconds(2), true);
   metrics_.OnStoreOperation("commit", absl::Milliseconds(30), false);
   metrics_.OnStoreOperation("attach", absl::Microseconds(80), true);
   metrics_.OnStoreState(false, 42);
-  metrics_.OnTakenOver("sine_rnn");
-  metrics_.OnReplayed("sine_rnn");
-  metrics_.OnReplayed("sine_rnn");
+  metrics_.OnTakenOver("sine_rnn", "2024-01");
+  metrics_.OnReplayed("sine_rnn", "2024-01");
+  metrics_.OnReplayed("sine_rnn", "");
   const Exposition e = Scrape();
   EXPECT_EQ(e.Value("rnnserve_session_store_round_trips_total", {}), 3);
   EXPECT_EQ(
@@ -345,7 +358,8 @@ TEST_F(MetricsTest, NoLabelIdentifiesASessionOrRequest) {
   const std::set<std::string> allowed = {
       "model",      "method",        "code",        "le",         "version",
       "git_commit", "cell",          "task",        "input_size", "hidden_size",
-      "num_layers", "bidirectional", "output_size", "operation",  "backend"};
+      "num_layers", "bidirectional", "output_size", "operation",  "backend",
+      "outcome",    "state"};
   for (const testing::Sample& s : Scrape().samples) {
     for (const auto& [name, value] : s.labels) {
       EXPECT_TRUE(allowed.contains(name)) << s.name << " has label " << name;
@@ -359,13 +373,13 @@ TEST_F(MetricsTest, ConcurrentRecordingLosesNothing) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([this] {
-      ModelMetrics& m = *metrics_.ForModel("sine_rnn");
+      ModelMetrics& m = *metrics_.ForModel("sine_rnn", "2024-01");
       for (int i = 0; i < kCalls; ++i) {
         m.RequestDone(Method::kRegressChunk, absl::StatusCode::kOk,
                       absl::Microseconds(100));
         m.BatchRan(Method::kRegress, 2, 20, absl::Microseconds(50));
-        metrics_.OnCreated("sine_rnn");
-        metrics_.OnEnded("sine_rnn");
+        metrics_.OnCreated("sine_rnn", "2024-01");
+        metrics_.OnEnded("sine_rnn", "2024-01");
       }
     });
   }
@@ -374,18 +388,15 @@ TEST_F(MetricsTest, ConcurrentRecordingLosesNothing) {
   for (std::thread& t : threads) t.join();
 
   const Exposition e = Scrape();
-  const Labels chunk = {{"model", "sine_rnn"}, {"method", "RegressChunk"}};
+  const Labels chunk = With(kSine, "method", "RegressChunk");
   constexpr double kTotal = kThreads * kCalls;
   EXPECT_THAT(e.Value("rnnserve_requests_total", With(chunk, "code", "OK")),
               Optional(kTotal));
   EXPECT_THAT(e.Value("rnnserve_request_duration_seconds_count", chunk),
               Optional(kTotal));
-  EXPECT_THAT(e.Value("rnnserve_sequences_total", {{"model", "sine_rnn"}}),
-              Optional(2 * kTotal));
-  EXPECT_THAT(e.Value("rnnserve_steps_total", {{"model", "sine_rnn"}}),
-              Optional(20 * kTotal));
-  EXPECT_THAT(e.Value("rnnserve_sessions_active", {{"model", "sine_rnn"}}),
-              Optional(0.0));
+  EXPECT_THAT(e.Value("rnnserve_sequences_total", kSine), Optional(2 * kTotal));
+  EXPECT_THAT(e.Value("rnnserve_steps_total", kSine), Optional(20 * kTotal));
+  EXPECT_THAT(e.Value("rnnserve_sessions_active", kSine), Optional(0.0));
 }
 
 }  // namespace

@@ -188,6 +188,8 @@ class Traffic:
         open_sessions = self.sessions["created"] - self.sessions["ended"]
         out.append((f'rnnserve_sessions_active{{{r}}}', open_sessions))
         out.append((f'count(rnnserve_model_info)', 2))
+        # Series of a model carry its version (the bundled models' is "1").
+        out.append(('count(rnnserve_sequences_total{version="1"})', 2))
         out.append((f'up{{job="rnnserve"}}', 1))
         return out
 

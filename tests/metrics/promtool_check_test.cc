@@ -44,7 +44,7 @@ Result PromtoolCheckMetrics(const std::string& text) {
 }
 
 void RecordTraffic(Metrics& metrics) {
-  ModelMetrics& c = *metrics.ForModel("fashion_lstm");
+  ModelMetrics& c = *metrics.ForModel("fashion_lstm", "1");
   c.RequestDone(Method::kClassify, absl::StatusCode::kOk,
                 absl::Milliseconds(3));
   c.RequestDone(Method::kClassify, absl::StatusCode::kInvalidArgument,
@@ -53,8 +53,15 @@ void RecordTraffic(Metrics& metrics) {
   c.QueueWait(Method::kClassify, absl::Microseconds(70));
   c.SetQueueDepth(Method::kClassify, 3);
   c.SetQueueCapacity(Method::kClassify, 1024);
-  metrics.OnCreated("sine_rnn");
+  metrics.OnCreated("sine_rnn", "2024-01");
   metrics.SetMaxSessions(10000);
+  // The version series, with a version that came and went.
+  metrics.ModelLoadDone("fashion_lstm", "2", false);
+  metrics.SetModelVersionState("fashion_lstm", "2", "failed");
+  metrics.SetModelVersionState("fashion_lstm", "1", "draining");
+  metrics.SetDrainingSessions("fashion_lstm", "1", 2);
+  metrics.AddModelVersion(testing::SeedVersion(0, "3"));
+  metrics.RemoveModelVersion("fashion_lstm", "3");
 }
 
 TEST(PromtoolCheckTest, RenderedMetricsPassPromtool) {

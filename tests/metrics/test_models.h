@@ -2,6 +2,7 @@
 #ifndef RNNSERVE_TESTS_METRICS_TEST_MODELS_H_
 #define RNNSERVE_TESTS_METRICS_TEST_MODELS_H_
 
+#include <string>
 #include <vector>
 
 #include "server/model/model.h"
@@ -31,6 +32,14 @@ inline std::vector<model::ModelConfig> SeedConfigs() {
        .labels = {},
        .description = "test"},
   };
+}
+
+// Seed config `index` of SeedConfigs() as version `version`.
+inline model::ModelConfig SeedVersion(size_t index,
+                                      const std::string& version) {
+  model::ModelConfig config = SeedConfigs()[index];
+  config.version = version;
+  return config;
 }
 
 }  // namespace rnnserve::metrics::testing

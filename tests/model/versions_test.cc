@@ -127,6 +127,51 @@ TEST_F(VersionsTest, AVersionNotSelectedIsNotEvenRead) {
   EXPECT_THAT(Versions(*models), ElementsAre("2"));
 }
 
+TEST_F(VersionsTest, ListingReadsNoConfigNorWeights) {
+  testing::WriteFile(model("m") / "1" / "config.json", "not json");
+  testing::WriteFile(model("m") / "2" / "config.json", "not json either");
+  testing::WriteFile(model("m") / "model.json",
+                     R"({"version_policy": {"all": {}}})");
+  absl::StatusOr<std::vector<VersionSource>> sources =
+      ListModelVersions(model("m"));
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  ASSERT_EQ(sources->size(), 2u);
+  EXPECT_EQ((*sources)[0].folder_version, "1");
+  EXPECT_EQ((*sources)[1].dir, model("m") / "2");
+  // Loading one is what reads it.
+  EXPECT_THAT(LoadVersionSource((*sources)[1], "m").status().message(),
+              HasSubstr("config.json"));
+}
+
+TEST_F(VersionsTest, AFlatFolderIsListedWithoutAVersionName) {
+  WriteVersion(model("m"), "7");
+  absl::StatusOr<std::vector<VersionSource>> sources =
+      ListModelVersions(model("m"));
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  ASSERT_EQ(sources->size(), 1u);
+  EXPECT_EQ((*sources)[0].folder_version, "");
+  absl::StatusOr<Model> loaded = LoadVersionSource((*sources)[0], "m");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->config.version, "7");
+}
+
+TEST(FolderFingerprintTest, ChangesWithTheFilesAndOnlyWithThem) {
+  testing::TempFolder temp;
+  const fs::path dir = temp.path() / "1";
+  testing::WriteFile(dir / "config.json", "{}");
+  testing::WriteFile(dir / "weights.safetensors", "0123456789");
+  const std::string before = FolderFingerprint(dir);
+  EXPECT_FALSE(before.empty());
+  EXPECT_EQ(FolderFingerprint(dir), before);
+  // A file cut short (as by a copy still running) is a change.
+  testing::WriteFile(dir / "weights.safetensors", "01234");
+  const std::string cut = FolderFingerprint(dir);
+  EXPECT_NE(cut, before);
+  testing::WriteFile(dir / "extra.bin", "x");
+  EXPECT_NE(FolderFingerprint(dir), cut);
+  EXPECT_EQ(FolderFingerprint(temp.path() / "missing"), "");
+}
+
 TEST_F(VersionsTest, AMissingSpecificVersionIsNamed) {
   WriteVersions("m", {"1", "2"});
   testing::WriteFile(

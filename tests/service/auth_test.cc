@@ -509,7 +509,8 @@ TEST_F(TokenQuotaTest, UnaryCallsHoldTheirPlaceUntilAnswered) {
                                  done.Notify();
                                });
   const std::string queued =
-      "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\"} ";
+      "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\","
+      "version=\"1\"} ";
   const absl::Time until = absl::Now() + absl::Seconds(10);
   auto waiting = [&] {
     const std::string text = server_->metrics().Render();

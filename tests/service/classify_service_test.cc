@@ -57,8 +57,8 @@ class ClassifyServiceTest : public ::testing::Test {
         metrics::testing::ParseExposition(server_.metrics().Render());
     EXPECT_TRUE(exposition.ok()) << exposition.status();
     if (!exposition.ok()) return {};
-    const metrics::testing::Labels labels = {{"model", model},
-                                             {"method", "Classify"}};
+    const metrics::testing::Labels labels = {
+        {"model", model}, {"version", "golden-1"}, {"method", "Classify"}};
     const std::optional<double> count =
         exposition->Value("rnnserve_batch_size_count", labels);
     const std::optional<double> sum =

@@ -7,9 +7,6 @@
 // the versions of a model are different goldens (of different sizes, which
 // versions may have), so that an answer from the wrong version cannot pass.
 #include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +17,7 @@
 #include "tests/metrics/exposition.h"
 #include "tests/model/test_util.h"
 #include "tests/testing/golden.h"
+#include "tests/testing/model_copies.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/test_server.h"
 
@@ -28,35 +26,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ContextWithDeadline;
+using testing::CopyAsVersion;
+using testing::ExpectSineOutputs;
 using testing::Golden;
 using testing::GoldensDir;
 using ::testing::HasSubstr;
 using testing::ReadGolden;
+using testing::SineGolden;
 using testing::SourceDir;
 using testing::TestServer;
 
 // See tests/engine/engine_golden_test.cc for why 1e-5 against PyTorch.
 constexpr float kTolerance = 1e-5f;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Copies model folder `from` (relative to the source tree) to `to` as
-// version `version`: its config's "version" rewritten, golden files left.
-void CopyAsVersion(const std::string& from, const fs::path& to,
-                   const std::string& version) {
-  const fs::path source = SourceDir() / from;
-  const std::string config = std::regex_replace(
-      ReadText(source / "config.json"), std::regex(R"x("version":\s*"[^"]*")x"),
-      "\"version\": \"" + version + "\"");
-  model::testing::WriteFile(to / "config.json", config);
-  model::testing::WriteFile(to / "model.safetensors",
-                            ReadText(source / "model.safetensors"));
-}
 
 // A classifier "cls": version 1 is the golden lstm_cls_2l_bi, version 2
 // gru_cls_3l. A regressor "reg": version 1 the seed model sine_rnn, version
@@ -84,25 +65,6 @@ std::vector<model::Model> Repository(const fs::path& dir, bool only_newest) {
 v1::ClassifyRequest GoldenRequest(const Golden& golden,
                                   const std::string& version) {
   return testing::GoldenClassifyRequest(golden, "cls", version);
-}
-
-// The seed regressor's golden stream: 100 steps of sin(k*pi/10).
-struct SineGolden {
-  std::vector<float> inputs, outputs;
-  SineGolden() {
-    const Golden g = ReadGolden(GoldensDir() / "sine_rnn_stream.safetensors");
-    inputs = g.F32("inputs");
-    outputs = g.F32("outputs");
-  }
-};
-
-void ExpectSineOutputs(const v1::RegressResponse& response,
-                       const SineGolden& golden, size_t from, size_t steps) {
-  ASSERT_EQ(response.outputs_size(), static_cast<int>(steps));
-  for (size_t i = 0; i < steps; ++i) {
-    EXPECT_NEAR(response.outputs(i), golden.outputs[from + i], kTolerance)
-        << "step " << from + i;
-  }
 }
 
 class ModelVersionsTest : public ::testing::Test {
@@ -215,28 +177,58 @@ TEST_F(ModelVersionsTest, ModelInfoMetricHasASeriesPerVersion) {
   EXPECT_EQ(series, 2);
 }
 
-TEST_F(ModelVersionsTest, QueueSeriesSumTheVersionsQueues) {
-  absl::StatusOr<metrics::testing::Exposition> exposition =
-      metrics::testing::ParseExposition(server_.metrics().Render());
-  ASSERT_TRUE(exposition.ok()) << exposition.status();
+TEST_F(ModelVersionsTest, EachVersionHasItsOwnSeries) {
+  const auto scrape = [&] {
+    absl::StatusOr<metrics::testing::Exposition> e =
+        metrics::testing::ParseExposition(server_.metrics().Render());
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.value_or(metrics::testing::Exposition{});
+  };
+  const auto of = [](const char* version, const char* method) {
+    return metrics::testing::Labels{
+        {"model", "reg"}, {"version", version}, {"method", method}};
+  };
+  const auto ok = [&](const char* version) {
+    metrics::testing::Labels labels = of(version, "RegressChunk");
+    labels["code"] = "OK";
+    return labels;
+  };
   // Each version has a queue of the default capacity.
-  EXPECT_EQ(exposition->Value("rnnserve_queue_capacity",
-                              {{"model", "reg"}, {"method", "Regress"}}),
-            2.0 * batching::QueueOptions().max_queued_steps);
-  // Calls on both versions leave both queues, so the sum, empty.
+  metrics::testing::Exposition e = scrape();
+  for (const char* version : {"1", "2"}) {
+    EXPECT_EQ(e.Value("rnnserve_queue_capacity", of(version, "Regress")),
+              batching::QueueOptions().max_queued_steps);
+  }
+  // A session started on version 1, then resumed without naming a version:
+  // both chunks are version 1's. A new session goes to the newest.
   v1::RegressResponse response;
   ASSERT_TRUE(Chunk(*stub_, SineChunk(0, 10, "", "1"), &response).ok());
+  ASSERT_TRUE(
+      Chunk(*stub_, SineChunk(10, 10, response.session_token()), &response)
+          .ok());
+  EXPECT_EQ(response.model_version(), "1");
   v1::RegressRequest newest;
   newest.set_model("reg");
   newest.set_steps(1);
   newest.add_values(0.5f);
   newest.add_values(0.5f);
   ASSERT_TRUE(Chunk(*stub_, newest, &response).ok());
-  exposition = metrics::testing::ParseExposition(server_.metrics().Render());
-  ASSERT_TRUE(exposition.ok()) << exposition.status();
-  EXPECT_EQ(exposition->Value("rnnserve_queue_depth",
-                              {{"model", "reg"}, {"method", "Regress"}}),
-            0.0);
+  e = scrape();
+  EXPECT_EQ(e.Value("rnnserve_requests_total", ok("1")), 2.0);
+  EXPECT_EQ(e.Value("rnnserve_requests_total", ok("2")), 1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_created_total",
+                    {{"model", "reg"}, {"version", "1"}}),
+            1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_resumed_total",
+                    {{"model", "reg"}, {"version", "1"}}),
+            1.0);
+  EXPECT_EQ(e.Value("rnnserve_sessions_created_total",
+                    {{"model", "reg"}, {"version", "2"}}),
+            1.0);
+  // Both queues are empty again.
+  for (const char* version : {"1", "2"}) {
+    EXPECT_EQ(e.Value("rnnserve_queue_depth", of(version, "Regress")), 0.0);
+  }
 }
 
 TEST_F(ModelVersionsTest, ASessionStaysOnTheVersionItStartedOn) {

@@ -460,7 +460,8 @@ def main():
             for r in replicas:
                 _, text = http_get(f"http://127.0.0.1:{r.metrics_port}/metrics")
                 line = ('rnnserve_requests_total{code="OK",'
-                        'method="ModelInfer",model="sine_rnn"} 3')
+                        'method="ModelInfer",model="sine_rnn",'
+                        'version="1"} 3')
                 check(line in text, f"metrics of a replica lack {line!r}")
             print("redis: the sine stream's chunks alternating between two "
                   "replicas by sequence_id equal PyTorch's, each replica "

@@ -521,9 +521,10 @@ bool Eventually(const std::function<bool()>& condition) {
 }
 
 constexpr char kSineCreated[] =
-    "rnnserve_sessions_created_total{model=\"sine_rnn\"}";
+    "rnnserve_sessions_created_total{model=\"sine_rnn\",version=\"1\"}";
 constexpr char kSineQueued[] =
-    "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\"}";
+    "rnnserve_queue_depth{method=\"Regress\",model=\"sine_rnn\",version="
+    "\"1\"}";
 
 // A session exists only once its first chunk is committed. Queued chunks
 // wait a second for their batch here, so that a test can cancel a call

@@ -244,9 +244,11 @@ TEST(ServerLifecycleTest, DrainServesThenRefusesWithUnavailableNeverCancels) {
   // reached its client.
   const std::string text = server.metrics().Render();
   EXPECT_THAT(text, HasSubstr("rnnserve_requests_total{code=\"CANCELLED\","
-                              "method=\"Classify\",model=\"fashion_lstm\"} 0"));
+                              "method=\"Classify\",model=\"fashion_lstm\","
+                              "version=\"1\"} 0"));
   EXPECT_THAT(text, HasSubstr("rnnserve_requests_total{code=\"OK\","
-                              "method=\"Classify\",model=\"fashion_lstm\"} " +
+                              "method=\"Classify\",model=\"fashion_lstm\","
+                              "version=\"1\"} " +
                               std::to_string(ok + 1)));
 }
 
@@ -274,8 +276,8 @@ double Series(TestServer& server, const std::string& series) {
 // is admitted and waiting for the busy compute thread.
 bool WaitUntilQueued(TestServer& server, const std::string& method,
                      const std::string& model) {
-  const std::string series =
-      "rnnserve_queue_depth{method=\"" + method + "\",model=\"" + model + "\"}";
+  const std::string series = "rnnserve_queue_depth{method=\"" + method +
+                             "\",model=\"" + model + "\",version=\"1\"}";
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   while (absl::Now() < give_up) {
     if (Series(server, series) >= 1) return true;
@@ -423,7 +425,7 @@ TEST(ServerLifecycleTest, ShutdownFromTwoThreadsReturnsWhenAllIsStopped) {
   ASSERT_TRUE(busy_compute.started());
   const std::string answered =
       "rnnserve_requests_total{code=\"OK\",method=\"Classify\","
-      "model=\"fashion_lstm\"}";
+      "model=\"fashion_lstm\",version=\"1\"}";
   // What each caller saw answered when its Shutdown returned.
   std::vector<double> seen(2, -1);
   std::vector<std::thread> callers;

@@ -135,7 +135,8 @@ class UnaryCallTest : public ::testing::Test {
     // The call is counted once the server has finished it, after it let
     // the session go.
     const std::string series = "rnnserve_requests_total{code=\"" + code +
-                               "\",method=\"RegressChunk\",model=\"sine_rnn\"}";
+                               "\",method=\"RegressChunk\",model=\"sine_rnn\","
+                               "version=\"1\"}";
     EXPECT_TRUE(WaitFor([&] { return Metric(series) == 1; }))
         << server_.metrics().Render();
 
@@ -155,7 +156,7 @@ class UnaryCallTest : public ::testing::Test {
     // Only the interrupted call is counted that way; the others were OK.
     EXPECT_EQ(Metric(series), 1);
     EXPECT_EQ(Metric("rnnserve_requests_total{code=\"OK\",method="
-                     "\"RegressChunk\",model=\"sine_rnn\"}"),
+                     "\"RegressChunk\",model=\"sine_rnn\",version=\"1\"}"),
               4);
   }
 
@@ -414,7 +415,7 @@ TEST_F(UnaryCallTest, RegressChunkIsMeasuredUnderItsOwnMethod) {
   const std::vector<float> x = Sine();
   RunChunk(Chunk(x, 0, 20, ""));
   RunChunk(Chunk(x, 0, 20, ""));
-  const std::string labels = ",model=\"sine_rnn\"}";
+  const std::string labels = ",model=\"sine_rnn\",version=\"1\"}";
   EXPECT_EQ(Metric("rnnserve_queue_wait_seconds_count{method=\"RegressChunk\"" +
                    labels),
             2);

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,28 +23,38 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Counts events per kind.
+// Counts events per kind, and keeps the model versions they name.
 class CountingObserver : public SessionObserver {
  public:
-  void OnCreated(const std::string& m) override { Add("created", m); }
-  void OnResumed(const std::string& m) override { Add("resumed", m); }
-  void OnExpired(const std::string& m) override { Add("expired", m); }
-  void OnRefused(const std::string& m) override { Add("refused", m); }
-  void OnEnded(const std::string& m) override { Add("ended", m); }
-  void OnTakenOver(const std::string& m) override { Add("taken over", m); }
+  using Name = const std::string&;
+  void OnCreated(Name m, Name v) override { Add("created", m, v); }
+  void OnResumed(Name m, Name v) override { Add("resumed", m, v); }
+  void OnExpired(Name m, Name v) override { Add("expired", m, v); }
+  void OnRefused(Name m, Name v) override { Add("refused", m, v); }
+  void OnEnded(Name m, Name v) override { Add("ended", m, v); }
+  void OnTakenOver(Name m, Name v) override { Add("taken over", m, v); }
   int count(const std::string& kind) {
     absl::MutexLock lock(&mu_);
     return counts_[kind];
   }
+  // The version each event of `kind` named, in order.
+  std::vector<std::string> versions(const std::string& kind) {
+    absl::MutexLock lock(&mu_);
+    return versions_[kind];
+  }
 
  private:
-  void Add(const std::string& kind, const std::string& model) {
+  void Add(const std::string& kind, const std::string& model,
+           const std::string& version) {
     absl::MutexLock lock(&mu_);
     ++counts_[kind];
+    versions_[kind].push_back(version);
     EXPECT_FALSE(model.empty());
   }
   absl::Mutex mu_;
-  std::map<std::string, int> counts_;
+  std::map<std::string, int> counts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>> versions_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // One chunk of `steps` steps on `s` as its call holds it, leaving `value`
@@ -55,6 +66,8 @@ struct Chunk {
     commit.generation = s.record.generation;
     commit.from_step = s.record.next_step;
     commit.model = s.record.model;
+    // As the service commits: the version the session runs on.
+    commit.model_version = s.record.model_version;
     commit.owner = s.record.owner;
     commit.next_step = s.record.next_step + steps;
     commit.state = state;
@@ -153,6 +166,69 @@ TEST_P(SessionStoreTest, ASessionKeepsTheModelVersionItStartedOn) {
   absl::StatusOr<AttachedSession> back = store->TakeOver(plain.token, "m", "");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->record.model_version, "");
+}
+
+TEST_P(SessionStoreTest, SessionsAreCountedByTheVersionTheyRunOn) {
+  auto store = NewStore();
+  auto start = [&](const std::string& model, const std::string& version) {
+    absl::StatusOr<AttachedSession> s = store->Create(model, 2, "");
+    EXPECT_TRUE(s.ok()) << s.status();
+    Chunk first(*s, 1, 1.0f);
+    first.commit.model = model;
+    first.commit.model_version = version;
+    EXPECT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+    return *s;
+  };
+  start("m", "1");
+  const AttachedSession second = start("m", "1");
+  start("m", "2");
+  start("other", "1");
+  EXPECT_EQ(*store->CountOn("m", "1"), 2);
+  EXPECT_EQ(*store->CountOn("m", "2"), 1);
+  EXPECT_EQ(*store->CountOn("other", "1"), 1);
+  EXPECT_EQ(*store->CountOn("m", "3"), 0);
+  // An ended session no longer holds its version.
+  absl::StatusOr<AttachedSession> held = store->TakeOver(second.token, "m", "");
+  ASSERT_TRUE(held.ok()) << held.status();
+  Chunk end(*held, 0, 0.0f);
+  end.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&end.commit, 1})[0].ok());
+  EXPECT_EQ(*store->CountOn("m", "1"), 1);
+}
+
+// Every event names the version the session runs on, as the store recorded
+// it, so that metrics count it under that version.
+TEST_P(SessionStoreTest, EventsNameTheSessionsModelVersion) {
+  auto store = NewStore(/*max=*/1);
+  absl::StatusOr<AttachedSession> s = store->Create("m", 2, "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  s->record.model_version = "7";  // As the service sets it.
+  Chunk first(*s, 3, 1.0f);
+  ASSERT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+  absl::StatusOr<AttachedSession> a = store->TakeOver(s->token, "m", "");
+  absl::StatusOr<AttachedSession> b = store->TakeOver(s->token, "m", "");
+  ASSERT_TRUE(a.ok() && b.ok());
+  Chunk fenced(*a, 1, 2.0f);
+  EXPECT_EQ(store->CommitAll({&fenced.commit, 1})[0].code(),
+            absl::StatusCode::kAborted);
+  // The store is full: a new session on version 8 is refused, by the
+  // commit or (the memory store) by Create, before any version is known.
+  absl::StatusOr<AttachedSession> other = store->Create("m", 2, "");
+  if (other.ok()) {
+    other->record.model_version = "8";
+    Chunk refused(*other, 1, 1.0f);
+    EXPECT_EQ(store->CommitAll({&refused.commit, 1})[0].code(),
+              absl::StatusCode::kResourceExhausted);
+  }
+  Chunk last(*b, 0, 0.0f);
+  last.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&last.commit, 1})[0].ok());
+  EXPECT_THAT(observer_.versions("created"), ElementsAre("7"));
+  EXPECT_THAT(observer_.versions("resumed"), ElementsAre("7", "7"));
+  EXPECT_THAT(observer_.versions("taken over"), ElementsAre("7"));
+  EXPECT_THAT(observer_.versions("ended"), ElementsAre("7"));
+  EXPECT_THAT(observer_.versions("refused"),
+              ElementsAre(other.ok() ? "8" : ""));
 }
 
 TEST_P(SessionStoreTest, ASessionCreatedUnderAGivenTokenIsFoundByIt) {
@@ -374,6 +450,7 @@ TEST_F(MemorySessionsTest, SessionsExpireAfterTheTtlWithoutUse) {
   MemorySessions store(limits, clock_, &observer_);
   absl::StatusOr<AttachedSession> s = store.Create("m", 1, "");
   ASSERT_TRUE(s.ok());
+  s->record.model_version = "3";
   Chunk first(*s, 1, 1.0f);
   ASSERT_TRUE(store.CommitAll({&first.commit, 1})[0].ok());
   // Each use refreshes the TTL.
@@ -387,6 +464,7 @@ TEST_F(MemorySessionsTest, SessionsExpireAfterTheTtlWithoutUse) {
   EXPECT_EQ(store.TakeOver(s->token, "m", "").status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(observer_.count("expired"), 1);
+  EXPECT_THAT(observer_.versions("expired"), ElementsAre("3"));
   EXPECT_EQ(*store.Count(), 0);
 }
 
@@ -397,6 +475,7 @@ TEST_F(MemorySessionsTest, TheReaperDropsExpiredSessions) {
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<AttachedSession> s = store.Create("m", 1, "");
     ASSERT_TRUE(s.ok());
+    s->record.model_version = std::to_string(i);
     Chunk first(*s, 1, 1.0f);
     ASSERT_TRUE(store.CommitAll({&first.commit, 1})[0].ok());
   }
@@ -404,6 +483,8 @@ TEST_F(MemorySessionsTest, TheReaperDropsExpiredSessions) {
   EXPECT_EQ(store.Reap(), 3);
   EXPECT_EQ(*store.Count(), 0);
   EXPECT_EQ(observer_.count("expired"), 3);
+  EXPECT_THAT(observer_.versions("expired"),
+              ::testing::UnorderedElementsAre("0", "1", "2"));
 }
 
 TEST(PositionMismatchTest, CarriesThePositionForMachines) {

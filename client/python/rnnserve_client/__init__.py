@@ -8,18 +8,20 @@
         y = session.send(np.sin(np.arange(10, dtype=np.float32))[:, None])
 """
 from .client import (Classification, ClassScore, Client, ModelInfo,
-                     TlsConfig)
+                     RepositoryModel, TlsConfig, VersionStatus)
 from .errors import (Aborted, DeadlineExceeded, FailedPrecondition,
                      InvalidArgument, NotFound, PositionMismatch,
                      ResourceExhausted, RnnserveError, SessionNotFound,
-                     SessionTakenOver, Unauthenticated, Unavailable)
+                     SessionTakenOver, Unauthenticated, Unavailable,
+                     Unimplemented)
 from .retry import RetryPolicy
 from .session import Session
 
 __all__ = [
     "Aborted", "Classification", "ClassScore", "Client", "DeadlineExceeded",
     "FailedPrecondition", "InvalidArgument", "ModelInfo", "NotFound",
-    "PositionMismatch", "ResourceExhausted", "RetryPolicy", "RnnserveError",
-    "Session", "SessionNotFound", "SessionTakenOver", "TlsConfig",
-    "Unauthenticated", "Unavailable",
+    "PositionMismatch", "RepositoryModel", "ResourceExhausted",
+    "RetryPolicy", "RnnserveError", "Session", "SessionNotFound",
+    "SessionTakenOver", "TlsConfig", "Unauthenticated", "Unavailable",
+    "Unimplemented", "VersionStatus",
 ]

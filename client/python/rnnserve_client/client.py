@@ -63,6 +63,15 @@ class ModelInfo:
     description: str
     max_steps: int
     max_sequences_per_request: int
+    # Where this version is in its life: "loading", "ready", "draining",
+    # "unloaded", "failed" ("unspecified" from a server that does not say).
+    state: str = "unspecified"
+    # A draining version: the sessions still running on it.
+    sessions: int = 0
+    # Every version the server holds, oldest first, each described alike
+    # (its own `versions` empty); the fields above describe the newest
+    # ready one, which answers calls that name no version.
+    versions: List["ModelInfo"] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_proto(cls, m):
@@ -73,7 +82,45 @@ class ModelInfo:
                    num_layers=m.num_layers, bidirectional=m.bidirectional,
                    output_size=m.output_size, labels=list(m.labels),
                    description=m.description, max_steps=m.max_steps,
-                   max_sequences_per_request=m.max_sequences_per_request)
+                   max_sequences_per_request=m.max_sequences_per_request,
+                   state=state_name(m.state), sessions=m.sessions,
+                   versions=[cls.from_proto(v) for v in m.versions])
+
+
+def state_name(state):
+    """"ready" for VERSION_STATE_READY, and so on; "state N" for a state
+    this client does not know (a newer server's)."""
+    try:
+        name = pb.VersionState.Name(state)
+    except ValueError:
+        return f"state {state}"
+    return name.removeprefix("VERSION_STATE_").lower()
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """One version as the repository service reports it."""
+    version: str
+    state: str  # As ModelInfo.state.
+    sessions: int  # A draining version: the sessions still running on it.
+    reason: str  # A failed version: why; an unloaded one: why it was.
+
+
+@dataclasses.dataclass
+class RepositoryModel:
+    """A model folder of the server's repository and its versions, oldest
+    first. unloaded_by_request: UnloadModel unloaded it, and rescans leave
+    it so until load_model names it."""
+    name: str
+    versions: List[VersionStatus]
+    unloaded_by_request: bool
+
+    @classmethod
+    def from_proto(cls, m):
+        return cls(name=m.name, unloaded_by_request=m.unloaded_by_request,
+                   versions=[VersionStatus(v.version, state_name(v.state),
+                                           v.sessions, v.reason)
+                             for v in m.versions])
 
 
 @dataclasses.dataclass
@@ -93,6 +140,13 @@ class Classification:
     @property
     def top_class(self):
         return self.top[0].index
+
+
+def _admin(token):
+    if not token:
+        raise ValueError("admin_token: expected one of the server's admin "
+                         "tokens (--admin-tokens-file), got none")
+    return (("authorization", f"Bearer {token}"),)
 
 
 def as_sequences(sequences):
@@ -144,6 +198,7 @@ class Client:
                         if tls is not None
                         else grpc.insecure_channel(address, opts))
         self.stub = pb_grpc.InferenceStub(self.channel)
+        self.repository = pb_grpc.RepositoryStub(self.channel)
         self._models = {}
 
     def close(self):
@@ -155,13 +210,15 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def call(self, method, request, session_call=False):
+    def call(self, method, request, session_call=False, metadata=None):
         """Runs a unary call with the retry policy: `method` is a stub
-        method. Raises a typed RnnserveError."""
+        method; `metadata` replaces the client's (its bearer token). Raises
+        a typed RnnserveError."""
         attempt = 0
+        metadata = self.metadata if metadata is None else metadata
         while True:
             try:
-                return method(request, metadata=self.metadata,
+                return method(request, metadata=metadata,
                               timeout=self.timeout)
             except grpc.RpcError as e:
                 attempt += 1
@@ -196,6 +253,40 @@ class Client:
             probabilities=np.array(r.probabilities, dtype=np.float32),
             top=[ClassScore(t.index, t.label, t.probability) for t in r.top])
             for r in response.results]
+
+    # The repository service (rnnserve.v1.Repository). The server offers it
+    # only when started with --admin-tokens-file: each call takes one of
+    # those admin tokens, sent instead of the client's bearer token. A
+    # server without admin tokens raises Unimplemented; a refused token,
+    # Unauthenticated.
+
+    def repository_index(self, admin_token: str) -> List[RepositoryModel]:
+        """Every model folder of the repository, by name, with every version
+        the server holds or tried to load."""
+        response = self.call(self.repository.RepositoryIndex,
+                             pb.RepositoryIndexRequest(),
+                             metadata=_admin(admin_token))
+        return [RepositoryModel.from_proto(m) for m in response.models]
+
+    def load_model(self, model: str, admin_token: str) -> RepositoryModel:
+        """Rescans `model`'s folder now (loads new and changed versions,
+        unloads those its policy no longer selects; ends an earlier
+        unload_model) and returns the model. A version that fails to load
+        raises (FailedPrecondition or the like, naming the version and the
+        reason); the versions already loaded keep serving."""
+        response = self.call(self.repository.LoadModel,
+                             pb.LoadModelRequest(model=model),
+                             metadata=_admin(admin_token))
+        return RepositoryModel.from_proto(response.model)
+
+    def unload_model(self, model: str, admin_token: str) -> RepositoryModel:
+        """Unloads every version of `model` (one with sessions drains
+        first); rescans leave it unloaded until load_model. Returns the
+        model, its versions draining or unloaded."""
+        response = self.call(self.repository.UnloadModel,
+                             pb.UnloadModelRequest(model=model),
+                             metadata=_admin(admin_token))
+        return RepositoryModel.from_proto(response.model)
 
     def session(self, model: str, token: Optional[str] = None,
                 unary: bool = False):

@@ -71,7 +71,14 @@ class Aborted(RnnserveError):
 
 
 class Unauthenticated(RnnserveError):
-    """A missing or wrong bearer token (UNAUTHENTICATED)."""
+    """A missing or wrong bearer token, or admin token for the repository
+    methods (UNAUTHENTICATED)."""
+
+
+class Unimplemented(RnnserveError):
+    """A service the server does not offer (UNIMPLEMENTED): the repository
+    methods on a server started without admin tokens
+    (--admin-tokens-file)."""
 
 
 _BY_CODE = {
@@ -83,6 +90,7 @@ _BY_CODE = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.ABORTED: Aborted,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
 }
 
 
