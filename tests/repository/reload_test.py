@@ -386,14 +386,16 @@ def wait_for(what, predicate, processes, timeout=WAIT_TIMEOUT, step=0.05):
     raise TestFailure(f"timed out after {timeout} s waiting for {what}")
 
 
-def wait_ready(target, model, version, processes):
+def wait_ready(target, model, version, processes, failed_before=False):
     """Waits until `version` is READY and answers calls that name none;
-    returns when the test saw it so. A FAILED load fails the test."""
+    returns when the test saw it so. A FAILED load fails the test, unless
+    failed_before (it stays FAILED until the server tries again)."""
     pb = target.pb
 
     def ready():
         status = repository_index(target).get(model, {}).get(str(version))
-        if status is not None and status.state == pb.VERSION_STATE_FAILED:
+        if status is not None and status.state == pb.VERSION_STATE_FAILED \
+                and not failed_before:
             raise TestFailure(f"{target.name}: {model} version {version} "
                               f"FAILED: {status.reason}")
         if status is None or status.state != pb.VERSION_STATE_READY:
@@ -555,6 +557,8 @@ def truncated_version(target, processes, health_pb2, health_grpc, log):
 
     status = wait_for(f"{CLF} version {new} (half written) FAILED", failed,
                       processes)
+    check(re.search(rf"{CLF} version {new} .*fail", target.server.log()),
+          f"the server's log does not say that {CLF} version {new} failed")
     check(failed_loads(target, CLF) > failed_before,
           "rnnserve_model_loads_total{outcome=\"failed\"} did not grow "
           f"after {CLF} version {new} failed")
@@ -568,7 +572,7 @@ def truncated_version(target, processes, health_pb2, health_grpc, log):
           "weights stayed half written")
     completed = time.monotonic()
     repo.complete(CLF, new, rest)
-    ready = wait_ready(target, CLF, new, processes)
+    ready = wait_ready(target, CLF, new, processes, failed_before=True)
     log.append(Replacement(target.name, CLF, old, new, "poll after a failed "
                            "load", ready - completed, None))
     window = [r for r in target.classified if start <= r.start
@@ -736,9 +740,18 @@ def report(targets, log, truncated, worst, started):
               f"{r.way}: READY after {r.seconds:.2f} s{extra}")
     print(f"reload: half-written {CLF} version FAILED ({truncated['reason']})"
           f" for {truncated['failed_for']:.1f} s, "
-          f"{truncated['failed_loads']:g} failed load(s) counted, {truncated['calls']} calls meanwhile all"
-          f" from the old version; completed, READY after "
+          f"{truncated['failed_loads']:g} failed load(s) counted, "
+          f"{truncated['calls']} calls meanwhile all from the old version; "
+          "completed, READY after "
           f"{truncated['ready_after']:.2f} s")
+    for t in targets:
+        scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+        times = sorted(float(v) * scale[unit] for v, unit in re.findall(
+            r"loaded and warmed up in ([0-9.]+)(us|ms|s)\b", t.server.log()))
+        if times:
+            print(f"reload: {t.name} server's log: {len(times)} versions "
+                  f"loaded and warmed up in {times[0]:.1f} to "
+                  f"{times[-1]:.1f} ms (median {times[len(times) // 2]:.1f})")
     print(f"reload: took {time.monotonic() - started:.0f} s")
 
 
