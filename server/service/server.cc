@@ -16,6 +16,7 @@
 #include "server/common/thread_priority.h"
 #include "server/engine/dnnl_engine.h"
 #include "server/service/inference_service.h"
+#include "server/service/repository_service.h"
 #include "server/sessions/memory_sessions.h"
 #include "server/sessions/redis_sessions.h"
 

@@ -22,7 +22,6 @@
 #include "server/service/call_limiter.h"
 #include "server/service/limits.h"
 #include "server/service/model_repository.h"
-#include "server/service/repository_service.h"
 #include "server/service/serving_state.h"
 #include "server/service/tls_options.h"
 #include "server/sessions/redis_connection.h"
@@ -35,6 +34,7 @@ class Server;
 namespace rnnserve::service {
 
 class InferenceService;
+class RepositoryService;
 
 struct ServerOptions {
   // Where gRPC listens; port 0 picks a free one (see Server::port()).
