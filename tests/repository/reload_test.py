@@ -306,6 +306,8 @@ class Load:
     def stop(self):
         self.stop_event.set()
         self.thread.join(timeout=60)
+
+    def check_stopped(self):
         check(not self.thread.is_alive(), "the load did not stop in 60 s")
         check(self.crash is None, f"the load crashed: {self.crash}")
 
@@ -777,18 +779,21 @@ def run(args, work, processes):
             wait_ready(t, model, 1, processes)
     monitor = Monitor(targets)
     load = Load(targets, pb_grpc)
-    rng = np.random.default_rng(7)
-    log = []
-    time.sleep(DWELL_S)
-    for _ in range(POLL_REPLACEMENTS):
-        replace(poll, "poll", processes, rng, log)
-    for way in MANUAL_WAYS:
-        replace(manual, way, processes, rng, log)
-    truncated = truncated_version(poll, processes, health_pb2,
-                                  health_pb2_grpc, log)
-    time.sleep(DWELL_S)
-    load.stop()
-    monitor.stop()
+    try:
+        rng = np.random.default_rng(7)
+        log = []
+        time.sleep(DWELL_S)
+        for _ in range(POLL_REPLACEMENTS):
+            replace(poll, "poll", processes, rng, log)
+        for way in MANUAL_WAYS:
+            replace(manual, way, processes, rng, log)
+        truncated = truncated_version(poll, processes, health_pb2,
+                                      health_pb2_grpc, log)
+        time.sleep(DWELL_S)
+    finally:  # On failure too, while the servers still answer.
+        load.stop()
+        monitor.stop()
+    load.check_stopped()
     for t in targets:
         check(not t.errors, f"{t.name}: {len(t.errors)} calls failed, e.g. "
               f"{t.errors[:5]}")
