@@ -717,7 +717,7 @@ def start_target(name, processes, args, work, pb, pb_grpc, flags, seed):
     write_private(tokens, token + "\n")
     server = start_rnnserve(
         processes, args.rnnserve, repo.root, work,
-        ["--compute-threads=1", "--shutdown-grace=2s",
+        ["--compute-threads=1", "--shutdown-grace=2s", "--drain-delay=0s",
          "--warmup-steps=2,9", f"--admin-tokens-file={tokens}", *flags])
     return Target(name, repo, server, pb, pb_grpc, token)
 
