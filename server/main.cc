@@ -33,7 +33,12 @@ std::string SecurityLine(const service::ServerOptions& options) {
       options.bearer_tokens.has_value()
           ? absl::StrCat(options.bearer_tokens->size(), " bearer token(s)")
           : std::string("no authentication");
-  return absl::StrCat(tls, ", ", auth);
+  const std::string admin =
+      options.admin_tokens.has_value()
+          ? absl::StrCat("; repository service on, ",
+                         options.admin_tokens->size(), " admin token(s)")
+          : std::string("; repository service off");
+  return absl::StrCat(tls, ", ", auth, admin);
 }
 
 // A relative repository path that is not found from the working directory
