@@ -150,6 +150,23 @@ TEST_F(ClassifyHeadsServiceTest, MatchPyTorchGoldensInOneBatch) {
   }
 }
 
+TEST_F(ClassifyHeadsServiceTest, ModelsDescribeTheirHeadAndReadout) {
+  v1::GetModelRequest get;
+  get.set_model("gru_cls_2l_mean_mlp");
+  v1::ModelInfo info;
+  auto context = ContextWithDeadline();
+  ASSERT_TRUE(stub_->GetModel(context.get(), get, &info).ok());
+  EXPECT_EQ(info.readout(), "mean");
+  EXPECT_THAT(info.head(),
+              ::testing::ElementsAre("linear:8", "tanh", "linear:8", "gelu",
+                                     "linear:4"));
+  get.set_model("rnn_relu_cls_1l_bi_max");
+  auto context2 = ContextWithDeadline();
+  ASSERT_TRUE(stub_->GetModel(context2.get(), get, &info).ok());
+  EXPECT_EQ(info.readout(), "max");
+  EXPECT_TRUE(info.head().empty());
+}
+
 TEST_F(ClassifyServiceTest, ModelsDescribeThemselves) {
   v1::ListModelsResponse list;
   {
@@ -175,6 +192,8 @@ TEST_F(ClassifyServiceTest, ModelsDescribeThemselves) {
   EXPECT_THAT(info.description(), HasSubstr("Fashion-MNIST"));
   EXPECT_EQ(info.batching().max_batch_size(), 64u);
   EXPECT_EQ(info.max_steps(), 10000u);
+  EXPECT_EQ(info.readout(), "last_output");
+  EXPECT_TRUE(info.head().empty());
   get.set_model("nope");
   auto context2 = ContextWithDeadline();
   EXPECT_EQ(stub_->GetModel(context2.get(), get, &info).error_code(),
