@@ -2,7 +2,9 @@
 """Exports a PyTorch recurrent model to an rnnserve model folder (format v1).
 
 The input is a module with attributes `rnn` (nn.LSTM, nn.GRU or nn.RNN) and
-`out` (nn.Linear), or the state_dict of such a module. Cell, sizes, layers,
+`out` (nn.Linear, or an nn.Sequential of Linear, ReLU, Tanh, Sigmoid, GELU and
+Dropout: an MLP head), or the state_dict of such a module. A state_dict does
+not hold a Sequential head's activations: --head names its modules. Cell, sizes, layers,
 bias and direction are read off the module or inferred from the state_dict's
 tensor names and shapes; what neither can tell (task, labels, version) comes
 from arguments. The exporter checks the config against the weights, writes
@@ -16,6 +18,11 @@ From Python:
 From the shell:
     /usr/bin/python3 tools/export_model.py model_state.pt models/my_lstm \\
         --task classification --model-version 3
+    # out = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.2),
+    #                     nn.Linear(64, 10)), classifying from h_n:
+    /usr/bin/python3 tools/export_model.py model_state.pt models/my_lstm \\
+        --task classification --head linear,relu,dropout:0.2,linear \\
+        --readout final_state
     /usr/bin/python3 tools/export_model.py --from-onnx model.onnx models/my_lstm
 """
 
@@ -34,10 +41,60 @@ import rnnserve_format as fmt  # noqa: E402
 
 _RNN_NAME_RE = re.compile(r"^rnn\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 _GATES_TO_CELL = {4: "lstm", 3: "gru"}
+_HEAD_NAME_RE = re.compile(r"^out\.(\d+)\.(weight|bias)$")
 
 
-def config_from_state_dict(state_dict, cell=None):
+def parse_head_spec(spec):
+    """The modules of an nn.Sequential head from "linear,relu,dropout:0.2,linear"
+    (linear, relu, tanh, sigmoid, gelu, dropout[:p]), one per module in order,
+    as a list of names and dropout probabilities."""
+    modules = []
+    for part in spec.split(","):
+        name, _, arg = part.strip().partition(":")
+        if name == "dropout":
+            try:
+                modules.append(("dropout", float(arg) if arg else 0.0))
+            except ValueError:
+                raise fmt.FormatError(f"--head: bad dropout probability {arg!r}") from None
+        elif name in ("linear",) + fmt.ACTIVATIONS and not arg:
+            modules.append((name, None))
+        else:
+            raise fmt.FormatError(f"--head: unknown module {part!r}; expected linear, "
+                                  f"{', '.join(fmt.ACTIVATIONS)} or dropout[:p]")
+    return modules
+
+
+def _head_from_state_dict(state_dict, head):
+    """Config "head" for a state_dict's out.{i}.* tensors and the modules
+    `head` names (parse_head_spec's list, or its string)."""
+    indices = sorted({int(m.group(1)) for m in map(_HEAD_NAME_RE.match, state_dict) if m})
+    if head is None:
+        raise fmt.FormatError(
+            f"state_dict holds an nn.Sequential head (linear layers at indices {indices}), "
+            "whose activations a state_dict does not record: name its modules with "
+            "--head, e.g. --head linear,relu,linear")
+    if isinstance(head, str):
+        head = parse_head_spec(head)
+    linears = [i for i, (name, _) in enumerate(head) if name == "linear"]
+    if linears != indices:
+        raise fmt.FormatError(f"--head puts linear layers at indices {linears}; the "
+                              f"state_dict has out.{{i}}.weight for i in {indices}")
+    result = []
+    for i, (name, arg) in enumerate(head):
+        if name == "linear":
+            result.append(OrderedDict([("linear", int(state_dict[f"out.{i}.weight"].shape[0]))]))
+        elif name == "dropout":
+            result.append(OrderedDict([("dropout", arg)]))
+        else:
+            result.append(OrderedDict([("activation", name)]))
+    return result
+
+
+def config_from_state_dict(state_dict, cell=None, head=None):
     """Infers cell, sizes, layers, bias and direction from tensor shapes.
+
+    A Sequential head (out.{i}.weight) needs `head`, its modules in order
+    (parse_head_spec); a single Linear head (out.weight) must not have it.
 
     A vanilla RNN's nonlinearity is not in its weights: for one-gate weights
     `cell` must say "rnn_tanh" or "rnn_relu". When `cell` is given it must
@@ -46,8 +103,16 @@ def config_from_state_dict(state_dict, cell=None):
     if "rnn.weight_ih_l0" not in state_dict or "rnn.weight_hh_l0" not in state_dict:
         raise fmt.FormatError("state_dict has no rnn.weight_ih_l0 / rnn.weight_hh_l0: "
                               "is the recurrent layer named 'rnn'?")
-    if "out.weight" not in state_dict:
-        raise fmt.FormatError("state_dict has no out.weight: is the linear head named 'out'?")
+    sequential = None
+    if "out.weight" in state_dict:
+        if head is not None:
+            raise fmt.FormatError("state_dict has a single nn.Linear head (out.weight); "
+                                  "--head is for an nn.Sequential one (out.0.weight, ...)")
+    elif any(map(_HEAD_NAME_RE.match, state_dict)):
+        sequential = _head_from_state_dict(state_dict, head)
+    else:
+        raise fmt.FormatError("state_dict has no out.weight or out.0.weight: is the "
+                              "head named 'out'?")
     if any(k.startswith("rnn.weight_hr") for k in state_dict):
         raise fmt.FormatError("LSTM with proj_size > 0 (rnn.weight_hr_*) is not supported")
     w_ih, w_hh = state_dict["rnn.weight_ih_l0"], state_dict["rnn.weight_hh_l0"]
@@ -75,25 +140,44 @@ def config_from_state_dict(state_dict, cell=None):
         if match:
             layers.add(int(match.group(2)))
     num_layers = max(layers) + 1
-    return OrderedDict([
+    if sequential is None:
+        output_size = int(state_dict["out.weight"].shape[0])
+    else:
+        output_size = [e["linear"] for e in sequential if "linear" in e][-1]
+    config = OrderedDict([
         ("cell", cell),
         ("input_size", int(w_ih.shape[1])),
         ("hidden_size", hidden),
         ("num_layers", num_layers),
         ("bidirectional", "rnn.weight_ih_l0_reverse" in state_dict),
         ("bias", "rnn.bias_ih_l0" in state_dict),
-        ("output_size", int(state_dict["out.weight"].shape[0])),
+        ("output_size", output_size),
     ])
+    if sequential is not None:
+        config["head"] = sequential
+    return config
 
 
-def _reference_outputs(rnn, out, x, task):
+def _reference_outputs(rnn, out, x, task, readout=None):
     """Outputs of the original rnn and out layers, whatever their batch_first."""
+    # Evaluation mode for the comparison (no dropout), restored afterwards.
+    modes = (rnn.training, out.training)
+    rnn.eval()
+    out.eval()
+    try:
+        return _reference_run(rnn, out, x, task, readout)
+    finally:
+        rnn.train(modes[0])
+        out.train(modes[1])
+
+
+def _reference_run(rnn, out, x, task, readout):
     with torch.no_grad():
         r_out, state = rnn(x if rnn.batch_first else x.transpose(0, 1))
         if not rnn.batch_first:
             r_out = r_out.transpose(0, 1)
         if task == "classification":
-            return [out(r_out[:, -1, :])]
+            return [out(fmt.apply_readout(r_out, state, readout, rnn.bidirectional))]
         h = state if isinstance(state, torch.Tensor) else state[0]
         result = [out(r_out), h]
         if not isinstance(state, torch.Tensor):
@@ -117,7 +201,8 @@ def _rebuild_original(config, tensors):
     rnn = fmt.make_rnn(config["cell"], config["input_size"], config["hidden_size"],
                        config["num_layers"], config["bias"], config["bidirectional"])
     directions = 2 if config["bidirectional"] else 1
-    out = torch.nn.Linear(directions * config["hidden_size"], config["output_size"])
+    out = fmt.make_head(config.get("head"), directions * config["hidden_size"],
+                        config["output_size"])
     rnn.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in tensors.items()
                          if k.startswith("rnn.")}, strict=True)
     out.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in tensors.items()
@@ -144,7 +229,7 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
     worst = 0.0
     for steps in (1, 3, 17):
         x = torch.rand(4, steps, config["input_size"], generator=generator) * 2 - 1
-        want = _reference_outputs(rnn, out, x, config["task"])
+        want = _reference_outputs(rnn, out, x, config["task"], config.get("readout"))
         got = _folder_outputs(loaded, x, config["task"])
         for a, b in zip(want, got):
             diff = float((a - b).abs().max())
@@ -156,7 +241,7 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
 
 def export_model(source, folder, task, version="1", labels=None, cell=None,
                  description=None, training=None, weights=fmt.DEFAULT_WEIGHTS,
-                 metadata=None, check=True):
+                 metadata=None, check=True, readout=None, head=None):
     """Writes the rnnserve model folder `folder` for `source`.
 
     source: an nn.Module with `rnn` and `out`, or a state_dict (mapping of
@@ -168,6 +253,13 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     description, training: optional config entries. weights: weights file name.
     metadata: optional string->string map stored in the safetensors header.
     check: read the folder back and compare with the original (recommended).
+    readout: classification only: what the head reads, "last_output" (the
+      default, r_out[:, -1]), "final_state" (h_n of the last layer, both
+      directions), "mean" or "max" (over the steps of r_out); written to the
+      config only when given.
+    head: a state_dict's nn.Sequential head only: its modules in order, as
+      "linear,relu,dropout:0.2,linear" or parse_head_spec's list. A module's
+      Sequential head is read off the module.
 
     Returns the config written. Raises rnnserve_format.FormatError (a
     ValueError) on anything that does not fit the format.
@@ -181,10 +273,12 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
         if extra:
             raise fmt.FormatError(f"module has parameters outside rnn and out: {extra}; "
                                   "the server would ignore them")
+        if head is not None:
+            raise fmt.FormatError("head is read off the module; pass it for a state_dict only")
         tensors = fmt.module_tensors(source)
         rnn, out = source.rnn, source.out
     elif isinstance(source, dict):
-        partial = config_from_state_dict(source, cell)
+        partial = config_from_state_dict(source, cell, head)
         tensors = OrderedDict()
         for name, value in source.items():
             array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
@@ -198,6 +292,8 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     config = OrderedDict([("format_version", fmt.FORMAT_VERSION), ("version", version)])
     config.update(partial)
     config["task"] = task
+    if readout is not None:
+        config["readout"] = readout
     if labels is not None:
         config["labels"] = list(labels)
     config["weights"] = weights
@@ -209,6 +305,7 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     fmt.check_weights(config, tensors, source="source model")
     if rnn is None:
         rnn, out = _rebuild_original(config, tensors)
+
     written = fmt.write_model_folder(folder, config, tensors, metadata)
     if check:
         round_trip(folder, tensors, rnn, out, written)
@@ -262,9 +359,21 @@ def main(argv=None):
                              "rnn.* and out.*")
     parser.add_argument("folder", help="output model folder; created, files in it replaced")
     parser.add_argument("--task", choices=fmt.TASKS,
-                        help="classification: head on the last step's output; "
+                        help="classification: head on the readout (see --readout); "
                              "regression: head on every step (required, except with "
                              "--from-onnx, where the graph tells and it must agree)")
+    parser.add_argument("--readout", choices=fmt.READOUTS,
+                        help="classification only: what the head reads. last_output: "
+                             "r_out[:, -1, :] (the default when omitted); final_state: h_n "
+                             "of the last layer (bidirectional: cat(h_n[-2], h_n[-1])); "
+                             "mean / max: mean or elementwise max of r_out over the steps")
+    parser.add_argument("--head",
+                        help="for a state_dict whose head is an nn.Sequential (out.0.weight, "
+                             "...): its modules in order, comma-separated, from linear, relu, "
+                             "tanh, sigmoid, gelu (exact erf form) and dropout[:p] (ignored "
+                             "when serving); e.g. linear,relu,dropout:0.2,linear for "
+                             "Sequential(Linear, ReLU, Dropout(0.2), Linear). Widths come from "
+                             "the tensors. A pickled module's head is read off the module")
     parser.add_argument("--model-version", default="1",
                         help="config 'version', the model version reported to clients "
                              "(default: %(default)s)")
@@ -318,7 +427,8 @@ def main(argv=None):
         config = export_model(source, args.folder, args.task, version=args.model_version,
                               labels=label_list, cell=args.cell,
                               description=args.description, training=training,
-                              weights=args.weights, check=not args.no_check)
+                              weights=args.weights, check=not args.no_check,
+                              readout=args.readout, head=args.head)
     except fmt.FormatError as e:
         print(f"export_model: {e}", file=sys.stderr)
         return 1

@@ -31,7 +31,23 @@ import rnnserve_format as fmt  # noqa: E402
 from train_seed_models import load_fashion, SINE_DT  # noqa: E402
 
 Case = namedtuple("Case", "name cell input_size hidden_size num_layers "
-                          "bidirectional task output_size bias labels")
+                          "bidirectional task output_size bias labels readout head",
+                  defaults=(None, None))
+
+
+def _head(*modules):
+    """Config "head" from "linear:16", "relu", "dropout:0.1" ... in order."""
+    head = []
+    for module in modules:
+        name, _, arg = module.partition(":")
+        if name == "linear":
+            head.append(OrderedDict([("linear", int(arg))]))
+        elif name == "dropout":
+            head.append(OrderedDict([("dropout", float(arg))]))
+        else:
+            head.append(OrderedDict([("activation", name)]))
+    return head
+
 
 CASES = [
     Case("lstm_cls_1l", "lstm", 28, 64, 1, False, "classification", 10, True, None),
@@ -47,6 +63,22 @@ CASES = [
     Case("rnn_tanh_cls_2l_bi", "rnn_tanh", 9, 7, 2, True, "classification", 3, True, None),
     Case("rnn_relu_reg_2l", "rnn_relu", 2, 33, 2, False, "regression", 3, True, None),
     Case("rnn_relu_cls_3l_bi", "rnn_relu", 4, 5, 3, True, "classification", 2, True, None),
+    # MLP heads (nn.Sequential `out`) and readouts other than r_out[:, -1].
+    Case("lstm_cls_2l_bi_mlp_final", "lstm", 5, 7, 2, True, "classification", 3, True, None,
+         "final_state", _head("linear:16", "relu", "dropout:0.1", "linear:16", "relu",
+                              "linear:3")),
+    Case("lstm_cls_1l_final", "lstm", 4, 6, 1, False, "classification", 3, True, None,
+         "final_state", None),
+    Case("gru_cls_2l_mean_mlp", "gru", 6, 9, 2, False, "classification", 4, True, None,
+         "mean", _head("linear:8", "tanh", "linear:8", "gelu", "linear:4")),
+    Case("gru_cls_1l_bi_mean", "gru", 3, 5, 1, True, "classification", 2, True, None,
+         "mean", _head("linear:2")),
+    Case("rnn_tanh_cls_2l_max_mlp", "rnn_tanh", 4, 8, 2, False, "classification", 3, True,
+         None, "max", _head("linear:6", "sigmoid", "linear:3")),
+    Case("rnn_relu_cls_1l_bi_max", "rnn_relu", 3, 4, 1, True, "classification", 2, True,
+         None, "max", None),
+    Case("lstm_reg_2l_mlp", "lstm", 3, 6, 2, False, "regression", 2, True, None, None,
+         _head("gelu", "linear:5", "relu", "linear:2", "dropout:0.5")),
 ]
 
 LENGTHS = [7, 1, 12, 12, 3]  # Mixed, with a single step and a duplicate.
@@ -71,6 +103,10 @@ def case_config(case):
         ("output_size", case.output_size),
         ("task", case.task),
     ])
+    if case.readout is not None:
+        config["readout"] = case.readout
+    if case.head is not None:
+        config["head"] = case.head
     if case.labels is not None:
         config["labels"] = case.labels
     config["description"] = (f"Golden test case {case.name}: PyTorch's default random "

@@ -34,13 +34,17 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # The server refuses larger headers.
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 TASKS = ("classification", "regression")
+READOUTS = ("last_output", "final_state", "mean", "max")
+# A Sequential head's activations, as config "head" names them.
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+MAX_HEAD_LAYERS = 64
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 # Keys of config.json in the order they are written.
 CONFIG_KEYS = ("format_version", "version", "cell", "input_size",
                "hidden_size", "num_layers", "bidirectional", "bias",
-               "output_size", "task", "labels", "weights", "description",
-               "training")
+               "output_size", "task", "readout", "head", "labels", "weights",
+               "description", "training")
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -278,6 +282,15 @@ def normalize_config(config):
     out["task"] = task
     if out["bidirectional"] and task != "classification":
         raise FormatError("config: 'bidirectional' is only allowed with task classification")
+    if "readout" in config:
+        if task != "classification":
+            raise FormatError("config: 'readout' is only allowed with task classification")
+        if config["readout"] not in READOUTS:
+            raise FormatError(f"config: 'readout' must be one of {list(READOUTS)}, "
+                              f"got {config['readout']!r}")
+        out["readout"] = config["readout"]
+    if "head" in config:
+        out["head"] = _normalize_head(config["head"], out["output_size"])
     if "labels" in config:
         labels = config["labels"]
         if task != "classification":
@@ -304,6 +317,48 @@ def normalize_config(config):
     return out
 
 
+def _normalize_head(head, output_size):
+    """Checks config "head" (the modules of an nn.Sequential); returns a copy."""
+    forms = ("{'linear': width}, {'activation': 'relu'|'tanh'|'sigmoid'|'gelu'} "
+             "or {'dropout': p}")
+    if not isinstance(head, list) or not head or len(head) > MAX_HEAD_LAYERS:
+        raise FormatError(f"config: 'head' must be a list of 1 to {MAX_HEAD_LAYERS} "
+                          f"modules, each {forms}")
+    result, last_linear = [], None
+    for i, entry in enumerate(head):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise FormatError(f"config: 'head'[{i}] must be {forms}, got {entry!r}")
+        (key, value), = entry.items()
+        if key == "linear":
+            if not _is_int(value) or not 1 <= value <= 65536:
+                raise FormatError(f"config: 'head'[{i}] 'linear' must be an integer "
+                                  f"in [1, 65536], got {value!r}")
+            last_linear = i
+        elif key == "activation":
+            if value not in ACTIVATIONS:
+                raise FormatError(f"config: 'head'[{i}] 'activation' must be one of "
+                                  f"{list(ACTIVATIONS)}, got {value!r}")
+        elif key == "dropout":
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not 0 <= value < 1):
+                raise FormatError(f"config: 'head'[{i}] 'dropout' must be a number in "
+                                  f"[0, 1), got {value!r}")
+        else:
+            raise FormatError(f"config: 'head'[{i}] must be {forms}, got key {key!r}")
+        result.append(OrderedDict([(key, value)]))
+    if last_linear is None:
+        raise FormatError("config: 'head' must hold at least one {'linear': width}")
+    for i in range(last_linear + 1, len(head)):
+        if "dropout" not in head[i]:
+            raise FormatError(f"config: 'head'[{i}] follows the last linear layer; the "
+                              "head must end with its linear layer of width output_size")
+    if head[last_linear]["linear"] != output_size:
+        raise FormatError(f"config: 'head'[{last_linear}], the last linear layer, has "
+                          f"width {head[last_linear]['linear']}, expected output_size "
+                          f"{output_size}")
+    return result
+
+
 def expected_tensor_shapes(config):
     """OrderedDict tensor name -> shape tuple, in PyTorch's state_dict order."""
     cfg = normalize_config(config)
@@ -319,8 +374,16 @@ def expected_tensor_shapes(config):
             if cfg["bias"]:
                 shapes["rnn.bias_ih" + suffix] = (gates * hidden,)
                 shapes["rnn.bias_hh" + suffix] = (gates * hidden,)
-    shapes["out.weight"] = (cfg["output_size"], directions * hidden)
-    shapes["out.bias"] = (cfg["output_size"],)
+    if "head" not in cfg:
+        shapes["out.weight"] = (cfg["output_size"], directions * hidden)
+        shapes["out.bias"] = (cfg["output_size"],)
+        return shapes
+    width = directions * hidden
+    for i, entry in enumerate(cfg["head"]):
+        if "linear" in entry:
+            shapes[f"out.{i}.weight"] = (entry["linear"], width)
+            shapes[f"out.{i}.bias"] = (entry["linear"],)
+            width = entry["linear"]
     return shapes
 
 
@@ -370,6 +433,42 @@ def make_rnn(cell, input_size, hidden_size, num_layers=1, bias=True,
     raise FormatError(f"unknown cell {cell!r}")
 
 
+def make_head(head, in_features, output_size):
+    """The `out` module: nn.Linear without a config "head", else the
+    nn.Sequential it lists (nn.GELU in its exact erf form)."""
+    nn = _torch().nn
+    if head is None:
+        return nn.Linear(in_features, output_size)
+    modules, width = [], in_features
+    for entry in head:
+        (key, value), = entry.items()
+        if key == "linear":
+            modules.append(nn.Linear(width, value))
+            width = value
+        elif key == "dropout":
+            modules.append(nn.Dropout(value))
+        else:
+            modules.append({"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                            "gelu": nn.GELU}[value]())
+    return nn.Sequential(*modules)
+
+
+def apply_readout(r_out, state_n, readout, bidirectional):
+    """What a classification head reads, for config "readout" (a batch of
+    sequences all of their full length)."""
+    torch = _torch()
+    if readout in (None, "last_output"):
+        return r_out[:, -1, :]
+    if readout == "final_state":
+        h = state_n if isinstance(state_n, torch.Tensor) else state_n[0]
+        return torch.cat((h[-2], h[-1]), dim=1) if bidirectional else h[-1]
+    if readout == "mean":
+        return r_out.mean(dim=1)
+    if readout == "max":
+        return r_out.max(dim=1).values
+    raise FormatError(f"unknown readout {readout!r}")
+
+
 def _define_recurrent_model():
     torch = _torch()
 
@@ -377,7 +476,9 @@ def _define_recurrent_model():
         """The module a model folder describes: `rnn` then `out`.
 
         forward(x) with x of shape (batch, steps, input_size):
-          classification: returns logits (batch, output_size) = out(r_out[:, -1, :]).
+          classification: returns logits (batch, output_size) = out(readout),
+            the readout r_out[:, -1, :] unless config "readout" says
+            otherwise (apply_readout).
           regression: forward(x, state=None) returns (outputs, state_n) with
             outputs (batch, steps, output_size) = out(r_out) and state_n the
             final state: h_n, or (h_n, c_n) for LSTM, each
@@ -392,7 +493,8 @@ def _define_recurrent_model():
             directions = 2 if cfg["bidirectional"] else 1
             self.rnn = make_rnn(cfg["cell"], cfg["input_size"], cfg["hidden_size"],
                                 cfg["num_layers"], cfg["bias"], cfg["bidirectional"])
-            self.out = torch.nn.Linear(directions * cfg["hidden_size"], cfg["output_size"])
+            self.out = make_head(cfg.get("head"), directions * cfg["hidden_size"],
+                                 cfg["output_size"])
 
         def run(self, x, state=None):
             """(head applied at every step, final state), whatever the task."""
@@ -402,7 +504,8 @@ def _define_recurrent_model():
         def forward(self, x, state=None):
             r_out, state_n = self.rnn(x, state)
             if self.task == "classification":
-                return self.out(r_out[:, -1, :])
+                return self.out(apply_readout(r_out, state_n, self.config.get("readout"),
+                                              self.config["bidirectional"]))
             return self.out(r_out), state_n
 
     return RecurrentModel
@@ -441,22 +544,65 @@ def config_from_module(module, task, output_size=None):
         cell = "rnn_" + rnn.nonlinearity
     else:
         raise FormatError(f"module.rnn is {type(rnn).__name__}; need nn.LSTM, nn.GRU or nn.RNN")
-    if not isinstance(out, nn.Linear):
-        raise FormatError(f"module.out is {type(out).__name__}; need nn.Linear")
-    if out.bias is None:
-        raise FormatError("module.out must have a bias (nn.Linear(..., bias=True))")
     directions = 2 if rnn.bidirectional else 1
-    if out.in_features != directions * rnn.hidden_size:
-        raise FormatError(f"module.out takes {out.in_features} inputs; the recurrent "
-                          f"output is {directions * rnn.hidden_size} wide")
-    if output_size is not None and output_size != out.out_features:
-        raise FormatError(f"output_size {output_size} != module.out.out_features "
-                          f"{out.out_features}")
-    return OrderedDict([
+    head = head_from_module(out, directions * rnn.hidden_size)
+    if head is None:
+        out_features = out.out_features
+    else:
+        widths = [entry["linear"] for entry in head if "linear" in entry]
+        if not widths:
+            raise FormatError("module.out holds no nn.Linear")
+        out_features = widths[-1]
+    if output_size is not None and output_size != out_features:
+        raise FormatError(f"output_size {output_size} != the head's output width "
+                          f"{out_features}")
+    config = OrderedDict([
         ("cell", cell), ("input_size", rnn.input_size), ("hidden_size", rnn.hidden_size),
         ("num_layers", rnn.num_layers), ("bidirectional", bool(rnn.bidirectional)),
-        ("bias", bool(rnn.bias)), ("output_size", out.out_features), ("task", task),
+        ("bias", bool(rnn.bias)), ("output_size", out_features), ("task", task),
     ])
+    if head is not None:
+        config["head"] = head
+    return config
+
+
+def head_from_module(out, in_features):
+    """None for an nn.Linear `out`; the config "head" list for an
+    nn.Sequential of Linear, ReLU, Tanh, Sigmoid, GELU and Dropout."""
+    nn = _torch().nn
+    if isinstance(out, nn.Linear):
+        _check_linear("module.out", out, in_features)
+        return None
+    if not isinstance(out, nn.Sequential):
+        raise FormatError(f"module.out is {type(out).__name__}; need nn.Linear or "
+                          "nn.Sequential")
+    head, width = [], in_features
+    for i, layer in enumerate(out):
+        if isinstance(layer, nn.Linear):
+            _check_linear(f"module.out[{i}]", layer, width)
+            head.append(OrderedDict([("linear", layer.out_features)]))
+            width = layer.out_features
+        elif isinstance(layer, nn.Dropout):
+            head.append(OrderedDict([("dropout", float(layer.p))]))
+        elif isinstance(layer, nn.GELU):
+            if getattr(layer, "approximate", "none") != "none":
+                raise FormatError(f"module.out[{i}] is nn.GELU(approximate="
+                                  f"{layer.approximate!r}); only the exact form is supported")
+            head.append(OrderedDict([("activation", "gelu")]))
+        elif type(layer) in (nn.ReLU, nn.Tanh, nn.Sigmoid):
+            head.append(OrderedDict([("activation", type(layer).__name__.lower())]))
+        else:
+            raise FormatError(f"module.out[{i}] is {type(layer).__name__}; a head may hold "
+                              "Linear, ReLU, Tanh, Sigmoid, GELU and Dropout")
+    return head
+
+
+def _check_linear(where, layer, in_features):
+    if layer.bias is None:
+        raise FormatError(f"{where} must have a bias (nn.Linear(..., bias=True))")
+    if layer.in_features != in_features:
+        raise FormatError(f"{where} takes {layer.in_features} inputs; what it reads is "
+                          f"{in_features} wide")
 
 
 def module_tensors(module):

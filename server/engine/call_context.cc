@@ -4,7 +4,8 @@ namespace rnnserve::engine {
 
 void Workspace::TrimAbove(size_t max_bytes) {
   std::vector<float>* floats[] = {&src,     &layer[0],  &layer[1], &state_in,
-                                  &cell_in, &state_out, &cell_out, &carry};
+                                  &cell_in, &state_out, &cell_out, &carry,
+                                  &readout, &head};
   size_t bytes = scratchpad.capacity();
   for (const std::vector<float>* v : floats) {
     bytes += v->capacity() * sizeof(float);

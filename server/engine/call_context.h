@@ -29,6 +29,11 @@ struct Workspace {
   std::vector<char> scratchpad;
   // Classified sequences' states between segments, one per item of a block.
   std::vector<float> carry;
+  // Classified sequences' readout accumulators (sum and count for "mean",
+  // running maximum for "max"), one per item of the call.
+  std::vector<float> readout;
+  // The head's input (a readout) and its scratch.
+  std::vector<float> head;
   // The call's items: their step counts, their order by length, and the
   // segments of that order that run as one execution each.
   std::vector<int> steps;

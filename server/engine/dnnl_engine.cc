@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <new>
 #include <string>
@@ -87,7 +88,7 @@ class DnnlEngine final : public Engine {
   DnnlEngine(const model::Model& model, const DnnlEngineOptions& options)
       : cpu_(dnnl::engine::kind::cpu, 0),
         config_(model.config),
-        head_(model.head_weight, model.head_bias),
+        head_(model),
         builder_(cpu_, model),
         plans_(options.max_cached_plans) {}
 
@@ -144,10 +145,25 @@ class DnnlEngine final : public Engine {
                    float* dst) const;
   void ScatterState(const Batch& batch, const LayerGroup& group, bool cell,
                     const float* src) const;
+  // Floats of a "mean" or "max" readout's accumulator: what a classified
+  // sequence carries beyond its recurrent state. 0 for the others.
+  size_t ReadoutCarry() const {
+    return config_.classify_state_size() - config_.state_size();
+  }
+  // Adds the `batch.valid[b]` outputs of item `b` of `out` to its readout
+  // accumulator `acc`; starts it (from the item's carried one, if any) on
+  // the item's first segment.
+  void Accumulate(const ClassifyItem& item, const Batch& batch,
+                  const float* out, int b, float* acc) const;
+  // The vector the head reads for item `b`, which ends in this segment;
+  // may point into `out`, `acc` or `buffer` (readout_size() floats).
+  const float* Readout(const ClassifyItem& item, const Batch& batch,
+                       const float* out, int b, float* acc,
+                       float* buffer) const;
 
   const dnnl::engine cpu_;
   const model::ModelConfig config_;
-  const LinearHead head_;
+  const Head head_;
   PlanBuilder builder_;
   const std::vector<LayerGroup> groups_ = PlanLayerGroups(config_);
   LruCache<std::pair<int, int>, Plan> plans_;
@@ -427,9 +443,72 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   return absl::OkStatus();
 }
 
+void DnnlEngine::Accumulate(const ClassifyItem& item, const Batch& batch,
+                            const float* out, int b, float* acc) const {
+  const size_t width = config_.readout_size();
+  const bool mean = config_.readout == model::Readout::kMean;
+  if (batch.start == 0) {
+    if (!item.state_in.empty()) {
+      const size_t tail = item.state_in.size() - ReadoutCarry();
+      std::copy(item.state_in.begin() + tail, item.state_in.end(), acc);
+    } else {
+      // No step yet: a sum of 0 over 0 steps, or a maximum below all.
+      std::fill(acc, acc + width,
+                mean ? 0.0f : -std::numeric_limits<float>::infinity());
+      if (mean) acc[width] = 0.0f;
+    }
+  }
+  const size_t n = batch.size();
+  for (int t = 0; t < batch.valid[b]; ++t) {
+    const float* row = out + (t * n + b) * width;
+    if (mean) {
+      for (size_t i = 0; i < width; ++i) acc[i] += row[i];
+    } else {
+      for (size_t i = 0; i < width; ++i) acc[i] = std::max(acc[i], row[i]);
+    }
+  }
+  if (mean) acc[width] += static_cast<float>(batch.valid[b]);
+}
+
+const float* DnnlEngine::Readout(const ClassifyItem& item, const Batch& batch,
+                                 const float* out, int b, float* acc,
+                                 float* buffer) const {
+  const size_t width = config_.readout_size();
+  const size_t n = batch.size();
+  // The output at its own last step, exact despite any padding after it
+  // (causality); for a bidirectional model (never padded) the forward
+  // direction's last step beside the reverse direction's first, as
+  // PyTorch's output[:, -1, :].
+  const size_t last = item.steps - batch.start - 1;
+  const float* last_row = out + (last * n + b) * width;
+  switch (config_.readout) {
+    case model::Readout::kLastOutput:
+      return last_row;
+    case model::Readout::kFinalState: {
+      // h_n of the top layer: the forward direction's state after the last
+      // step, which is its output there; the reverse direction's after its
+      // own last step, step 0 (a bidirectional item is one segment).
+      if (!config_.bidirectional) return last_row;
+      const size_t h = config_.hidden_size;
+      std::copy(last_row, last_row + h, buffer);
+      const float* first_row = out + static_cast<size_t>(b) * width;
+      std::copy(first_row + h, first_row + 2 * h, buffer + h);
+      return buffer;
+    }
+    case model::Readout::kMean: {
+      const float count = acc[width];
+      for (size_t i = 0; i < width; ++i) buffer[i] = acc[i] / count;
+      return buffer;
+    }
+    case model::Readout::kMax:
+      return acc;
+  }
+  return last_row;
+}
+
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   const size_t outputs = config_.output_size;
-  const size_t state = config_.state_size();
+  const size_t state = config_.classify_state_size();
   bool parts = false;  // Whether any item starts or ends inside a sequence.
   for (const ClassifyItem& item : items) {
     parts = parts || !item.state_in.empty() || !item.state_out.empty();
@@ -458,19 +537,26 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
     }
     return absl::OkStatus();
   };
-  const size_t width =
-      static_cast<size_t>(config_.num_directions()) * config_.hidden_size;
-  const auto emit = [this, width](const ClassifyItem& item, const Batch& batch,
-                                  const float* out, int b) {
-    // Only the segment where the sequence ends has its last step; a part
-    // that is not the last has no head to apply.
-    if (item.steps > batch.start + batch.steps || item.logits.empty()) return;
-    // The output at its own last step, exact despite any padding after it
-    // (causality); for a bidirectional model (never padded) the forward
-    // direction's last step beside the reverse direction's first, as
-    // PyTorch's output[:, -1, :].
-    const size_t last = item.steps - batch.start - 1;
-    head_.Apply(out + (last * batch.size() + b) * width, item.logits.data());
+  const size_t width = config_.readout_size();
+  const size_t carry = ReadoutCarry();
+  Workspace& ws = Context().workspace();
+  float* acc = Reserve(ws.readout, items.size() * carry);
+  float* head_in = Reserve(ws.head, width + head_.scratch_size());
+  const auto emit = [&](const ClassifyItem& item, const Batch& batch,
+                        const float* out, int b) {
+    float* own = acc + (&item - items.data()) * carry;
+    if (carry > 0) Accumulate(item, batch, out, b, own);
+    // Only the segment where the sequence ends has its last step.
+    if (item.steps > batch.start + batch.steps) return;
+    if (item.logits.empty()) {
+      // A part before the last: its readout so far goes on with its state.
+      if (carry > 0 && !item.state_out.empty()) {
+        std::copy(own, own + carry, item.state_out.data() + state - carry);
+      }
+      return;
+    }
+    const float* r = Readout(item, batch, out, b, own, head_in);
+    head_.Apply(r, item.logits.data(), head_in + width);
     if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
   };
   // Padding would run a part past its end and spoil the state it leaves.
@@ -499,14 +585,15 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
     return absl::OkStatus();
   };
   const size_t width = config_.hidden_size;  // Unidirectional.
-  const auto emit = [this, width, outputs](const RegressItem& item,
-                                           const Batch& batch, const float* out,
-                                           int b) {
+  float* scratch = Reserve(Context().workspace().head, head_.scratch_size());
+  const auto emit = [this, width, outputs, scratch](const RegressItem& item,
+                                                    const Batch& batch,
+                                                    const float* out, int b) {
     const int n = batch.size();
     float* dst = item.outputs.data() + batch.start * outputs;
     for (int t = 0; t < batch.valid[b]; ++t) {
       head_.Apply(out + (static_cast<size_t>(t) * n + b) * width,
-                  dst + t * outputs);
+                  dst + t * outputs, scratch);
     }
   };
   // Never padded: a chunk's final state must be the one after its own last

@@ -27,9 +27,11 @@ struct ClassifyItem {
   std::span<const float> inputs;   // steps x input_size, row-major
   std::span<float> logits;         // output_size, or empty for a first part
   std::span<float> probabilities;  // output_size (softmax), or empty
-  std::span<const float> state_in = {};  // state_size(), or empty for zeros
-  std::span<float> state_out = {};       // state_size(), or empty; may alias
-                                         // state_in
+  // classify_state_size(): the recurrent state, then a "mean" or "max"
+  // readout's accumulator. Empty for zeros (and nothing accumulated).
+  std::span<const float> state_in = {};
+  std::span<float> state_out = {};  // The same size, or empty; may alias
+                                    // state_in
 };
 
 // One chunk of a stream: `steps` inputs that continue from `state_in`.
@@ -56,8 +58,9 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
-  // Logits (and probabilities) of each sequence from the recurrent output at
-  // its last step, as PyTorch's head(rnn(x)[0][:, -1, :]) for the sequence
+  // Logits (and probabilities) of each sequence from the head applied to the
+  // model's readout of its recurrent output (by default the output at its
+  // last step, as PyTorch's head(rnn(x)[0][:, -1, :])) for the sequence
   // alone, from a zero initial state.
   virtual absl::Status Classify(std::span<const ClassifyItem> items) = 0;
 

@@ -17,11 +17,11 @@ namespace {
 using json::Describe;
 using json::Value;
 
-constexpr std::array<std::string_view, 14> kKnownKeys = {
+constexpr std::array<std::string_view, 16> kKnownKeys = {
     "format_version", "version",    "cell",          "input_size",
     "hidden_size",    "num_layers", "bidirectional", "bias",
-    "output_size",    "task",       "labels",        "weights",
-    "description",    "training"};
+    "output_size",    "task",       "readout",       "head",
+    "labels",         "weights",    "description",   "training"};
 
 constexpr std::array<std::pair<std::string_view, Cell>, 4> kCells = {{
     {"lstm", Cell::kLstm},
@@ -34,6 +34,21 @@ constexpr std::array<std::pair<std::string_view, Task>, 2> kTasks = {{
     {"classification", Task::kClassification},
     {"regression", Task::kRegression},
 }};
+
+constexpr std::array<std::pair<std::string_view, Readout>, 4> kReadouts = {{
+    {"last_output", Readout::kLastOutput},
+    {"final_state", Readout::kFinalState},
+    {"mean", Readout::kMean},
+    {"max", Readout::kMax},
+}};
+
+constexpr std::array<std::pair<std::string_view, HeadLayerKind>, 4>
+    kActivations = {{
+        {"relu", HeadLayerKind::kRelu},
+        {"tanh", HeadLayerKind::kTanh},
+        {"sigmoid", HeadLayerKind::kSigmoid},
+        {"gelu", HeadLayerKind::kGelu},
+    }};
 
 // Reads the keys of one config object; every message starts with the
 // source and names the key.
@@ -115,6 +130,79 @@ class ConfigReader {
   const std::string_view source_;
 };
 
+constexpr std::string_view kHeadLayerForms =
+    "an object with one key: \"linear\" (an integer >= 1, its output "
+    "width), \"activation\" (\"relu\", \"tanh\", \"sigmoid\" or \"gelu\") or "
+    "\"dropout\" (a number in [0, 1), ignored)";
+
+// One module of "head": {"linear": 64}, {"activation": "relu"} or
+// {"dropout": 0.1}.
+absl::StatusOr<HeadLayer> ReadHeadLayer(const ConfigReader& reader,
+                                        const Value& entry, size_t i) {
+  const auto error = [&](const auto&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(reader.source()), ": \"head\"[", i, "] ", parts...));
+  };
+  if (!entry.is_object() || entry.object().size() != 1) {
+    return error("must be ", AbslView(kHeadLayerForms), ", got ",
+                 Describe(entry));
+  }
+  const auto& [key, value] = entry.object().front();
+  HeadLayer layer;
+  if (key == "linear") {
+    const std::optional<int64_t> width = value.integer();
+    if (!width || *width < 1 || *width > kMaxModelSize) {
+      return error("\"linear\" must be an integer in [1, ", kMaxModelSize,
+                   "], got ", Describe(value));
+    }
+    layer.width = static_cast<int>(*width);
+    return layer;
+  }
+  if (key == "activation") {
+    std::string names;
+    for (const auto& [name, kind] : kActivations) {
+      if (value.is_string() && value.string() == name) {
+        layer.kind = kind;
+        return layer;
+      }
+      absl::StrAppend(&names, names.empty() ? "" : ", ", "\"", AbslView(name),
+                      "\"");
+    }
+    return error("\"activation\" must be one of ", names, ", got ",
+                 Describe(value));
+  }
+  if (key == "dropout") {
+    if (!value.is_number() || !(value.number() >= 0 && value.number() < 1)) {
+      return error("\"dropout\" must be a number in [0, 1), got ",
+                   Describe(value));
+    }
+    layer.kind = HeadLayerKind::kDropout;
+    return layer;
+  }
+  return error("must be ", AbslView(kHeadLayerForms), ", got the key ",
+               json::Quote(key));
+}
+
+absl::Status ReadHead(const ConfigReader& reader, const Value& head,
+                      ModelConfig* config) {
+  if (!head.is_array() || head.array().empty()) {
+    return reader.Error("head",
+                        "must be a non-empty array of the modules of an "
+                        "nn.Sequential, each ",
+                        AbslView(kHeadLayerForms), ", got ", Describe(head));
+  }
+  if (head.array().size() > static_cast<size_t>(kMaxHeadLayers)) {
+    return reader.Error("head", "must have at most ", kMaxHeadLayers,
+                        " entries, got ", head.array().size());
+  }
+  for (size_t i = 0; i < head.array().size(); ++i) {
+    ASSIGN_OR_RETURN(HeadLayer layer,
+                     ReadHeadLayer(reader, head.array()[i], i));
+    config->head.push_back(layer);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadLabels(const ConfigReader& reader, const Value& labels,
                         ModelConfig* config) {
   if (config->task != Task::kClassification) {
@@ -180,6 +268,17 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
   ASSIGN_OR_RETURN(config.output_size,
                    reader.Size("output_size", kMaxModelSize));
   ASSIGN_OR_RETURN(config.task, reader.Choice("task", kTasks));
+  if (reader.Optional("readout") != nullptr) {
+    if (config.task != Task::kClassification) {
+      return reader.Error("readout",
+                          "is only allowed with \"task\" \"classification\" "
+                          "(regression applies the head at every step)");
+    }
+    ASSIGN_OR_RETURN(config.readout, reader.Choice("readout", kReadouts));
+  }
+  if (const Value* head = reader.Optional("head")) {
+    RETURN_IF_ERROR(ReadHead(reader, *head, &config));
+  }
   if (const Value* labels = reader.Optional("labels")) {
     RETURN_IF_ERROR(ReadLabels(reader, *labels, &config));
   }

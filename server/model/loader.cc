@@ -41,7 +41,8 @@ std::string TensorSetSummary(const ModelConfig& config) {
   return absl::StrCat("cell ", AbslView(CellName(config.cell)), ", num_layers ",
                       config.num_layers, ", bidirectional ",
                       config.bidirectional ? "true" : "false", ", bias ",
-                      config.bias ? "true" : "false");
+                      config.bias ? "true" : "false",
+                      config.head.empty() ? "" : ", a Sequential \"head\"");
 }
 
 // When a recurrent tensor's shape contradicts the config, the file's own
@@ -139,6 +140,7 @@ absl::StatusOr<Model> BuildModel(ModelConfig config, std::string_view weights,
   model.config = std::move(config);
   model.layers.resize(static_cast<size_t>(model.config.num_layers) *
                       model.config.num_directions());
+  model.head_layers.resize(model.config.head.size());
   const std::string hint = ContradictionHint(file, model.config, config_source);
   for (const TensorSpec& spec : specs) {
     const std::string where =

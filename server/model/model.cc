@@ -33,6 +33,45 @@ bool IsPlainFileName(std::string_view name) {
              std::string_view::npos;
 }
 
+absl::Status ValidateHead(const ModelConfig& config) {
+  if (config.head.empty()) return absl::OkStatus();
+  if (config.head.size() > static_cast<size_t>(kMaxHeadLayers)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"head\" must have at most ", kMaxHeadLayers,
+                     " layers, got ", config.head.size()));
+  }
+  int last_linear = -1;
+  for (size_t i = 0; i < config.head.size(); ++i) {
+    const HeadLayer& layer = config.head[i];
+    if (layer.kind != HeadLayerKind::kLinear) continue;
+    if (layer.width < 1 || layer.width > kMaxModelSize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"head\"[", i, "] \"linear\" must be in [1, ",
+                       kMaxModelSize, "], got ", layer.width));
+    }
+    last_linear = static_cast<int>(i);
+  }
+  if (last_linear < 0) {
+    return absl::InvalidArgumentError(
+        "\"head\" must hold at least one {\"linear\": width} layer");
+  }
+  for (size_t i = last_linear + 1; i < config.head.size(); ++i) {
+    if (config.head[i].kind != HeadLayerKind::kDropout) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"head\"[", i, "] \"", AbslView(HeadLayerName(config.head[i].kind)),
+          "\" follows the last linear layer; the head must end with its "
+          "linear layer of width \"output_size\""));
+    }
+  }
+  if (config.head[last_linear].width != config.output_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"head\"[", last_linear, "], the last linear layer, has width ",
+        config.head[last_linear].width, ", expected \"output_size\" ",
+        config.output_size));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string_view CellName(Cell cell) {
@@ -59,6 +98,38 @@ std::string_view TaskName(Task task) {
   return "unknown";
 }
 
+std::string_view ReadoutName(Readout readout) {
+  switch (readout) {
+    case Readout::kLastOutput:
+      return "last_output";
+    case Readout::kFinalState:
+      return "final_state";
+    case Readout::kMean:
+      return "mean";
+    case Readout::kMax:
+      return "max";
+  }
+  return "unknown";
+}
+
+std::string_view HeadLayerName(HeadLayerKind kind) {
+  switch (kind) {
+    case HeadLayerKind::kLinear:
+      return "linear";
+    case HeadLayerKind::kRelu:
+      return "relu";
+    case HeadLayerKind::kTanh:
+      return "tanh";
+    case HeadLayerKind::kSigmoid:
+      return "sigmoid";
+    case HeadLayerKind::kGelu:
+      return "gelu";
+    case HeadLayerKind::kDropout:
+      return "dropout";
+  }
+  return "unknown";
+}
+
 int NumGates(Cell cell) {
   switch (cell) {
     case Cell::kLstm:
@@ -76,6 +147,17 @@ int ModelConfig::state_size() const {
   // In 64 bits so that even an unvalidated config cannot overflow here.
   const int64_t h = int64_t{num_layers} * num_directions() * hidden_size;
   return static_cast<int>(cell == Cell::kLstm ? 2 * h : h);
+}
+
+int ModelConfig::classify_state_size() const {
+  const int64_t width = int64_t{num_directions()} * hidden_size;
+  int64_t extra = 0;
+  if (task == Task::kClassification && readout == Readout::kMean) {
+    extra = width + 1;  // The sum, then the count.
+  } else if (task == Task::kClassification && readout == Readout::kMax) {
+    extra = width;
+  }
+  return static_cast<int>(state_size() + extra);
 }
 
 int LayerInputSize(const ModelConfig& config, int layer) {
@@ -107,6 +189,12 @@ absl::Status ValidateConfig(const ModelConfig& config) {
     return absl::InvalidArgumentError(
         "\"bidirectional\" is only allowed with \"task\" \"classification\"");
   }
+  if (config.readout != Readout::kLastOutput &&
+      config.task != Task::kClassification) {
+    return absl::InvalidArgumentError(
+        "\"readout\" is only allowed with \"task\" \"classification\"");
+  }
+  RETURN_IF_ERROR(ValidateHead(config));
   if (!config.labels.empty()) {
     if (config.task != Task::kClassification) {
       return absl::InvalidArgumentError(
@@ -146,6 +234,11 @@ absl::Status ValidateModel(const Model& model) {
         "the model has weights for ", model.layers.size(),
         " layer directions, expected ", layers, " (\"num_layers\" ",
         config.num_layers, " x ", config.num_directions(), " directions)"));
+  }
+  if (model.head_layers.size() != config.head.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model has weights for ", model.head_layers.size(),
+        " head layers, expected ", config.head.size(), " (\"head\")"));
   }
   for (const LayerWeights& layer : model.layers) {
     if (!config.bias && (!layer.bias_ih.empty() || !layer.bias_hh.empty())) {

@@ -6,9 +6,10 @@
 //   rnn = nn.LSTM | nn.GRU | nn.RNN(input_size, hidden_size, num_layers,
 //                                   bias, batch_first=True, bidirectional)
 //   out = nn.Linear(num_directions * hidden_size, output_size)
+//         or an nn.Sequential of Linear, activation and Dropout layers
 //
-// with the head applied to the recurrent output at the last step
-// (classification) or at every step (regression).
+// with the head applied to a readout of the recurrent output (the last
+// step's by default; classification) or at every step (regression).
 #ifndef RNNSERVE_SERVER_MODEL_MODEL_H_
 #define RNNSERVE_SERVER_MODEL_MODEL_H_
 
@@ -24,10 +25,30 @@ namespace rnnserve::model {
 enum class Cell { kLstm, kGru, kRnnTanh, kRnnRelu };
 enum class Task { kClassification, kRegression };
 
+// What a classification head reads (docs/model-format.md, "readout"):
+// r_out[:, -1], the last layer's final state h_n (forward beside backward
+// when bidirectional), or the mean or elementwise max of r_out over the
+// sequence's own steps.
+enum class Readout { kLastOutput, kFinalState, kMean, kMax };
+
+// One module of an nn.Sequential head, in order; its index in the list is
+// its index in the Sequential, which names its tensors ("out.3.weight").
+enum class HeadLayerKind { kLinear, kRelu, kTanh, kSigmoid, kGelu, kDropout };
+struct HeadLayer {
+  HeadLayerKind kind = HeadLayerKind::kLinear;
+  int width = 0;  // kLinear only: out_features.
+
+  bool operator==(const HeadLayer&) const = default;
+};
+
 // "lstm", "gru", "rnn_tanh", "rnn_relu".
 std::string_view CellName(Cell cell);
 // "classification", "regression".
 std::string_view TaskName(Task task);
+// "last_output", "final_state", "mean", "max".
+std::string_view ReadoutName(Readout readout);
+// "linear", "relu", "tanh", "sigmoid", "gelu", "dropout".
+std::string_view HeadLayerName(HeadLayerKind kind);
 
 // Gate blocks stacked in PyTorch's weight_ih / weight_hh rows: LSTM 4 (i, f,
 // g, o), GRU 3 (r, z, n), vanilla RNN 1.
@@ -42,8 +63,12 @@ struct ModelConfig {
   int num_layers = 1;
   bool bidirectional = false;  // Classification only.
   bool bias = true;            // Whether the recurrent layers have biases.
-  int output_size = 0;         // The linear head's output width.
+  int output_size = 0;         // The head's output width.
   Task task = Task::kClassification;
+  Readout readout = Readout::kLastOutput;  // Classification only.
+  // Empty: the single nn.Linear `out` (out.weight, out.bias). Otherwise the
+  // modules of the nn.Sequential `out`; its last linear is output_size wide.
+  std::vector<HeadLayer> head = {};
   std::vector<std::string> labels;  // Empty, or one per output.
   std::string weights_file = "model.safetensors";
   std::string description;  // Free text for people; may be empty.
@@ -52,6 +77,12 @@ struct ModelConfig {
   // Floats of recurrent state carried between chunks: h of every layer and
   // direction, then c of every layer and direction for LSTM.
   int state_size() const;
+  // Floats a classified sequence carries between parts (engine.h,
+  // ClassifyItem): state_size(), then for a "mean" readout the sum of the
+  // outputs so far and their step count, for "max" their running maximum.
+  int classify_state_size() const;
+  // Width of the readout the head reads: num_directions * hidden_size.
+  int readout_size() const { return num_directions() * hidden_size; }
 };
 
 // One layer in one direction, in PyTorch's layouts.
@@ -62,12 +93,22 @@ struct LayerWeights {
   std::vector<float> bias_hh;    // (gates * hidden), empty without bias
 };
 
+// One nn.Linear of a Sequential head, in PyTorch's layout.
+struct LinearWeights {
+  std::vector<float> weight;  // (out_features, in_features)
+  std::vector<float> bias;    // (out_features)
+};
+
 struct Model {
   ModelConfig config;
   // Indexed by layer * num_directions + direction (0 forward, 1 reverse).
   std::vector<LayerWeights> layers;
+  // The single-Linear head (config.head empty):
   std::vector<float> head_weight;  // (output_size, num_directions * hidden)
   std::vector<float> head_bias;    // (output_size)
+  // A Sequential head: one entry per module of config.head, weights only
+  // for its linear layers ((width, input width) and (width)), else empty.
+  std::vector<LinearWeights> head_layers;
 };
 
 // Width of layer `layer`'s input: input_size for layer 0, else
@@ -78,6 +119,7 @@ int LayerInputSize(const ModelConfig& config, int layer);
 // make the server allocate without bound.
 inline constexpr int kMaxModelSize = 65536;  // input, hidden, output sizes
 inline constexpr int kMaxModelLayers = 64;
+inline constexpr int kMaxHeadLayers = 64;  // Modules of a Sequential head.
 // All tensors together, in floats: 1 GiB.
 inline constexpr int64_t kMaxModelParameters = int64_t{1} << 28;
 

@@ -20,6 +20,34 @@ std::string DirectionsWidth(const ModelConfig& config) {
                       config.hidden_size);
 }
 
+// out.{i}.weight and out.{i}.bias of each linear module i of the head.
+void AddSequentialHead(const ModelConfig& config,
+                       std::vector<TensorSpec>& specs) {
+  int64_t inputs = config.readout_size();
+  std::string from = DirectionsWidth(config);
+  for (size_t i = 0; i < config.head.size(); ++i) {
+    const HeadLayer& layer = config.head[i];
+    if (layer.kind != HeadLayerKind::kLinear) continue;
+    const int index = static_cast<int>(i);
+    const std::string width =
+        absl::StrCat("\"head\"[", i, "] linear ", layer.width);
+    specs.push_back({TensorKind::kHeadWeight,
+                     index,
+                     0,
+                     absl::StrCat("out.", i, ".weight"),
+                     {layer.width, inputs},
+                     absl::StrCat(width, ", ", from)});
+    specs.push_back({TensorKind::kHeadBias,
+                     index,
+                     0,
+                     absl::StrCat("out.", i, ".bias"),
+                     {layer.width},
+                     width});
+    inputs = layer.width;
+    from = absl::StrCat("input \"head\"[", i, "] linear ", layer.width);
+  }
+}
+
 }  // namespace
 
 int64_t TensorSpec::num_elements() const {
@@ -55,16 +83,24 @@ std::vector<TensorSpec> ExpectedTensors(const ModelConfig& config) {
       }
     }
   }
+  if (!config.head.empty()) {
+    AddSequentialHead(config, specs);
+    return specs;
+  }
   const std::string outputs = absl::StrCat("output_size ", config.output_size);
   specs.push_back({TensorKind::kHeadWeight,
-                   0,
+                   -1,
                    0,
                    "out.weight",
                    {config.output_size,
                     int64_t{config.num_directions()} * config.hidden_size},
                    absl::StrCat(outputs, ", ", DirectionsWidth(config))});
-  specs.push_back(
-      {TensorKind::kHeadBias, 0, 0, "out.bias", {config.output_size}, outputs});
+  specs.push_back({TensorKind::kHeadBias,
+                   -1,
+                   0,
+                   "out.bias",
+                   {config.output_size},
+                   outputs});
   return specs;
 }
 
@@ -78,7 +114,16 @@ int64_t NumParameters(const ModelConfig& config) {
         rows * (LayerInputSize(config, layer) + hidden + (config.bias ? 2 : 0));
     total += directions * per_direction;
   }
-  return total + int64_t{config.output_size} * (directions * hidden + 1);
+  if (config.head.empty()) {
+    return total + int64_t{config.output_size} * (directions * hidden + 1);
+  }
+  int64_t inputs = directions * hidden;
+  for (const HeadLayer& layer : config.head) {
+    if (layer.kind != HeadLayerKind::kLinear) continue;
+    total += int64_t{layer.width} * (inputs + 1);
+    inputs = layer.width;
+  }
+  return total;
 }
 
 const std::vector<float>& TensorValues(const Model& model,
@@ -89,8 +134,15 @@ const std::vector<float>& TensorValues(const Model& model,
 }
 
 std::vector<float>& MutableTensorValues(Model& model, const TensorSpec& spec) {
-  if (spec.kind == TensorKind::kHeadWeight) return model.head_weight;
-  if (spec.kind == TensorKind::kHeadBias) return model.head_bias;
+  if (spec.kind == TensorKind::kHeadWeight ||
+      spec.kind == TensorKind::kHeadBias) {
+    if (spec.layer < 0) {
+      return spec.kind == TensorKind::kHeadWeight ? model.head_weight
+                                                  : model.head_bias;
+    }
+    LinearWeights& linear = model.head_layers[spec.layer];
+    return spec.kind == TensorKind::kHeadWeight ? linear.weight : linear.bias;
+  }
   LayerWeights& layer = model.layers[static_cast<size_t>(spec.layer) *
                                          model.config.num_directions() +
                                      spec.direction];

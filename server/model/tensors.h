@@ -17,13 +17,15 @@ enum class TensorKind {
   kWeightHh,
   kBiasIh,
   kBiasHh,
-  kHeadWeight,  // out.weight
-  kHeadBias,    // out.bias
+  kHeadWeight,  // out.weight, or out.{index}.weight of a Sequential head
+  kHeadBias,    // out.bias, or out.{index}.bias
 };
 
 struct TensorSpec {
   TensorKind kind = TensorKind::kWeightIh;
-  int layer = 0;      // Recurrent tensors only.
+  // Recurrent tensors: the layer. Head tensors of a Sequential head: the
+  // module's index in it; -1 for the single Linear head.
+  int layer = 0;
   int direction = 0;  // Recurrent tensors only: 0 forward, 1 reverse.
   std::string name;   // "rnn.weight_ih_l0", "out.bias", ...
   std::vector<int64_t> shape;
@@ -36,7 +38,9 @@ struct TensorSpec {
 
 // Every tensor the config calls for, in PyTorch's state_dict() order: for
 // each layer and direction weight_ih, weight_hh (then bias_ih, bias_hh with
-// bias), then out.weight and out.bias. `config` must pass ValidateConfig.
+// bias), then out.weight and out.bias, or for a Sequential head each linear
+// layer's out.{index}.weight and out.{index}.bias. `config` must pass
+// ValidateConfig.
 std::vector<TensorSpec> ExpectedTensors(const ModelConfig& config);
 
 // The number of floats of all the tensors above, computed without overflow
@@ -44,7 +48,8 @@ std::vector<TensorSpec> ExpectedTensors(const ModelConfig& config);
 int64_t NumParameters(const ModelConfig& config);
 
 // Where `spec`'s values live in `model`, whose `layers` must hold
-// num_layers * num_directions entries.
+// num_layers * num_directions entries, and `head_layers` one per module of
+// config.head.
 const std::vector<float>& TensorValues(const Model& model,
                                        const TensorSpec& spec);
 std::vector<float>& MutableTensorValues(Model& model, const TensorSpec& spec);

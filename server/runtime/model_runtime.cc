@@ -129,7 +129,7 @@ int64_t ModelRuntime::AddClassifySlice(
     ClassifyTask& task, int slice,
     std::vector<engine::ClassifyItem>& items) const {
   const size_t input = config().input_size;
-  const size_t state = config().state_size();
+  const size_t state = config().classify_state_size();
   const int done = task.done_steps_;
   int64_t steps = 0;
   for (size_t i = 0; i < task.items.size(); ++i) {

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/common/string_view.h"
 
 namespace rnnserve::service {
 namespace {
@@ -62,6 +66,15 @@ void FillModelInfo(const VersionInfo& version, const Limits& limits,
   info.set_bidirectional(c.bidirectional);
   info.set_output_size(c.output_size);
   for (const std::string& label : c.labels) info.add_labels(label);
+  if (c.task == model::Task::kClassification) {
+    info.set_readout(std::string(model::ReadoutName(c.readout)));
+  }
+  for (const model::HeadLayer& layer : c.head) {
+    const std::string_view kind = model::HeadLayerName(layer.kind);
+    info.add_head(layer.kind == model::HeadLayerKind::kLinear
+                      ? absl::StrCat(AbslView(kind), ":", layer.width)
+                      : std::string(kind));
+  }
   info.set_description(c.description);
   info.set_max_steps(limits.max_steps);
   info.set_max_sequences_per_request(limits.max_sequences_per_request);

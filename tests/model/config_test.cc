@@ -225,6 +225,92 @@ TEST(ConfigTest, RejectsBidirectionalRegression) {
                         "allowed with \"task\" \"classification\""));
 }
 
+TEST(ConfigTest, ReadsASequentialHeadAndAReadout) {
+  ModelConfig config =
+      ParseOk(ConfigJson()
+                  .Set("readout", "\"final_state\"")
+                  .Set("head", R"([{"linear": 16}, {"activation": "relu"},
+                           {"dropout": 0.2}, {"activation": "gelu"},
+                           {"linear": 2}, {"dropout": 0}])")
+                  .Build());
+  EXPECT_EQ(config.readout, Readout::kFinalState);
+  using K = HeadLayerKind;
+  EXPECT_THAT(config.head,
+              ElementsAre(HeadLayer{K::kLinear, 16}, HeadLayer{K::kRelu, 0},
+                          HeadLayer{K::kDropout, 0}, HeadLayer{K::kGelu, 0},
+                          HeadLayer{K::kLinear, 2}, HeadLayer{K::kDropout, 0}));
+  for (const auto& [name, readout] :
+       {std::pair{"last_output", Readout::kLastOutput},
+        std::pair{"mean", Readout::kMean}, std::pair{"max", Readout::kMax}}) {
+    EXPECT_EQ(
+        ParseOk(
+            ConfigJson().Set("readout", absl::StrCat("\"", name, "\"")).Build())
+            .readout,
+        readout);
+  }
+  for (const char* act : {"tanh", "sigmoid"}) {
+    EXPECT_EQ(ParseOk(ConfigJson()
+                          .Set("head", absl::StrCat(R"([{"activation": ")", act,
+                                                    R"("}, {"linear": 2}])"))
+                          .Build())
+                  .head.size(),
+              2u);
+  }
+}
+
+TEST(ConfigTest, WithoutHeadOrReadoutKeepsTheSingleLinearOnLastOutput) {
+  ModelConfig config = ParseOk(ConfigJson().Build());
+  EXPECT_TRUE(config.head.empty());
+  EXPECT_EQ(config.readout, Readout::kLastOutput);
+}
+
+TEST(ConfigTest, RejectsReadoutWithRegression) {
+  for (const char* readout : {"\"last_output\"", "\"mean\""}) {
+    EXPECT_THAT(
+        Reject(
+            ConfigJson().Set("task", "\"regression\"").Set("readout", readout)),
+        HasSubstr("models/x/config.json: \"readout\" is only allowed "
+                  "with \"task\" \"classification\""));
+  }
+}
+
+TEST(ConfigTest, RejectsAnUnknownReadout) {
+  EXPECT_THAT(Reject(ConfigJson().Set("readout", "\"attention\"")),
+              HasSubstr("\"readout\" must be one of \"last_output\", "
+                        "\"final_state\", \"mean\", \"max\", got "));
+}
+
+TEST(ConfigTest, RejectsBadHeads) {
+  const auto head = [](const char* json) {
+    return Reject(ConfigJson().Set("head", json));
+  };
+  EXPECT_THAT(head("[]"), HasSubstr("\"head\" must be a non-empty array"));
+  EXPECT_THAT(head(R"({"linear": 2})"),
+              HasSubstr("\"head\" must be a non-empty array"));
+  EXPECT_THAT(head(R"([{"linear": 2, "activation": "relu"}])"),
+              HasSubstr("\"head\"[0] must be an object with one key: "
+                        "\"linear\""));
+  EXPECT_THAT(head(R"([{"conv": 3}, {"linear": 2}])"),
+              HasSubstr("\"head\"[0] must be an object with one key"));
+  EXPECT_THAT(head(R"([{"linear": 0}, {"linear": 2}])"),
+              HasSubstr("\"head\"[0] \"linear\" must be an integer in [1, "
+                        "65536], got 0"));
+  EXPECT_THAT(head(R"([{"linear": 2.5}])"),
+              HasSubstr("\"head\"[0] \"linear\" must be an integer"));
+  EXPECT_THAT(head(R"([{"activation": "swish"}, {"linear": 2}])"),
+              HasSubstr("\"head\"[0] \"activation\" must be one of \"relu\", "
+                        "\"tanh\", \"sigmoid\", \"gelu\", got \"swish\""));
+  EXPECT_THAT(head(R"([{"dropout": 1}, {"linear": 2}])"),
+              HasSubstr("\"head\"[0] \"dropout\" must be a number in [0, 1)"));
+  EXPECT_THAT(head(R"([{"activation": "relu"}])"),
+              HasSubstr("\"head\" must hold at least one {\"linear\": width}"));
+  EXPECT_THAT(head(R"([{"linear": 2}, {"activation": "tanh"}])"),
+              HasSubstr("\"head\"[1] \"tanh\" follows the last linear layer"));
+  EXPECT_THAT(head(R"([{"linear": 8}, {"activation": "relu"}, {"linear": 3}])"),
+              HasSubstr("\"head\"[2], the last linear layer, has width 3, "
+                        "expected \"output_size\" 2"));
+}
+
 TEST(ConfigTest, RejectsBadLabels) {
   EXPECT_THAT(Reject(ConfigJson().Set("labels", R"(["a"])")),
               HasSubstr("\"labels\" has 1 entries, expected one per output "

@@ -94,6 +94,71 @@ TEST_F(LoaderTest, LoadsAModelWithEveryValueInPlace) {
   EXPECT_TRUE(ValidateModel(*model).ok());
 }
 
+// A Sequential head: Linear(2, 4), ReLU, Dropout, Linear(4, 2): tensors
+// out.0.* and out.3.*, in place of out.weight and out.bias.
+constexpr char kMlpHead[] =
+    R"([{"linear": 4}, {"activation": "relu"}, {"dropout": 0.5},
+        {"linear": 2}])";
+
+std::vector<FakeTensor> WithMlpHead(std::vector<FakeTensor> tensors) {
+  std::erase_if(tensors, [](const FakeTensor& t) {
+    return t.name.rfind("out.", 0) == 0;
+  });
+  tensors.emplace_back("out.0.weight", std::vector<int64_t>{4, 2},
+                       std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8});
+  tensors.emplace_back("out.0.bias", std::vector<int64_t>{4},
+                       std::vector<float>{-1, -2, -3, -4});
+  tensors.emplace_back("out.3.weight", std::vector<int64_t>{2, 4},
+                       std::vector<float>{8, 7, 6, 5, 4, 3, 2, 1});
+  tensors.emplace_back("out.3.bias", std::vector<int64_t>{2},
+                       std::vector<float>{0.5, 0.25});
+  return tensors;
+}
+
+TEST_F(LoaderTest, LoadsASequentialHeadByItsModuleIndices) {
+  const ConfigJson config =
+      ConfigJson().Set("head", kMlpHead).Set("readout", "\"max\"");
+  absl::StatusOr<Model> model =
+      LoadModel(Write("mlp", config, WithMlpHead(TensorsFor(ConfigJson()))));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->config.readout, Readout::kMax);
+  ASSERT_EQ(model->head_layers.size(), 4u);
+  EXPECT_THAT(model->head_layers[0].weight,
+              ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(model->head_layers[0].bias, ElementsAre(-1, -2, -3, -4));
+  EXPECT_TRUE(model->head_layers[1].weight.empty());
+  EXPECT_TRUE(model->head_layers[2].weight.empty());
+  EXPECT_THAT(model->head_layers[3].weight,
+              ElementsAre(8, 7, 6, 5, 4, 3, 2, 1));
+  EXPECT_THAT(model->head_layers[3].bias, ElementsAre(0.5, 0.25));
+  EXPECT_TRUE(model->head_weight.empty());
+  EXPECT_TRUE(ValidateModel(*model).ok());
+}
+
+TEST_F(LoaderTest, ReportsSequentialHeadTensorsThatDoNotFit) {
+  const ConfigJson config = ConfigJson().Set("head", kMlpHead);
+  // The single Linear's tensors where the config asks for a Sequential.
+  EXPECT_THAT(Reject(Write("a", config, TensorsFor(ConfigJson()))),
+              HasSubstr("missing tensor \"out.0.weight\""));
+  // Linear layers at other indices than the config's.
+  const ConfigJson shifted = ConfigJson().Set(
+      "head", R"([{"linear": 4}, {"activation": "relu"}, {"linear": 2}])");
+  EXPECT_THAT(
+      Reject(Write("b", shifted, WithMlpHead(TensorsFor(ConfigJson())))),
+      HasSubstr("missing tensor \"out.2.weight\""));
+  // A width the config does not say.
+  const ConfigJson wider = ConfigJson().Set(
+      "head", R"([{"linear": 5}, {"activation": "relu"}, {"dropout": 0.5},
+                  {"linear": 2}])");
+  EXPECT_THAT(Reject(Write("c", wider, WithMlpHead(TensorsFor(ConfigJson())))),
+              HasSubstr("tensor \"out.0.weight\" has shape [4, 2], expected "
+                        "[5, 2] (\"head\"[0] linear 5, hidden 2)"));
+  // Without "head", Sequential tensors are unexpected.
+  EXPECT_THAT(
+      Reject(Write("d", ConfigJson(), WithMlpHead(TensorsFor(ConfigJson())))),
+      HasSubstr("missing tensor \"out.weight\""));
+}
+
 TEST_F(LoaderTest, LoadsEveryCellAndLayout) {
   for (const char* cell :
        {"\"lstm\"", "\"gru\"", "\"rnn_tanh\"", "\"rnn_relu\""}) {

@@ -104,6 +104,69 @@ TEST_F(ClassifyServiceTest, MatchesPyTorchGoldens) {
   }
 }
 
+// MLP heads and readouts other than the last step's output, served.
+class ClassifyHeadsServiceTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kCases[] = {
+      "lstm_cls_2l_bi_mlp_final", "lstm_cls_1l_final",
+      "gru_cls_2l_mean_mlp",      "gru_cls_1l_bi_mean",
+      "rnn_tanh_cls_2l_max_mlp",  "rnn_relu_cls_1l_bi_max"};
+  static std::vector<model::Model> Models() {
+    std::vector<std::string> paths;
+    for (const char* name : kCases) {
+      paths.push_back(std::string("tests/goldens/") + name);
+    }
+    return testing::LoadModels(paths);
+  }
+
+  TestServer server_{Models()};
+  std::unique_ptr<v1::Inference::Stub> stub_ = server_.NewStub();
+};
+
+TEST_F(ClassifyHeadsServiceTest, MatchPyTorchGoldensInOneBatch) {
+  for (const char* name : kCases) {
+    SCOPED_TRACE(name);
+    const Golden golden =
+        ReadGolden(GoldensDir() / name / "golden.safetensors");
+    const v1::ClassifyRequest request =
+        testing::GoldenClassifyRequest(golden, name);
+    v1::ClassifyResponse response;
+    auto context = ContextWithDeadline();
+    const grpc::Status status =
+        stub_->Classify(context.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.results_size(), request.sequences_size());
+    const std::vector<float>& logits = golden.F32("logits");
+    const std::vector<float>& probs = golden.F32("probabilities");
+    const int o = static_cast<int>(golden.shapes.at("logits")[1]);
+    for (int i = 0; i < response.results_size(); ++i) {
+      const v1::Classification& r = response.results(i);
+      ASSERT_EQ(r.logits_size(), o);
+      for (int k = 0; k < o; ++k) {
+        EXPECT_NEAR(r.logits(k), logits[i * o + k], kTolerance);
+        EXPECT_NEAR(r.probabilities(k), probs[i * o + k], kTolerance);
+      }
+    }
+  }
+}
+
+TEST_F(ClassifyHeadsServiceTest, ModelsDescribeTheirHeadAndReadout) {
+  v1::GetModelRequest get;
+  get.set_model("gru_cls_2l_mean_mlp");
+  v1::ModelInfo info;
+  auto context = ContextWithDeadline();
+  ASSERT_TRUE(stub_->GetModel(context.get(), get, &info).ok());
+  EXPECT_EQ(info.readout(), "mean");
+  EXPECT_THAT(info.head(),
+              ::testing::ElementsAre("linear:8", "tanh", "linear:8", "gelu",
+                                     "linear:4"));
+  get.set_model("rnn_relu_cls_1l_bi_max");
+  auto context2 = ContextWithDeadline();
+  ASSERT_TRUE(stub_->GetModel(context2.get(), get, &info).ok());
+  EXPECT_EQ(info.readout(), "max");
+  EXPECT_TRUE(info.head().empty());
+}
+
 TEST_F(ClassifyServiceTest, ModelsDescribeThemselves) {
   v1::ListModelsResponse list;
   {
@@ -129,6 +192,8 @@ TEST_F(ClassifyServiceTest, ModelsDescribeThemselves) {
   EXPECT_THAT(info.description(), HasSubstr("Fashion-MNIST"));
   EXPECT_EQ(info.batching().max_batch_size(), 64u);
   EXPECT_EQ(info.max_steps(), 10000u);
+  EXPECT_EQ(info.readout(), "last_output");
+  EXPECT_TRUE(info.head().empty());
   get.set_model("nope");
   auto context2 = ContextWithDeadline();
   EXPECT_EQ(stub_->GetModel(context2.get(), get, &info).error_code(),
