@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "dnnl.hpp"
 #include "server/common/status_macros.h"
+#include "server/engine/batch_data.h"
 #include "server/engine/call_context.h"
 #include "server/engine/head.h"
 #include "server/engine/lru_cache.h"
@@ -32,25 +33,6 @@
 
 namespace rnnserve::engine {
 namespace {
-
-float* Reserve(std::vector<float>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
-
-// The items of one segment, run as one batch from step `start` of each
-// for `steps` steps; the vectors belong to the calling thread's workspace.
-// An item with fewer steps left (valid[b] < steps) is zero-padded. Null
-// states mean zeros in, nothing out.
-struct Batch {
-  int steps = 0;
-  int start = 0;
-  const std::vector<const float*>& inputs;  // At step `start` of each item.
-  const std::vector<int>& valid;
-  const std::vector<const float*>& state_in;
-  const std::vector<float*>& state_out;
-  int size() const { return static_cast<int>(inputs.size()); }
-};
 
 // The state an item starts from and ends in; null means zeros in, nothing
 // out.
@@ -119,9 +101,6 @@ class DnnlEngine final : public Engine {
   // Runs `batch` and leaves the last group's output in the returned buffer,
   // (steps, batch, dirs * hidden).
   absl::StatusOr<const float*> Run(const Batch& batch, CallContext& context);
-  // Copies `batch`'s inputs time-major into the workspace: step t of
-  // sequence b at (t * n + b).
-  const float* CopyInputs(const Batch& batch, Workspace& ws) const;
   // Runs plan group `g` of `batch` from `layer_in` into `layer_out`, its
   // states gathered from and scattered to the batch's items. Throws
   // dnnl::error.
@@ -141,25 +120,6 @@ class DnnlEngine final : public Engine {
   // An item's step count, and its inputs' size against it.
   absl::Status CheckSteps(const char* rpc, size_t item, int steps,
                           size_t inputs) const;
-  void GatherState(const Batch& batch, const LayerGroup& group, bool cell,
-                   float* dst) const;
-  void ScatterState(const Batch& batch, const LayerGroup& group, bool cell,
-                    const float* src) const;
-  // Floats of a "mean" or "max" readout's accumulator: what a classified
-  // sequence carries beyond its recurrent state. 0 for the others.
-  size_t ReadoutCarry() const {
-    return config_.classify_state_size() - config_.state_size();
-  }
-  // Adds the `batch.valid[b]` outputs of item `b` of `out` to its readout
-  // accumulator `acc`; starts it (from the item's carried one, if any) on
-  // the item's first segment.
-  void Accumulate(const ClassifyItem& item, const Batch& batch,
-                  const float* out, int b, float* acc) const;
-  // The vector the head reads for item `b`, which ends in this segment;
-  // may point into `out`, `acc` or `buffer` (readout_size() floats).
-  const float* Readout(const ClassifyItem& item, const Batch& batch,
-                       const float* out, int b, float* acc,
-                       float* buffer) const;
 
   const dnnl::engine cpu_;
   const model::ModelConfig config_;
@@ -211,72 +171,6 @@ absl::StatusOr<std::shared_ptr<const Plan>> DnnlEngine::GetPlan(int steps,
   }
 }
 
-void DnnlEngine::GatherState(const Batch& batch, const LayerGroup& group,
-                             bool cell, float* dst) const {
-  const size_t hidden = config_.hidden_size;
-  const int dirs = config_.num_directions();
-  const size_t offset =
-      cell ? static_cast<size_t>(config_.num_layers) * dirs * hidden : 0;
-  const int n = batch.size();
-  for (int l = 0; l < group.num_layers; ++l) {
-    for (int d = 0; d < dirs; ++d) {
-      const size_t from =
-          offset + ((group.first_layer + l) * dirs + d) * hidden;
-      for (int b = 0; b < n; ++b) {
-        float* to =
-            dst + ((static_cast<size_t>(l) * dirs + d) * n + b) * hidden;
-        const float* state = batch.state_in[b];
-        if (state == nullptr) {
-          std::fill(to, to + hidden, 0.0f);
-        } else {
-          std::memcpy(to, state + from, hidden * sizeof(float));
-        }
-      }
-    }
-  }
-}
-
-void DnnlEngine::ScatterState(const Batch& batch, const LayerGroup& group,
-                              bool cell, const float* src) const {
-  const size_t hidden = config_.hidden_size;
-  const int dirs = config_.num_directions();
-  const size_t offset =
-      cell ? static_cast<size_t>(config_.num_layers) * dirs * hidden : 0;
-  const int n = batch.size();
-  for (int l = 0; l < group.num_layers; ++l) {
-    for (int d = 0; d < dirs; ++d) {
-      const size_t to = offset + ((group.first_layer + l) * dirs + d) * hidden;
-      for (int b = 0; b < n; ++b) {
-        if (batch.state_out[b] == nullptr) continue;
-        const float* from =
-            src + ((static_cast<size_t>(l) * dirs + d) * n + b) * hidden;
-        std::memcpy(batch.state_out[b] + to, from, hidden * sizeof(float));
-      }
-    }
-  }
-}
-
-const float* DnnlEngine::CopyInputs(const Batch& batch, Workspace& ws) const {
-  // Time-major input: step t of sequence b at (t * n + b). The padding is
-  // zeros, so that it cannot produce infinities or NaNs; the steps it feeds
-  // are never read.
-  const size_t input = config_.input_size;
-  const int steps = batch.steps;
-  const int n = batch.size();
-  float* src = Reserve(ws.src, static_cast<size_t>(steps) * n * input);
-  for (int b = 0; b < n; ++b) {
-    for (int t = 0; t < steps; ++t) {
-      float* to = src + (static_cast<size_t>(t) * n + b) * input;
-      if (t < batch.valid[b]) {
-        std::memcpy(to, batch.inputs[b] + t * input, input * sizeof(float));
-      } else {
-        std::fill(to, to + input, 0.0f);
-      }
-    }
-  }
-  return src;
-}
-
 void DnnlEngine::RunGroup(const Batch& batch, size_t g, const Plan& plan,
                           GroupArgs& a, const float* layer_in, float* layer_out,
                           CallContext& context) {
@@ -287,7 +181,7 @@ void DnnlEngine::RunGroup(const Batch& batch, size_t g, const Plan& plan,
   const size_t state_floats = p.state.get_size() / sizeof(float);
   float* state_in = Reserve(ws.state_in, state_floats);
   float* state_out = Reserve(ws.state_out, state_floats);
-  GatherState(batch, group, false, state_in);
+  GatherState(config_, batch, group, false, state_in);
   a.src_layer.set_data_handle(const_cast<float*>(layer_in));
   a.dst_layer.set_data_handle(layer_out);
   a.state_in.set_data_handle(state_in);
@@ -309,7 +203,7 @@ void DnnlEngine::RunGroup(const Batch& batch, size_t g, const Plan& plan,
   if (lstm) {
     float* cell_in = Reserve(ws.cell_in, state_floats);
     cell_out = Reserve(ws.cell_out, state_floats);
-    GatherState(batch, group, true, cell_in);
+    GatherState(config_, batch, group, true, cell_in);
     a.cell_in.set_data_handle(cell_in);
     a.cell_out.set_data_handle(cell_out);
     args[num_args++] = {DNNL_ARG_SRC_ITER_C, a.cell_in.get()};
@@ -321,8 +215,8 @@ void DnnlEngine::RunGroup(const Batch& batch, size_t g, const Plan& plan,
       "could not execute a primitive");
   context.stream().wait();
   ++executions_;
-  ScatterState(batch, group, false, state_out);
-  if (lstm) ScatterState(batch, group, true, cell_out);
+  ScatterState(config_, batch, group, false, state_out);
+  if (lstm) ScatterState(config_, batch, group, true, cell_out);
 }
 
 absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
@@ -330,7 +224,7 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
   Workspace& ws = context.workspace();
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
                    GetPlan(batch.steps, batch.size()));
-  const float* layer_in = CopyInputs(batch, ws);
+  const float* layer_in = CopyInputs(config_, batch, ws.src);
   const size_t layer_floats = static_cast<size_t>(batch.steps) * batch.size() *
                               config_.num_directions() * config_.hidden_size;
   if (ws.scratchpad.size() < plan->scratchpad_bytes) {
@@ -443,69 +337,6 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   return absl::OkStatus();
 }
 
-void DnnlEngine::Accumulate(const ClassifyItem& item, const Batch& batch,
-                            const float* out, int b, float* acc) const {
-  const size_t width = config_.readout_size();
-  const bool mean = config_.readout == model::Readout::kMean;
-  if (batch.start == 0) {
-    if (!item.state_in.empty()) {
-      const size_t tail = item.state_in.size() - ReadoutCarry();
-      std::copy(item.state_in.begin() + tail, item.state_in.end(), acc);
-    } else {
-      // No step yet: a sum of 0 over 0 steps, or a maximum below all.
-      std::fill(acc, acc + width,
-                mean ? 0.0f : -std::numeric_limits<float>::infinity());
-      if (mean) acc[width] = 0.0f;
-    }
-  }
-  const size_t n = batch.size();
-  for (int t = 0; t < batch.valid[b]; ++t) {
-    const float* row = out + (t * n + b) * width;
-    if (mean) {
-      for (size_t i = 0; i < width; ++i) acc[i] += row[i];
-    } else {
-      for (size_t i = 0; i < width; ++i) acc[i] = std::max(acc[i], row[i]);
-    }
-  }
-  if (mean) acc[width] += static_cast<float>(batch.valid[b]);
-}
-
-const float* DnnlEngine::Readout(const ClassifyItem& item, const Batch& batch,
-                                 const float* out, int b, float* acc,
-                                 float* buffer) const {
-  const size_t width = config_.readout_size();
-  const size_t n = batch.size();
-  // The output at its own last step, exact despite any padding after it
-  // (causality); for a bidirectional model (never padded) the forward
-  // direction's last step beside the reverse direction's first, as
-  // PyTorch's output[:, -1, :].
-  const size_t last = item.steps - batch.start - 1;
-  const float* last_row = out + (last * n + b) * width;
-  switch (config_.readout) {
-    case model::Readout::kLastOutput:
-      return last_row;
-    case model::Readout::kFinalState: {
-      // h_n of the top layer: the forward direction's state after the last
-      // step, which is its output there; the reverse direction's after its
-      // own last step, step 0 (a bidirectional item is one segment).
-      if (!config_.bidirectional) return last_row;
-      const size_t h = config_.hidden_size;
-      std::copy(last_row, last_row + h, buffer);
-      const float* first_row = out + static_cast<size_t>(b) * width;
-      std::copy(first_row + h, first_row + 2 * h, buffer + h);
-      return buffer;
-    }
-    case model::Readout::kMean: {
-      const float count = acc[width];
-      for (size_t i = 0; i < width; ++i) buffer[i] = acc[i] / count;
-      return buffer;
-    }
-    case model::Readout::kMax:
-      return acc;
-  }
-  return last_row;
-}
-
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
   const size_t outputs = config_.output_size;
   const size_t state = config_.classify_state_size();
@@ -538,14 +369,14 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
     return absl::OkStatus();
   };
   const size_t width = config_.readout_size();
-  const size_t carry = ReadoutCarry();
+  const size_t carry = ReadoutCarry(config_);
   Workspace& ws = Context().workspace();
   float* acc = Reserve(ws.readout, items.size() * carry);
   float* head_in = Reserve(ws.head, width + head_.scratch_size());
   const auto emit = [&](const ClassifyItem& item, const Batch& batch,
                         const float* out, int b) {
     float* own = acc + (&item - items.data()) * carry;
-    if (carry > 0) Accumulate(item, batch, out, b, own);
+    if (carry > 0) AccumulateReadout(config_, item, batch, out, b, own);
     // Only the segment where the sequence ends has its last step.
     if (item.steps > batch.start + batch.steps) return;
     if (item.logits.empty()) {
@@ -555,7 +386,7 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
       }
       return;
     }
-    const float* r = Readout(item, batch, out, b, own, head_in);
+    const float* r = ReadoutOf(config_, item, batch, out, b, own, head_in);
     head_.Apply(r, item.logits.data(), head_in + width);
     if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
   };
