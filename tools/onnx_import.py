@@ -29,7 +29,7 @@ import numpy as np
 
 import rnnserve_format as fmt
 
-SUPPORTED = "rnnserve imports LSTM/GRU/RNN stacks with a Linear head"
+SUPPORTED = "rnnserve imports LSTM/GRU/RNN stacks with a Linear or MLP head"
 MIN_OPSET = 10
 
 # ONNX gate block order -> PyTorch's: for each PyTorch gate, its ONNX block.
