@@ -373,14 +373,16 @@ def main(argv=None):
                         help="classification only: what the head reads. last_output: "
                              "r_out[:, -1, :] (the default when omitted); final_state: h_n "
                              "of the last layer (bidirectional: cat(h_n[-2], h_n[-1])); "
-                             "mean / max: mean or elementwise max of r_out over the steps")
+                             "mean / max: mean or elementwise max of r_out over the steps. "
+                             "With --from-onnx the graph tells, and it must agree")
     parser.add_argument("--head",
                         help="for a state_dict whose head is an nn.Sequential (out.0.weight, "
                              "...): its modules in order, comma-separated, from linear, relu, "
                              "tanh, sigmoid, gelu (exact erf form) and dropout[:p] (ignored "
                              "when serving); e.g. linear,relu,dropout:0.2,linear for "
                              "Sequential(Linear, ReLU, Dropout(0.2), Linear). Widths come from "
-                             "the tensors. A pickled module's head is read off the module")
+                             "the tensors. A pickled module's head is read off the module, "
+                             "an ONNX graph's off the graph")
     parser.add_argument("--model-version", default="1",
                         help="config 'version', the model version reported to clients "
                              "(default: %(default)s)")
