@@ -297,8 +297,9 @@ class _Importer:
     def seq_input(self, node):
         x = self.get(node, 0)
         if isinstance(x, State):
-            refuse(node, "it reads a recurrent layer's final state (h_n, c_n); the head must "
-                         "read the recurrent output at the last step or at every step")
+            refuse(node, "it reads a recurrent layer's final states (h_n, c_n) other than as "
+                         "h_n[i] (a Gather of one index) joined by Concat for the final_state "
+                         "readout")
         if not isinstance(x, Seq):
             refuse(node, "its first input is not the recurrent output")
         for i in range(1, len(node.input)):
@@ -562,7 +563,9 @@ class _Importer:
                        if isinstance(v, (Seq, Const)))
         if kinds == ["", "add"]:
             plain = next(v for v in values if v.gelu == "")
-            if plain.stage in ("head", "matmul") and plain.modules == len(self.modules):
+            other = next(v for v in values if v.gelu == "add")
+            if plain.stage in ("head", "matmul") and plain.modules == len(self.modules) and \
+                    plain.stage == other.stage:
                 return replace(plain, gelu="mul")
         if kinds == ["const", "mul"]:
             c = next(v for v in values if isinstance(v, Const))
