@@ -332,16 +332,23 @@ def _load_source(path, strip_prefix):
     return obj
 
 
-def _load_onnx(path, task, cell):
-    """(tensors, task, cell) of an ONNX model; task and cell, if given, must
-    agree with the graph."""
+def _load_onnx(path, task, cell, readout, head):
+    """(tensors, task, cell, readout, head) of an ONNX model; task, cell and
+    readout, if given, must agree with the graph; the head comes from it."""
     import onnx_import
+    if head is not None:
+        raise fmt.FormatError("--head is read off the ONNX graph; do not give it")
     partial, tensors = onnx_import.import_onnx(path)
+    graph_readout = partial["readout"]
+    if readout is not None and readout != (graph_readout or "last_output"):
+        raise fmt.FormatError(f"{path}: --readout {readout}, but the graph reads "
+                              f"{graph_readout or 'last_output'}")
     for name, given in (("task", task), ("cell", cell)):
         if given is not None and given != partial[name]:
             raise fmt.FormatError(f"{path}: --{name} {given}, but the graph is "
                                   f"{partial[name]}")
-    return tensors, partial["task"], partial["cell"]
+    return (tensors, partial["task"], partial["cell"], readout or graph_readout,
+            partial["head"])
 
 
 def main(argv=None):
@@ -366,14 +373,16 @@ def main(argv=None):
                         help="classification only: what the head reads. last_output: "
                              "r_out[:, -1, :] (the default when omitted); final_state: h_n "
                              "of the last layer (bidirectional: cat(h_n[-2], h_n[-1])); "
-                             "mean / max: mean or elementwise max of r_out over the steps")
+                             "mean / max: mean or elementwise max of r_out over the steps. "
+                             "With --from-onnx the graph tells, and it must agree")
     parser.add_argument("--head",
                         help="for a state_dict whose head is an nn.Sequential (out.0.weight, "
                              "...): its modules in order, comma-separated, from linear, relu, "
                              "tanh, sigmoid, gelu (exact erf form) and dropout[:p] (ignored "
                              "when serving); e.g. linear,relu,dropout:0.2,linear for "
                              "Sequential(Linear, ReLU, Dropout(0.2), Linear). Widths come from "
-                             "the tensors. A pickled module's head is read off the module")
+                             "the tensors. A pickled module's head is read off the module, "
+                             "an ONNX graph's off the graph")
     parser.add_argument("--model-version", default="1",
                         help="config 'version', the model version reported to clients "
                              "(default: %(default)s)")
@@ -421,7 +430,8 @@ def main(argv=None):
         training = json.loads(text)
     try:
         if args.from_onnx is not None:
-            source, args.task, args.cell = _load_onnx(args.from_onnx, args.task, args.cell)
+            source, args.task, args.cell, args.readout, args.head = _load_onnx(
+                args.from_onnx, args.task, args.cell, args.readout, args.head)
         else:
             source = _load_source(args.source, args.strip_prefix)
         config = export_model(source, args.folder, args.task, version=args.model_version,

@@ -29,7 +29,7 @@ import numpy as np
 
 import rnnserve_format as fmt
 
-SUPPORTED = "rnnserve imports LSTM/GRU/RNN stacks with a Linear head"
+SUPPORTED = "rnnserve imports LSTM/GRU/RNN stacks with a Linear or MLP head"
 MIN_OPSET = 10
 
 # ONNX gate block order -> PyTorch's: for each PyTorch gate, its ONNX block.
@@ -77,11 +77,26 @@ class Seq:
     stage: object
     last: bool = False
     directions: int = 1
+    readout: str = "last_output"
+    modules: int = 0  # Head modules (self.modules) applied; head values only.
+    gelu: str = ""  # Inside an erf GELU: the last of its nodes seen.
 
 
 @dataclass(frozen=True)
 class State:
-    """A recurrent layer's final state output (Y_h, Y_c) or a Concat of them."""
+    """A recurrent layer's final state output (Y_h, Y_c) or a Concat of them.
+
+    parts: for h states, the (layer, direction) of each entry along axis 0;
+    None for c states or anything else.
+    """
+    parts: tuple = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One entry of h states: the final state (batch, H) of (layer, direction)."""
+    layer: int
+    direction: int
 
 
 def _name(node):
@@ -112,6 +127,7 @@ class _Importer:
         self.graph = model.graph
         self.values = {"": None}
         self.layers = {}  # layer index -> dict
+        self.modules = []  # head modules in order: dicts with kind, node, weight, bias
         for init in self.graph.initializer:
             self.values[init.name] = Const(numpy_helper.to_array(init))
         inputs = [i for i in self.graph.input if i.name not in self.values]
@@ -159,7 +175,7 @@ class _Importer:
             # A weight transposed by a node rather than stored transposed.
             perm = _attrs(node).get("perm")
             return self.set(node, Const(np.transpose(ins[0].value, perm)))
-        if not any(isinstance(v, (Seq, State)) for v in ins):
+        if not any(isinstance(v, (Seq, State, Part)) for v in ins):
             if op not in _SHAPE_OPS:
                 refuse(node)
             zero = op in _ZERO_PRESERVING and bool(ins) and _is_zero(ins[0])
@@ -236,7 +252,8 @@ class _Importer:
         self.layers[layer] = dict(node=_name(node), op=op, cell=cell, hidden=hidden,
                                   directions=directions, w=w, r=r, b=b)
         y = Seq((x.axes[0], "D", x.axes[1], "H"), layer, directions=directions)
-        self.set(node, None, [y, State(), State()][:len(node.output)])
+        h_n = State(tuple((layer, d) for d in range(directions)))
+        self.set(node, None, [y, h_n, State()][:len(node.output)])
 
     def check_attributes(self, node, attrs):
         op = node.op_type
@@ -280,8 +297,9 @@ class _Importer:
     def seq_input(self, node):
         x = self.get(node, 0)
         if isinstance(x, State):
-            refuse(node, "it reads a recurrent layer's final state (h_n, c_n); the head must "
-                         "read the recurrent output at the last step or at every step")
+            refuse(node, "it reads a recurrent layer's final states (h_n, c_n) other than as "
+                         "h_n[i] (a Gather of one index) joined by Concat for the final_state "
+                         "readout")
         if not isinstance(x, Seq):
             refuse(node, "its first input is not the recurrent output")
         for i in range(1, len(node.input)):
@@ -300,8 +318,14 @@ class _Importer:
 
     def op_Concat(self, node):
         values = [self.get(node, i) for i in range(len(node.input))]
+        axis = int(_attrs(node).get("axis", 0))
         if all(isinstance(v, State) for v in values):
-            return State()  # The final states of several layers, a graph output.
+            # The final states of several layers: a graph output, or h_n read by the head.
+            if axis != 0 or any(v.parts is None for v in values):
+                return State()
+            return State(sum((v.parts for v in values), ()))
+        if all(isinstance(v, Part) for v in values) and axis in (1, -1):
+            return self.final_state(node, values)
         refuse(node, "it concatenates the recurrent output with something")
 
     def op_Transpose(self, node):
@@ -360,6 +384,8 @@ class _Importer:
         return axis
 
     def op_Gather(self, node):
+        if isinstance(self.get(node, 0), State):
+            return self.state_gather(node, self.get(node, 0))
         x = self.seq_input(node)
         axis = self.step_axis(node, x, int(_attrs(node).get("axis", 0)))
         index = self.const(node, 1, "index")
@@ -386,7 +412,64 @@ class _Importer:
         labels[axis] = "last"
         return replace(x, axes=tuple(labels))
 
+    # Readouts -------------------------------------------------------------
+
+    def op_ReduceMean(self, node):
+        return self.reduce(node, "mean")
+
+    def op_ReduceMax(self, node):
+        return self.reduce(node, "max")
+
+    def reduce(self, node, readout):
+        x = self.seq_input(node)
+        self.head_input(node, x)
+        attrs = _attrs(node)
+        if attrs.get("keepdims", 1) != 0 or attrs.get("noop_with_empty_axes", 0):
+            refuse(node, "only keepdims=0 (torch's mean(dim=...) / max(dim=...)) is understood")
+        axes = self.axes_argument(node, 1, "axes")
+        if axes is None or len(axes) != 1:
+            refuse(node, f"it reduces axes {axes}; only the steps axis is understood")
+        axis = self.step_axis(node, x, axes[0])
+        labels = list(x.axes)
+        del labels[axis]
+        return replace(x, axes=tuple(labels), last=True, readout=readout)
+
+    def state_gather(self, node, state):
+        attrs = _attrs(node)
+        if state.parts is None:
+            refuse(node, "it reads an LSTM's final cell state c_n; the head may read the "
+                         "recurrent output or the final hidden state h_n")
+        index = self.const(node, 1, "index")
+        if attrs.get("axis", 0) != 0 or index.ndim != 0:
+            refuse(node, "of the final states h_n only h_n[i] (a Gather of one index on "
+                         "axis 0) is understood")
+        i = int(index)
+        if not -len(state.parts) <= i < len(state.parts):
+            refuse(node, f"index {i} of {len(state.parts)} final states")
+        return Part(*state.parts[i])
+
+    def final_state(self, node, parts):
+        """The Seq for the head reading the Parts `parts`, concatenated."""
+        last = max(self.layers)
+        directions = self.layers[last]["directions"]
+        if list(parts) != [Part(last, d) for d in range(directions)]:
+            refuse(node, f"it reads the final states {[(p.layer, p.direction) for p in parts]} "
+                         "as (layer, direction); the final_state readout is the last layer's "
+                         "h_n, forward direction first (torch.cat((h_n[-2], h_n[-1]), dim=1))")
+        return Seq((self.batch_axis, "F"), last, last=True, directions=directions,
+                   readout="final_state")
+
     # The head -------------------------------------------------------------
+
+    def head_value(self, node, index=0):
+        """The current head value (the output of the last head module) at input `index`."""
+        x = self.get(node, index)
+        if isinstance(x, Part):
+            return self.final_state(node, [x])
+        if not isinstance(x, Seq) or x.stage not in ("head", "matmul") or \
+                x.modules != len(self.modules) or x.gelu:
+            refuse(node, "its input is not the output of the head's last module")
+        return x
 
     def head_input(self, node, x):
         if not isinstance(x.stage, int) or x.stage < 0 or x.axes[-1] != "F":
@@ -395,9 +478,18 @@ class _Importer:
         if any(a in ("D", "H", "last") for a in x.axes):
             refuse(node, f"its input has axes {x.axes}")
 
-    def op_Gemm(self, node):
+    def linear_input(self, node):
+        x = self.get(node, 0)
+        if isinstance(x, Part):
+            return self.final_state(node, [x])
+        if isinstance(x, Seq) and x.stage in ("head", "matmul"):
+            return self.head_value(node)
         x = self.seq_input(node)
         self.head_input(node, x)
+        return x
+
+    def op_Gemm(self, node):
+        x = self.linear_input(node)
         attrs = _attrs(node)
         for key, want in (("alpha", 1.0), ("beta", 1.0), ("transA", 0)):
             if attrs.get(key, want) != want:
@@ -409,8 +501,7 @@ class _Importer:
         return self.head(node, x, weight, bias)
 
     def op_MatMul(self, node):
-        x = self.seq_input(node)
-        self.head_input(node, x)
+        x = self.linear_input(node)
         weight = self.const(node, 1, "weight")
         if weight.ndim != 2:
             refuse(node, f"weight of shape {list(weight.shape)}")
@@ -420,31 +511,91 @@ class _Importer:
         values = [self.get(node, 0), self.get(node, 1)]
         seqs = [v for v in values if isinstance(v, Seq)]
         consts = [v for v in values if isinstance(v, Const)]
-        if len(seqs) != 1 or len(consts) != 1 or seqs[0].stage != "matmul":
-            refuse(node, "only the head's bias added to its MatMul is understood")
-        x = seqs[0]
-        bias = _head_bias(node, consts[0].value, self.head_weight.shape[0])
-        self.head_bias = bias
-        return replace(x, stage="head")
+        if len(seqs) == 1 and len(consts) == 1 and seqs[0].gelu == "erf" and \
+                np.allclose(consts[0].value, 1.0) and consts[0].value.size == 1:
+            return replace(seqs[0], gelu="add")
+        if len(seqs) != 1 or len(consts) != 1 or seqs[0].stage != "matmul" or \
+                seqs[0].modules != len(self.modules) or seqs[0].gelu:
+            refuse(node, "only the head's bias added to its MatMul (or the 1 + erf of a GELU) "
+                         "is understood")
+        linear = self.modules[-1]
+        linear["bias"] = _head_bias(node, consts[0].value, linear["weight"].shape[0])
+        return replace(seqs[0], stage="head")
+
+    def activation(self, node, name):
+        x = self.head_value(node)
+        self.modules.append(dict(kind=name, node=node))
+        return replace(x, stage="head", modules=len(self.modules))
+
+    def op_Relu(self, node):
+        return self.activation(node, "relu")
+
+    def op_Tanh(self, node):
+        return self.activation(node, "tanh")
+
+    def op_Sigmoid(self, node):
+        return self.activation(node, "sigmoid")
+
+    def op_Gelu(self, node):
+        if _text(_attrs(node).get("approximate", b"none")) != "none":
+            refuse(node, "attribute approximate: only the exact (erf) GELU")
+        return self.activation(node, "gelu")
+
+    # GELU as torch.onnx.export writes it below opset 20:
+    # Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5).
+    def op_Div(self, node):
+        x = self.head_value(node)
+        c = self.get(node, 1)
+        if not isinstance(c, Const) or c.value.size != 1 or \
+                not np.isclose(float(c.value.reshape(-1)[0]), np.sqrt(2.0), rtol=1e-6):
+            refuse(node, "only the division by sqrt(2) of a GELU is understood")
+        return replace(x, gelu="div")
+
+    def op_Erf(self, node):
+        x = self.get(node, 0)
+        if not isinstance(x, Seq) or x.gelu != "div":
+            refuse(node, "only the erf(x / sqrt(2)) of a GELU is understood")
+        return replace(x, gelu="erf")
+
+    def op_Mul(self, node):
+        values = [self.get(node, 0), self.get(node, 1)]
+        kinds = sorted((v.gelu if isinstance(v, Seq) else "const") for v in values
+                       if isinstance(v, (Seq, Const)))
+        if kinds == ["", "add"]:
+            plain = next(v for v in values if v.gelu == "")
+            other = next(v for v in values if v.gelu == "add")
+            if plain.stage in ("head", "matmul") and plain.modules == len(self.modules) and \
+                    plain.stage == other.stage:
+                return replace(plain, gelu="mul")
+        if kinds == ["const", "mul"]:
+            c = next(v for v in values if isinstance(v, Const))
+            if c.value.size == 1 and np.isclose(float(c.value.reshape(-1)[0]), 0.5):
+                return self.activation_of(node, next(v for v in values if isinstance(v, Seq)))
+        refuse(node, "only the multiplications of a GELU (x * (1 + erf(x / sqrt(2))) * 0.5) "
+                     "are understood")
+
+    def activation_of(self, node, x):
+        self.modules.append(dict(kind="gelu", node=node))
+        return replace(x, stage="head", gelu="", modules=len(self.modules))
 
     def head(self, node, x, weight, bias, stage="head"):
-        if self.head_node is not None:
-            refuse(node, f"a second head after {self.head_node}")
-        if x.stage != max(self.layers):
-            refuse(node, f"it reads layer {x.stage}, not the last layer {max(self.layers)}")
-        width = x.directions * self.h()
+        if x.stage in ("head", "matmul"):
+            linears = [m for m in self.modules if m["kind"] == "linear"]
+            width = linears[-1]["weight"].shape[0]
+        else:
+            if x.stage != max(self.layers):
+                refuse(node, f"it reads layer {x.stage}, not the last layer "
+                             f"{max(self.layers)}")
+            width = x.directions * self.h()
+            self.head_layer = x.stage
         if weight.ndim != 2 or weight.shape[1] != width:
-            refuse(node, f"weight of shape {list(weight.shape)} for a {width}-wide "
-                         "recurrent output")
-        self.head_node = _name(node)
-        self.head_layer = x.stage
-        self.head_weight = weight
-        self.head_bias = None if bias is None else _head_bias(node, bias, weight.shape[0])
-        return replace(x, axes=x.axes[:-1] + ("O",), stage=stage)
+            refuse(node, f"weight of shape {list(weight.shape)} for a {width}-wide input")
+        self.modules.append(dict(kind="linear", node=node, weight=weight,
+                                 bias=None if bias is None else
+                                 _head_bias(node, bias, weight.shape[0])))
+        return replace(x, axes=x.axes[:-1] + ("O",), stage=stage, modules=len(self.modules))
 
-    head_node = None
-    head_weight = None
-    head_bias = None
+    head_layer = None
 
     # The result -----------------------------------------------------------
 
@@ -456,7 +607,8 @@ class _Importer:
             value = self.values.get(output.name)
             if isinstance(value, State):
                 continue
-            if isinstance(value, Seq) and value.stage in ("head", "matmul"):
+            if isinstance(value, Seq) and value.stage in ("head", "matmul") and \
+                    not value.gelu and value.modules == len(self.modules):
                 heads.append((output.name, value))
                 continue
             node = self.producer(output.name)
@@ -470,6 +622,9 @@ class _Importer:
                                   f"({[n for n, _ in heads]}); need exactly one, a Linear "
                                   "head after the recurrent layers")
         name, value = heads[0]
+        if self.modules[-1]["kind"] != "linear":
+            refuse(self.modules[-1]["node"], f"activation {self.modules[-1]['kind']} after the "
+                   "head's last linear layer (rnnserve's head ends with a linear layer)")
         last_layer = self.layers[max(self.layers)]
         if self.head_layer != max(self.layers):
             raise OnnxImportError(
@@ -483,7 +638,7 @@ class _Importer:
         else:
             raise OnnxImportError(f"graph output {name} has axes {value.axes}: neither the "
                                   "last step nor every step")
-        return self.tensors(task)
+        return self.tensors(task, value.readout)
 
     def producer(self, name):
         for node in self.graph.node:
@@ -491,7 +646,7 @@ class _Importer:
                 return node
         return None
 
-    def tensors(self, task):
+    def tensors(self, task, readout):
         first = self.layers[0]
         for k, layer in self.layers.items():
             for key in ("cell", "hidden", "directions"):
@@ -515,15 +670,24 @@ class _Importer:
                     wb, rb = np.split(b[d], 2)
                     out["rnn.bias_ih" + suffix] = _reorder(wb, order, hidden)
                     out["rnn.bias_hh" + suffix] = _reorder(rb, order, hidden)
-        out["out.weight"] = np.array(self.head_weight, dtype=np.float32, order="C")
-        bias = self.head_bias
-        out["out.bias"] = np.zeros(self.head_weight.shape[0], np.float32) if bias is None \
-            else bias
+        sequential = len(self.modules) > 1
+        head = [] if sequential else None
+        for i, module in enumerate(self.modules):
+            if sequential:
+                head.append((module["kind"], None))
+            if module["kind"] != "linear":
+                continue
+            prefix = f"out.{i}." if sequential else "out."
+            weight = module["weight"]
+            out[prefix + "weight"] = np.array(weight, dtype=np.float32, order="C")
+            out[prefix + "bias"] = np.zeros(weight.shape[0], np.float32) \
+                if module["bias"] is None else module["bias"]
         config = OrderedDict([
             ("cell", first["cell"]), ("input_size", int(first["w"].shape[2])),
             ("hidden_size", first["hidden"]), ("num_layers", len(self.layers)),
             ("bidirectional", first["directions"] == 2), ("bias", has_bias),
-            ("output_size", int(self.head_weight.shape[0])), ("task", task)])
+            ("output_size", int(self.modules[-1]["weight"].shape[0])), ("task", task),
+            ("readout", None if readout == "last_output" else readout), ("head", head)])
         return config, out
 
 
@@ -557,8 +721,11 @@ def import_onnx(path):
     """(partial config, tensors) of the ONNX model at `path`.
 
     The partial config has cell, input_size, hidden_size, num_layers,
-    bidirectional, bias, output_size and task (classification when the head
-    reads the last step, regression when it reads every step). tensors maps
+    bidirectional, bias, output_size, task (classification when the head
+    reads one row per sequence, regression when it reads every step),
+    readout (None for last_output, else final_state, mean or max) and head
+    (None for a single Linear, else the Sequential's modules in order as
+    (name, None) pairs, export_model's head=). tensors maps
     PyTorch state_dict names (rnn.*, out.*) to float32 arrays, gate blocks in
     PyTorch's order. Raises OnnxImportError naming the node it cannot import.
     """

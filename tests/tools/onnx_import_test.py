@@ -5,20 +5,28 @@
 
 For several architectures (a 2-layer bidirectional LSTM classifier, a 3-layer
 GRU classifier with batch_first=False, a 2-layer ReLU RNN regressor that also
-outputs h_n, a 1-layer GRU regressor, a 2-layer LSTM without biases),
+outputs h_n, a 1-layer GRU regressor, a 2-layer LSTM without biases; with
+nn.Sequential heads: a 2-layer LSTM with Linear/ReLU/Dropout/Linear on the
+mean over the steps, a 2-layer bidirectional GRU (steps first) with
+Linear/Tanh/Linear on cat(h_n[-2], h_n[-1]), an RNN with
+Linear/GELU/Linear/Sigmoid/Linear on the max over the steps, also with GELU
+as one opset-20 Gelu op, a GRU regressor with Linear/Tanh/Linear),
 builds a random PyTorch model, torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
 with `export_model.py --from-onnx`, and checks that
 - the tensors written are exactly the model's state_dict (names, shapes,
-  every bit), and the config says the right cell, sizes and task;
+  every bit; a Sequential's indices renumbered without its dropout), and
+  the config says the right cell, sizes, task, readout and head;
 - rnnserve serving the imported folders answers Classify (sequences of mixed
   lengths) and RegressChunk (a stream in uneven chunks) with PyTorch's
   numbers, each sequence computed alone, within 1e-5.
 Then that graphs rnnserve cannot serve are refused with exit status 1 and a
 message naming the node and its op type or attribute: an unknown op (made
-with onnx.helper), an activation after the head, a head on h_n, LSTM clip,
-GRU linear_before_reset=0, an RNN with another activation.
+with onnx.helper), a softmax or sigmoid after the head, a head on c_n or on
+a first layer's h_n, a mean over the features, a sum over the steps, a tanh
+GELU, LSTM clip, GRU linear_before_reset=0, an RNN with another activation.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -50,10 +58,72 @@ CASES = {
     "onnx_gru_1l_reg": ("gru", 4, 5, 1, True, False, 2, "regression", True, False),
     "onnx_lstm_2l_nobias_cls": ("lstm", 6, 8, 2, False, False, 4, "classification", True,
                                 False),
+    "onnx_lstm_2l_mlp_mean": ("lstm", 4, 6, 2, True, False, 3, "classification", True, False),
+    "onnx_gru_2l_bi_final_tanh": ("gru", 3, 5, 2, True, True, 2, "classification", False,
+                                  False),
+    "onnx_rnn_max_gelu": ("rnn_tanh", 3, 5, 1, True, False, 4, "classification", True, False),
+    "onnx_gru_mlp_reg": ("gru", 3, 4, 1, True, False, 2, "regression", True, False),
+}
+# Cases with a readout other than the last step or an nn.Sequential head:
+# name: (readout, the Sequential's modules as (kind, width or p)).
+HEADS = {
+    "onnx_lstm_2l_mlp_mean": ("mean", [("linear", 8), ("relu", None), ("dropout", 0.3),
+                                       ("linear", 3)]),
+    "onnx_gru_2l_bi_final_tanh": ("final_state", [("linear", 6), ("tanh", None),
+                                                  ("linear", 2)]),
+    "onnx_rnn_max_gelu": ("max", [("linear", 7), ("gelu", None), ("linear", 6),
+                                  ("sigmoid", None), ("linear", 4)]),
+    "onnx_gru_mlp_reg": ("last_output", [("linear", 6), ("tanh", None), ("linear", 2)]),
 }
 
 
-def make_model(torch, case, seed):
+def make_head(torch, width, modules):
+    nn = torch.nn
+    layers = []
+    for kind, arg in modules:
+        if kind == "linear":
+            layers.append(nn.Linear(width, arg))
+            width = arg
+        elif kind == "dropout":
+            layers.append(nn.Dropout(arg))
+        else:
+            layers.append({"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                           "gelu": nn.GELU}[kind]())
+    return nn.Sequential(*layers)
+
+
+def readout_of(torch, readout, r_out, state, batch_first, bi):
+    """What the head reads, as docs/model-format.md section 2 defines it."""
+    steps = 1 if batch_first else 0
+    if readout == "mean":
+        return r_out.mean(dim=steps)
+    if readout == "max":
+        return r_out.max(dim=steps).values
+    h_n = state[0] if isinstance(state, tuple) else state
+    if readout == "final_state":
+        return torch.cat((h_n[-2], h_n[-1]), dim=1) if bi else h_n[-1]
+    return r_out[:, -1] if batch_first else r_out[-1]
+
+
+def expected_state_dict(name, model):
+    """PyTorch's state_dict under the names the import writes: Sequential
+    indices renumbered over the modules left in an eval-mode export (no
+    dropout)."""
+    want = {k: v.numpy() for k, v in model.state_dict().items()}
+    if name not in HEADS:
+        return want
+    kept = [i for i, (kind, _) in enumerate(HEADS[name][1]) if kind != "dropout"]
+    renamed = {}
+    for key, value in want.items():
+        if key.startswith("out."):
+            _, index, what = key.split(".")
+            key = f"out.{kept.index(int(index))}.{what}"
+        renamed[key] = value
+    return renamed
+
+
+def make_model(torch, name, seed):
+    case = CASES[name]
     cell, inputs, hidden, layers, bias, bi, outputs, task, batch_first, with_state = case
     nn = torch.nn
     torch.manual_seed(seed)
@@ -69,12 +139,17 @@ def make_model(torch, case, seed):
                 self.rnn = nn.GRU(**kwargs)
             else:
                 self.rnn = nn.RNN(nonlinearity=cell[4:], **kwargs)
-            self.out = nn.Linear((2 if bi else 1) * hidden, outputs)
+            width = (2 if bi else 1) * hidden
+            if name in HEADS:
+                self.out = make_head(torch, width, HEADS[name][1])
+            else:
+                self.out = nn.Linear(width, outputs)
 
         def forward(self, x):
             r_out, state = self.rnn(x)
             if task == "classification":
-                return self.out(r_out[:, -1] if batch_first else r_out[-1])
+                readout = HEADS[name][0] if name in HEADS else "last_output"
+                return self.out(readout_of(torch, readout, r_out, state, batch_first, bi))
             if with_state:
                 return self.out(r_out), state
             return self.out(r_out)
@@ -127,14 +202,14 @@ def import_cases(torch, source, work, repo):
     import rnnserve_format as fmt
     models = {}
     for seed, (name, case) in enumerate(CASES.items()):
-        model = make_model(torch, case, seed)
+        model = make_model(torch, name, seed)
         path = os.path.join(work, name + ".onnx")
         export_onnx(torch, model, case, path)
         folder = os.path.join(repo, name)
         result = run_export(source, ["--from-onnx", path, folder, "--model-version", "7"])
         check(result.returncode == 0, f"{name}: import failed:\n{result.stderr}")
         config, tensors = fmt.read_model_folder(folder)
-        want = {k: v.numpy() for k, v in model.state_dict().items()}
+        want = expected_state_dict(name, model)
         check(list(tensors) == list(want),
               f"{name}: tensors {list(tensors)}, PyTorch has {list(want)}")
         for key, value in want.items():
@@ -145,10 +220,53 @@ def import_cases(torch, source, work, repo):
         got = tuple(config[k] for k in ("cell", "input_size", "hidden_size", "num_layers",
                                         "bias", "bidirectional", "output_size", "task"))
         check(got == case[:8] and config["version"] == "7", f"{name}: config {config}")
+        readout, modules = HEADS.get(name, ("last_output", None))
+        check(config.get("readout", "last_output") == readout, f"{name}: config {config}")
+        if modules is not None:
+            kept = [m for m in modules if m[0] != "dropout"]
+            head = [{"linear": n} if kind == "linear" else {"activation": kind}
+                    for kind, n in kept]
+            check(config.get("head") == head, f"{name}: head {config.get('head')}, want {head}")
+        else:
+            check("head" not in config, f"{name}: config {config}")
         models[name] = model
         print(f"import: {name}: {len(tensors)} tensors equal PyTorch's state_dict bit "
-              f"for bit; {cell}, {layers} layer(s), {task}")
+              f"for bit; {cell}, {layers} layer(s), {task}, readout {readout}, head "
+              f"{json.dumps(config.get('head', 'Linear'))}")
+    import_gelu_op(source, work, repo)
+    models["onnx_rnn_max_gelu_op"] = models["onnx_rnn_max_gelu"]
     return models
+
+
+def import_gelu_op(source, work, repo):
+    """Opset 20 writes nn.GELU() as one Gelu op: the erf-form GELU nodes of
+    onnx_rnn_max_gelu replaced by one (torch here writes opset <= 17), which
+    must import to the same folder; served like the original."""
+    import onnx
+    from onnx import helper
+    name = "onnx_rnn_max_gelu"
+    model = onnx.load(os.path.join(work, name + ".onnx"))
+    nodes = list(model.graph.node)
+    div = next(i for i, n in enumerate(nodes) if n.op_type == "Div")
+    mul = max(i for i, n in enumerate(nodes) if n.op_type == "Mul")
+    gelu = helper.make_node("Gelu", [nodes[div].input[0]], [nodes[mul].output[0]],
+                            name="/out/out.1/Gelu")
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[:div] + [gelu] + nodes[mul + 1:])
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = 20
+    path = os.path.join(work, name + "_op.onnx")
+    onnx.save(model, path)
+    folder = os.path.join(repo, name + "_op")
+    result = run_export(source, ["--from-onnx", path, folder, "--model-version", "7"])
+    check(result.returncode == 0, f"{name}_op: import failed:\n{result.stderr}")
+    for file in ("config.json", "model.safetensors"):
+        with open(os.path.join(repo, name, file), "rb") as a, \
+                open(os.path.join(folder, file), "rb") as b:
+            check(a.read() == b.read(), f"{name}_op: {file} differs from {name}'s")
+    CASES[name + "_op"] = CASES[name]
+    print(f"import: {name}_op: a Gelu op (opset 20) imports to the same folder")
 
 
 def check_served(torch, pb, stub, models):
@@ -206,7 +324,7 @@ def check_refusals(torch, source, work):
     expect_refused(source, work, helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 14)]), "unknown_op",
         "node /rnn/Foo (op Foo) is not supported",
-        "rnnserve imports LSTM/GRU/RNN stacks with a Linear head")
+        "rnnserve imports LSTM/GRU/RNN stacks with a Linear or MLP head")
 
     # A softmax after the head: PyTorch's model, exported.
     class Softmaxed(torch.nn.Module):
@@ -219,24 +337,47 @@ def check_refusals(torch, source, work):
 
     case = CASES["onnx_gru_3l_cls"]
     path = os.path.join(work, "softmax.onnx")
-    export_onnx(torch, Softmaxed(make_model(torch, case, 0)).eval(), case, path)
+    export_onnx(torch, Softmaxed(make_model(torch, "onnx_gru_3l_cls", 0)).eval(), case, path)
     expect_refused(source, work, onnx.load(path), "softmax", "(op Softmax) is not supported")
 
-    # The head on h_n rather than on the recurrent output: another model.
-    class HeadOnState(torch.nn.Module):
-        def __init__(self):
+    # Heads rnnserve has no readout or head for: other models, exported.
+    class OtherHead(torch.nn.Module):
+        def __init__(self, pick, head):
             super().__init__()
-            self.rnn = torch.nn.LSTM(3, 4, batch_first=True)
-            self.out = torch.nn.Linear(4, 2)
+            self.rnn = torch.nn.LSTM(3, 4, num_layers=2, batch_first=True)
+            self.out = head
+            self.pick = pick
 
         def forward(self, x):
-            return self.out(self.rnn(x)[1][0][-1])
+            return self.out(self.pick(*self.rnn(x)))
 
-    path = os.path.join(work, "head_on_state.onnx")
-    torch.onnx.export(HeadOnState().eval(), (torch.zeros(2, 5, 3),), path, opset_version=14,
-                      input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "steps"}})
-    expect_refused(source, work, onnx.load(path), "head_on_state",
-                   "(op Gather) is not supported", "final state (h_n, c_n)")
+    nn = torch.nn
+    for label, pick, head, needles in (
+            # The LSTM's cell state c_n rather than h_n.
+            ("head_on_c_n", lambda r_out, state: state[1][-1], nn.Linear(4, 2),
+             ["(op Gather) is not supported", "final cell state c_n"]),
+            # h_n of the first layer rather than the last.
+            ("head_on_layer0_h_n", lambda r_out, state: state[0][0], nn.Linear(4, 2),
+             ["(op Gemm) is not supported", "final_state readout is the last layer's"]),
+            # A mean over the features rather than the steps.
+            ("mean_of_features", lambda r_out, state: r_out.mean(dim=2, keepdim=True),
+             nn.Linear(1, 2), ["(op ReduceMean) is not supported", "keepdims=0"]),
+            ("sum_of_steps", lambda r_out, state: r_out.sum(dim=1), nn.Linear(4, 2),
+             ["(op ReduceSum) is not supported"]),
+            # An activation after the head's last linear layer.
+            ("sigmoid_last", lambda r_out, state: r_out[:, -1],
+             nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Sigmoid()),
+             ["/out/out.3/Sigmoid (op Sigmoid) is not supported", "after the head's last "
+              "linear layer"]),
+            # The tanh approximation of GELU.
+            ("gelu_tanh", lambda r_out, state: r_out[:, -1],
+             nn.Sequential(nn.Linear(4, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 2)),
+             ["is not supported"])):
+        path = os.path.join(work, label + ".onnx")
+        torch.onnx.export(OtherHead(pick, head).eval(), (torch.zeros(2, 5, 3),), path,
+                          opset_version=14, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "steps"}})
+        expect_refused(source, work, onnx.load(path), label, *needles)
 
     def exported(name):
         path = os.path.join(work, name + ".onnx")  # Written by import_cases.
