@@ -166,6 +166,23 @@ TEST_F(StepClassesTest, SigmoidChunksAnswerPyTorchsProbabilitiesAndTops) {
   Stream(Sigmoid(), {1, 4, 7}, 10);
 }
 
+TEST_F(StepClassesTest, AStreamListsTheTopsOfEveryChunk) {
+  const StepCase& c = Softmax();
+  auto context = ContextWithDeadline();
+  auto stream = stub_->Regress(context.get());
+  std::string token;
+  for (int at = 0; at < 12; at += 4) {
+    v1::RegressRequest request = c.Chunk(at, 4, token, 1);
+    if (at > 0) request.clear_model();
+    v1::RegressResponse response;
+    ASSERT_TRUE(stream->Write(request) && stream->Read(&response));
+    if (at == 0) token = response.session_token();
+    ExpectTops(c, response, at, 1);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(StepClassesTest, AReplayedChunkListsTheSameTops) {
   const StepCase& c = Softmax();
   const std::vector<v1::RegressResponse> first = Stream(c, {6, 6}, 3);
