@@ -2,6 +2,8 @@
 // the defaults are the documented ones, and every mistake names its flag.
 #include "server/options_from_flags.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -26,8 +28,10 @@ absl::StatusOr<ProgramOptions> FromArgs(const std::vector<std::string>& args) {
   return OptionsFromFlags(values);
 }
 
+// A file of this process's own: tests run in parallel, in other processes.
 std::string WriteFile(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const std::string path =
+      ::testing::TempDir() + "/" + std::to_string(getpid()) + "." + name;
   std::ofstream(path) << text;
   return path;
 }

@@ -158,20 +158,20 @@ def config_from_state_dict(state_dict, cell=None, head=None):
     return config
 
 
-def _reference_outputs(rnn, out, x, task, readout=None):
+def _reference_outputs(rnn, out, x, task, readout=None, activation=None):
     """Outputs of the original rnn and out layers, whatever their batch_first."""
     # Evaluation mode for the comparison (no dropout), restored afterwards.
     modes = (rnn.training, out.training)
     rnn.eval()
     out.eval()
     try:
-        return _reference_run(rnn, out, x, task, readout)
+        return _reference_run(rnn, out, x, task, readout, activation)
     finally:
         rnn.train(modes[0])
         out.train(modes[1])
 
 
-def _reference_run(rnn, out, x, task, readout):
+def _reference_run(rnn, out, x, task, readout, activation=None):
     with torch.no_grad():
         r_out, state = rnn(x if rnn.batch_first else x.transpose(0, 1))
         if not rnn.batch_first:
@@ -179,7 +179,7 @@ def _reference_run(rnn, out, x, task, readout):
         if task == "classification":
             return [out(fmt.apply_readout(r_out, state, readout, rnn.bidirectional))]
         h = state if isinstance(state, torch.Tensor) else state[0]
-        result = [out(r_out), h]
+        result = [fmt.apply_output_activation(out(r_out), activation), h]
         if not isinstance(state, torch.Tensor):
             result.append(state[1])
         return result
@@ -229,7 +229,8 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
     worst = 0.0
     for steps in (1, 3, 17):
         x = torch.rand(4, steps, config["input_size"], generator=generator) * 2 - 1
-        want = _reference_outputs(rnn, out, x, config["task"], config.get("readout"))
+        want = _reference_outputs(rnn, out, x, config["task"], config.get("readout"),
+                                  config.get("output_activation"))
         got = _folder_outputs(loaded, x, config["task"])
         for a, b in zip(want, got):
             diff = float((a - b).abs().max())
@@ -241,13 +242,15 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
 
 def export_model(source, folder, task, version="1", labels=None, cell=None,
                  description=None, training=None, weights=fmt.DEFAULT_WEIGHTS,
-                 metadata=None, check=True, readout=None, head=None):
+                 metadata=None, check=True, readout=None, head=None,
+                 output_activation=None):
     """Writes the rnnserve model folder `folder` for `source`.
 
     source: an nn.Module with `rnn` and `out`, or a state_dict (mapping of
       "rnn.*" and "out.*" names to tensors).
     task: "classification" or "regression". version: string reported to
-      clients. labels: optional class names (classification only).
+      clients. labels: optional class names (classification, or regression
+      with an output_activation).
     cell: needed only for a vanilla RNN given as a state_dict ("rnn_tanh" or
       "rnn_relu"); otherwise, if given, it must match.
     description, training: optional config entries. weights: weights file name.
@@ -260,6 +263,8 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     head: a state_dict's nn.Sequential head only: its modules in order, as
       "linear,relu,dropout:0.2,linear" or parse_head_spec's list. A module's
       Sequential head is read off the module.
+    output_activation: regression only: "none", "sigmoid" or "softmax",
+      applied to the head's outputs at every step; written only when given.
 
     Returns the config written. Raises rnnserve_format.FormatError (a
     ValueError) on anything that does not fit the format.
@@ -294,6 +299,8 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     config["task"] = task
     if readout is not None:
         config["readout"] = readout
+    if output_activation is not None:
+        config["output_activation"] = output_activation
     if labels is not None:
         config["labels"] = list(labels)
     config["weights"] = weights
@@ -375,6 +382,12 @@ def main(argv=None):
                              "of the last layer (bidirectional: cat(h_n[-2], h_n[-1])); "
                              "mean / max: mean or elementwise max of r_out over the steps. "
                              "With --from-onnx the graph tells, and it must agree")
+    parser.add_argument("--output-activation", choices=fmt.OUTPUT_ACTIVATIONS,
+                        help="regression only: applied to the head's outputs at every "
+                             "step. none (the default when omitted); sigmoid: "
+                             "torch.sigmoid per output; softmax: torch.softmax over the "
+                             "step's outputs (per-step class probabilities; --labels may "
+                             "then name the classes)")
     parser.add_argument("--head",
                         help="for a state_dict whose head is an nn.Sequential (out.0.weight, "
                              "...): its modules in order, comma-separated, from linear, relu, "
@@ -392,7 +405,8 @@ def main(argv=None):
                              "(rnn_tanh or rnn_relu). If given it must match")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--labels", help="comma-separated class names, one per output "
-                                         "(classification only)")
+                                         "(classification, or regression with "
+                                         "--output-activation)")
     labels.add_argument("--labels-file", help="file with one class name per line")
     parser.add_argument("--description", help="config 'description' (optional)")
     parser.add_argument("--training-json",
@@ -438,7 +452,8 @@ def main(argv=None):
                               labels=label_list, cell=args.cell,
                               description=args.description, training=training,
                               weights=args.weights, check=not args.no_check,
-                              readout=args.readout, head=args.head)
+                              readout=args.readout, head=args.head,
+                              output_activation=args.output_activation)
     except fmt.FormatError as e:
         print(f"export_model: {e}", file=sys.stderr)
         return 1

@@ -31,8 +31,9 @@ import rnnserve_format as fmt  # noqa: E402
 from train_seed_models import load_fashion, SINE_DT  # noqa: E402
 
 Case = namedtuple("Case", "name cell input_size hidden_size num_layers "
-                          "bidirectional task output_size bias labels readout head",
-                  defaults=(None, None))
+                          "bidirectional task output_size bias labels readout head "
+                          "output_activation",
+                  defaults=(None, None, None))
 
 
 def _head(*modules):
@@ -79,6 +80,11 @@ CASES = [
          None, "max", None),
     Case("lstm_reg_2l_mlp", "lstm", 3, 6, 2, False, "regression", 2, True, None, None,
          _head("gelu", "linear:5", "relu", "linear:2", "dropout:0.5")),
+    # Per-step classification on a stream (config "output_activation").
+    Case("gru_reg_2l_softmax", "gru", 4, 8, 2, False, "regression", 5, True,
+         ["sil", "yes", "no", "up", "down"], None, None, "softmax"),
+    Case("lstm_reg_1l_sigmoid", "lstm", 3, 6, 1, False, "regression", 3, True,
+         ["speech", "music", "noise"], None, None, "sigmoid"),
 ]
 
 LENGTHS = [7, 1, 12, 12, 3]  # Mixed, with a single step and a duplicate.
@@ -105,6 +111,8 @@ def case_config(case):
     ])
     if case.readout is not None:
         config["readout"] = case.readout
+    if case.output_activation is not None:
+        config["output_activation"] = case.output_activation
     if case.head is not None:
         config["head"] = case.head
     if case.labels is not None:
@@ -175,6 +183,12 @@ def make_case(case, out_dir):
             if lstm:
                 tensors["c0"] = c0.numpy()
             tensors["outputs"] = outputs.numpy()
+            if case.output_activation is not None:
+                # What a new session (zero state) answers, for the service.
+                zero = torch.zeros(n, t_max, case.output_size)
+                for i, length in enumerate(LENGTHS):
+                    zero[i, :length] = module(inputs[i:i + 1, :length])[0][0]
+                tensors["outputs_from_zero"] = zero.numpy()
             tensors["h_n"] = h_n.numpy()
             if lstm:
                 tensors["c_n"] = c_n.numpy()

@@ -35,6 +35,9 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # The server refuses larger headers.
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 TASKS = ("classification", "regression")
 READOUTS = ("last_output", "final_state", "mean", "max")
+# Config "output_activation" of a stream (regression) model: applied to the
+# head's outputs at every step.
+OUTPUT_ACTIVATIONS = ("none", "sigmoid", "softmax")
 # A Sequential head's activations, as config "head" names them.
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 MAX_HEAD_LAYERS = 64
@@ -44,7 +47,8 @@ GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 CONFIG_KEYS = ("format_version", "version", "cell", "input_size",
                "hidden_size", "num_layers", "bidirectional", "bias",
                "output_size", "task", "readout", "head", "labels", "weights",
-               "description", "training")
+               "description", "training",
+               "output_activation")
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -289,12 +293,21 @@ def normalize_config(config):
             raise FormatError(f"config: 'readout' must be one of {list(READOUTS)}, "
                               f"got {config['readout']!r}")
         out["readout"] = config["readout"]
+    if "output_activation" in config:
+        if task != "regression":
+            raise FormatError("config: 'output_activation' is only allowed with task "
+                              "regression (classification applies softmax itself)")
+        if config["output_activation"] not in OUTPUT_ACTIVATIONS:
+            raise FormatError("config: 'output_activation' must be one of "
+                              f"{list(OUTPUT_ACTIVATIONS)}, got {config['output_activation']!r}")
+        out["output_activation"] = config["output_activation"]
     if "head" in config:
         out["head"] = _normalize_head(config["head"], out["output_size"])
     if "labels" in config:
         labels = config["labels"]
-        if task != "classification":
-            raise FormatError("config: 'labels' is only allowed with task classification")
+        if task != "classification" and out.get("output_activation", "none") == "none":
+            raise FormatError("config: 'labels' is only allowed with task classification "
+                              "or with an 'output_activation'")
         if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
             raise FormatError("config: 'labels' must be an array of strings")
         if len(labels) != out["output_size"]:
@@ -469,6 +482,19 @@ def apply_readout(r_out, state_n, readout, bidirectional):
     raise FormatError(f"unknown readout {readout!r}")
 
 
+def apply_output_activation(outputs, activation):
+    """A stream model's outputs after its config "output_activation":
+    torch.sigmoid, torch.softmax over the last dimension, or as they are."""
+    torch = _torch()
+    if activation in (None, "none"):
+        return outputs
+    if activation == "sigmoid":
+        return torch.sigmoid(outputs)
+    if activation == "softmax":
+        return torch.softmax(outputs, dim=-1)
+    raise FormatError(f"unknown output_activation {activation!r}")
+
+
 def _define_recurrent_model():
     torch = _torch()
 
@@ -480,7 +506,8 @@ def _define_recurrent_model():
             the readout r_out[:, -1, :] unless config "readout" says
             otherwise (apply_readout).
           regression: forward(x, state=None) returns (outputs, state_n) with
-            outputs (batch, steps, output_size) = out(r_out) and state_n the
+            outputs (batch, steps, output_size) = out(r_out), after config
+            "output_activation" when there is one, and state_n the
             final state: h_n, or (h_n, c_n) for LSTM, each
             (num_layers * directions, batch, hidden).
         """
@@ -506,7 +533,9 @@ def _define_recurrent_model():
             if self.task == "classification":
                 return self.out(apply_readout(r_out, state_n, self.config.get("readout"),
                                               self.config["bidirectional"]))
-            return self.out(r_out), state_n
+            outputs = apply_output_activation(self.out(r_out),
+                                              self.config.get("output_activation"))
+            return outputs, state_n
 
     return RecurrentModel
 

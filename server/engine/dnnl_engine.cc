@@ -425,6 +425,8 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
     for (int t = 0; t < batch.valid[b]; ++t) {
       head_.Apply(out + (static_cast<size_t>(t) * n + b) * width,
                   dst + t * outputs, scratch);
+      ApplyOutputActivation(config_.output_activation, dst + t * outputs,
+                            static_cast<int>(outputs));
     }
   };
   // Never padded: a chunk's final state must be the one after its own last

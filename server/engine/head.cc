@@ -109,4 +109,20 @@ void Softmax(std::span<const float> logits, std::span<float> probabilities) {
   for (float& p : probabilities.first(logits.size())) p /= sum;
 }
 
+void ApplyOutputActivation(model::OutputActivation activation, float* x,
+                           int n) {
+  switch (activation) {
+    case model::OutputActivation::kSigmoid:
+      Activate(model::HeadLayerKind::kSigmoid, x, n);
+      return;
+    case model::OutputActivation::kSoftmax:
+      // Softmax reads each logit before writing its probability: in place
+      // is safe.
+      Softmax(std::span<const float>(x, n), std::span<float>(x, n));
+      return;
+    case model::OutputActivation::kNone:
+      return;
+  }
+}
+
 }  // namespace rnnserve::engine

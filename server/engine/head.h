@@ -58,6 +58,10 @@ class Head {
 // probabilities = softmax(logits), computed stably (shifted by the maximum).
 void Softmax(std::span<const float> logits, std::span<float> probabilities);
 
+// Applies a stream model's output activation to one step's n outputs in
+// place: torch.sigmoid elementwise, or torch.softmax over the n values.
+void ApplyOutputActivation(model::OutputActivation activation, float* x, int n);
+
 }  // namespace rnnserve::engine
 
 #endif  // RNNSERVE_SERVER_ENGINE_HEAD_H_

@@ -17,11 +17,12 @@ namespace {
 using json::Describe;
 using json::Value;
 
-constexpr std::array<std::string_view, 16> kKnownKeys = {
-    "format_version", "version",    "cell",          "input_size",
-    "hidden_size",    "num_layers", "bidirectional", "bias",
-    "output_size",    "task",       "readout",       "head",
-    "labels",         "weights",    "description",   "training"};
+constexpr std::array<std::string_view, 17> kKnownKeys = {
+    "format_version",   "version",    "cell",          "input_size",
+    "hidden_size",      "num_layers", "bidirectional", "bias",
+    "output_size",      "task",       "readout",       "head",
+    "labels",           "weights",    "description",   "training",
+    "output_activation"};
 
 constexpr std::array<std::pair<std::string_view, Cell>, 4> kCells = {{
     {"lstm", Cell::kLstm},
@@ -48,6 +49,13 @@ constexpr std::array<std::pair<std::string_view, HeadLayerKind>, 4>
         {"tanh", HeadLayerKind::kTanh},
         {"sigmoid", HeadLayerKind::kSigmoid},
         {"gelu", HeadLayerKind::kGelu},
+    }};
+
+constexpr std::array<std::pair<std::string_view, OutputActivation>, 3>
+    kOutputActivations = {{
+        {"none", OutputActivation::kNone},
+        {"sigmoid", OutputActivation::kSigmoid},
+        {"softmax", OutputActivation::kSoftmax},
     }};
 
 // Reads the keys of one config object; every message starts with the
@@ -205,9 +213,11 @@ absl::Status ReadHead(const ConfigReader& reader, const Value& head,
 
 absl::Status ReadLabels(const ConfigReader& reader, const Value& labels,
                         ModelConfig* config) {
-  if (config->task != Task::kClassification) {
+  if (config->task != Task::kClassification &&
+      config->output_activation == OutputActivation::kNone) {
     return reader.Error("labels",
-                        "is only allowed with \"task\" \"classification\"");
+                        "is only allowed with \"task\" \"classification\" "
+                        "or with an \"output_activation\"");
   }
   if (!labels.is_array()) {
     return reader.Error("labels", "must be an array of strings, got ",
@@ -275,6 +285,15 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
                           "(regression applies the head at every step)");
     }
     ASSIGN_OR_RETURN(config.readout, reader.Choice("readout", kReadouts));
+  }
+  if (reader.Optional("output_activation") != nullptr) {
+    if (config.task != Task::kRegression) {
+      return reader.Error("output_activation",
+                          "is only allowed with \"task\" \"regression\" "
+                          "(classification applies softmax itself)");
+    }
+    ASSIGN_OR_RETURN(config.output_activation,
+                     reader.Choice("output_activation", kOutputActivations));
   }
   if (const Value* head = reader.Optional("head")) {
     RETURN_IF_ERROR(ReadHead(reader, *head, &config));

@@ -130,6 +130,18 @@ std::string_view HeadLayerName(HeadLayerKind kind) {
   return "unknown";
 }
 
+std::string_view OutputActivationName(OutputActivation activation) {
+  switch (activation) {
+    case OutputActivation::kNone:
+      return "none";
+    case OutputActivation::kSigmoid:
+      return "sigmoid";
+    case OutputActivation::kSoftmax:
+      return "softmax";
+  }
+  return "unknown";
+}
+
 int NumGates(Cell cell) {
   switch (cell) {
     case Cell::kLstm:
@@ -195,10 +207,18 @@ absl::Status ValidateConfig(const ModelConfig& config) {
         "\"readout\" is only allowed with \"task\" \"classification\"");
   }
   RETURN_IF_ERROR(ValidateHead(config));
+  if (config.output_activation != OutputActivation::kNone &&
+      config.task != Task::kRegression) {
+    return absl::InvalidArgumentError(
+        "\"output_activation\" is only allowed with \"task\" "
+        "\"regression\" (classification applies softmax itself)");
+  }
   if (!config.labels.empty()) {
-    if (config.task != Task::kClassification) {
+    if (config.task != Task::kClassification &&
+        config.output_activation == OutputActivation::kNone) {
       return absl::InvalidArgumentError(
-          "\"labels\" is only allowed with \"task\" \"classification\"");
+          "\"labels\" is only allowed with \"task\" \"classification\" "
+          "or with an \"output_activation\"");
     }
     if (config.labels.size() != static_cast<size_t>(config.output_size)) {
       return absl::InvalidArgumentError(

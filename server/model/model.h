@@ -34,6 +34,11 @@ enum class Readout { kLastOutput, kFinalState, kMean, kMax };
 // One module of an nn.Sequential head, in order; its index in the list is
 // its index in the Sequential, which names its tensors ("out.3.weight").
 enum class HeadLayerKind { kLinear, kRelu, kTanh, kSigmoid, kGelu, kDropout };
+
+// What a stream (regression) model applies to the head's outputs at every
+// step (docs/model-format.md, "output_activation"): nothing, an elementwise
+// sigmoid, or a softmax over the step's outputs.
+enum class OutputActivation { kNone, kSigmoid, kSoftmax };
 struct HeadLayer {
   HeadLayerKind kind = HeadLayerKind::kLinear;
   int width = 0;  // kLinear only: out_features.
@@ -49,6 +54,8 @@ std::string_view TaskName(Task task);
 std::string_view ReadoutName(Readout readout);
 // "linear", "relu", "tanh", "sigmoid", "gelu", "dropout".
 std::string_view HeadLayerName(HeadLayerKind kind);
+// "none", "sigmoid", "softmax".
+std::string_view OutputActivationName(OutputActivation activation);
 
 // Gate blocks stacked in PyTorch's weight_ih / weight_hh rows: LSTM 4 (i, f,
 // g, o), GRU 3 (r, z, n), vanilla RNN 1.
@@ -69,7 +76,11 @@ struct ModelConfig {
   // Empty: the single nn.Linear `out` (out.weight, out.bias). Otherwise the
   // modules of the nn.Sequential `out`; its last linear is output_size wide.
   std::vector<HeadLayer> head = {};
-  std::vector<std::string> labels;  // Empty, or one per output.
+  // Regression only: applied to the head's outputs at every step.
+  OutputActivation output_activation = OutputActivation::kNone;
+  // Empty, or one per output (classification, or regression with an
+  // output activation).
+  std::vector<std::string> labels;
   std::string weights_file = "model.safetensors";
   std::string description;  // Free text for people; may be empty.
 

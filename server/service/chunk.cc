@@ -1,7 +1,10 @@
 #include "server/service/chunk.h"
 
+#include <algorithm>
+#include <numeric>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -9,6 +12,33 @@
 #include "server/sessions/digest.h"
 
 namespace rnnserve::service {
+
+namespace {
+
+// One StepTop per step of the response's outputs: the k most probable
+// classes, ties to the lower index.
+void AddStepTops(const model::ModelConfig& config, uint32_t k,
+                 v1::RegressResponse& response) {
+  const int outputs = config.output_size;
+  const int steps = response.outputs_size() / outputs;
+  std::vector<int> order(outputs);
+  for (int t = 0; t < steps; ++t) {
+    const float* p = response.outputs().data() + t * outputs;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(
+        order.begin(), order.begin() + k, order.end(),
+        [p](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    v1::StepTop* step = response.add_step_top();
+    for (uint32_t j = 0; j < k; ++j) {
+      v1::ClassScore* score = step->add_top();
+      score->set_index(order[j]);
+      if (!config.labels.empty()) score->set_label(config.labels[order[j]]);
+      score->set_probability(p[order[j]]);
+    }
+  }
+}
+
+}  // namespace
 
 std::string ChunkDigest(const v1::RegressRequest& request) {
   const std::string steps = absl::StrCat(request.steps());
@@ -26,6 +56,8 @@ absl::StatusOr<PendingChunk> PendingChunk::Prepare(
   PendingChunk chunk;
   chunk.from_ = r.next_step;
   chunk.digest_ = ChunkDigest(request);
+  chunk.top_k_ = std::min<uint32_t>(request.top_k(),
+                                    static_cast<uint32_t>(config.output_size));
   if (request.has_expected_first_step() &&
       request.expected_first_step() != r.next_step) {
     // The last applied chunk, sent again unchanged from where it was sent:
@@ -120,6 +152,7 @@ void PendingChunk::Describe(const sessions::AttachedSession& session,
   response.set_first_step(first_step_);
   response.set_steps(steps_);
   response.set_session_ended(end_session_);
+  if (top_k_ > 0) AddStepTops(config, top_k_, response);
 }
 
 namespace {

@@ -57,8 +57,9 @@ class PendingChunk {
   void Applied(sessions::AttachedSession& session,
                const v1::RegressResponse& response);
 
-  // Fills the response's bookkeeping fields. `with_token` on a stream's
-  // first response and on every RegressChunk response.
+  // Fills the response's bookkeeping fields, and its step_top from its
+  // outputs (run or replayed) when the request asked for top_k. `with_token`
+  // on a stream's first response and on every RegressChunk response.
   void Describe(const sessions::AttachedSession& session,
                 const model::ModelConfig& config, bool with_token,
                 v1::RegressResponse& response) const;
@@ -72,6 +73,7 @@ class PendingChunk {
   uint64_t from_ = 0;        // The session's position before the chunk.
   uint64_t first_step_ = 0;  // Where the chunk's first step lands.
   uint32_t steps_ = 0;
+  uint32_t top_k_ = 0;  // The request's, clamped to the output size.
   bool reset_ = false;
   bool end_session_ = false;
   std::string digest_;

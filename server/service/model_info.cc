@@ -68,6 +68,9 @@ void FillModelInfo(const VersionInfo& version, const Limits& limits,
   for (const std::string& label : c.labels) info.add_labels(label);
   if (c.task == model::Task::kClassification) {
     info.set_readout(std::string(model::ReadoutName(c.readout)));
+  } else {
+    info.set_output_activation(
+        std::string(model::OutputActivationName(c.output_activation)));
   }
   for (const model::HeadLayer& layer : c.head) {
     const std::string_view kind = model::HeadLayerName(layer.kind);

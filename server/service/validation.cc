@@ -135,6 +135,13 @@ absl::Status ValidateClassify(const v1::ClassifyRequest& request,
 absl::Status ValidateChunk(const v1::RegressRequest& request,
                            const model::ModelConfig& config,
                            const Limits& limits) {
+  if (request.top_k() > 0 &&
+      config.output_activation == model::OutputActivation::kNone) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k: model \"", config.name,
+                     "\" has no output activation (its outputs are not class "
+                     "probabilities); send top_k 0"));
+  }
   // The chunk's fields are the request's own: no prefix. Zero steps are a
   // control request: a reset, an end, or a read of the position.
   return ValidateSteps("", request.steps(), request.values(), config, limits,

@@ -7,6 +7,7 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -107,8 +108,11 @@ class StandInRepository final : public v1::Repository::Service {
   std::vector<std::string> authorizations_ ABSL_GUARDED_BY(mu_);
 };
 
+// A file of this process's own: tests run in parallel, in other processes,
+// and would otherwise rewrite each other's token files.
 std::string WriteFile(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + name;
+  const std::string path =
+      ::testing::TempDir() + std::to_string(getpid()) + "." + name;
   std::ofstream(path) << text;
   return path;
 }

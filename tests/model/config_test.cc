@@ -360,5 +360,49 @@ TEST(ConfigTest, EveryTruncationIsRejectedWithoutACrash) {
   }
 }
 
+TEST(ConfigTest, ReadsAStreamModelsOutputActivationAndLabels) {
+  using A = OutputActivation;
+  for (const auto& [name, activation] :
+       {std::pair{"none", A::kNone}, std::pair{"sigmoid", A::kSigmoid},
+        std::pair{"softmax", A::kSoftmax}}) {
+    EXPECT_EQ(
+        ParseOk(ConfigJson()
+                    .Set("task", "\"regression\"")
+                    .Set("output_activation", absl::StrCat("\"", name, "\""))
+                    .Build())
+            .output_activation,
+        activation);
+  }
+  EXPECT_EQ(ParseOk(ConfigJson().Set("task", "\"regression\"").Build())
+                .output_activation,
+            A::kNone);
+  const ModelConfig config =
+      ParseOk(ConfigJson()
+                  .Set("task", "\"regression\"")
+                  .Set("output_activation", "\"softmax\"")
+                  .Set("labels", R"(["yes", "no"])")
+                  .Build());
+  EXPECT_THAT(config.labels, ElementsAre("yes", "no"));
+}
+
+TEST(ConfigTest, RejectsOutputActivationWhereItDoesNotBelong) {
+  EXPECT_THAT(Reject(ConfigJson().Set("output_activation", "\"softmax\"")),
+              HasSubstr("models/x/config.json: \"output_activation\" is only "
+                        "allowed with \"task\" \"regression\""));
+  EXPECT_THAT(Reject(ConfigJson()
+                         .Set("task", "\"regression\"")
+                         .Set("output_activation", "\"relu\"")),
+              HasSubstr("\"output_activation\" must be one of \"none\", "
+                        "\"sigmoid\", \"softmax\", got \"relu\""));
+  // Labels name classes: a stream model's outputs are classes only with an
+  // activation.
+  for (const char* activation : {"", "\"none\""}) {
+    ConfigJson json;
+    json.Set("task", "\"regression\"").Set("labels", R"(["yes", "no"])");
+    if (*activation != '\0') json.Set("output_activation", activation);
+    EXPECT_THAT(Reject(json), HasSubstr("\"labels\" is only allowed"));
+  }
+}
+
 }  // namespace
 }  // namespace rnnserve::model
