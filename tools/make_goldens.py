@@ -202,6 +202,12 @@ def make_case(case, out_dir):
             if lstm:
                 tensors["c0"] = c0.numpy()
             tensors["outputs"] = outputs.numpy()
+            if case.embedding is not None:
+                # From a zero state too, as a new serving session starts.
+                zero = torch.zeros(n, t_max, case.output_size)
+                for i, length in enumerate(LENGTHS):
+                    zero[i, :length] = module(inputs[i:i + 1, :length])[0][0]
+                tensors["outputs_zero_state"] = zero.numpy()
             tensors["h_n"] = h_n.numpy()
             if lstm:
                 tensors["c_n"] = c_n.numpy()

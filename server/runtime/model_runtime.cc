@@ -352,14 +352,19 @@ absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {
   }
   // One real run, so that the first call does not pay for first touches.
   const model::ModelConfig& config = engine_->config();
-  std::vector<float> input(config.input_size, 0.0f);
+  // An embedding model reads token id 0 instead of a row of zeros.
+  std::vector<float> input(config.has_embedding() ? 0 : config.input_size,
+                           0.0f);
+  const int64_t token = 0;
+  const std::span<const int64_t> tokens(&token, config.has_embedding() ? 1 : 0);
   std::vector<float> output(config.output_size);
   if (config.task == model::Task::kClassification) {
     engine::ClassifyItem item{1, input, output, {}};
+    item.tokens = tokens;
     return engine_->Classify({&item, 1});
   }
   std::vector<float> state(config.state_size());
-  engine::RegressItem item{1, input, {}, state, output};
+  engine::RegressItem item{1, input, {}, state, output, tokens};
   return engine_->Regress({&item, 1});
 }
 
