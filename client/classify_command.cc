@@ -28,6 +28,7 @@ struct ClassifyOptions {
   int64_t count = 1000;
   int64_t offset = 0;
   std::string csv;
+  std::string tokens;
   bool csv_label_column = false;
   int64_t batch = 32;
   int64_t concurrency = 4;
@@ -103,6 +104,9 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
   flags.String("csv", &o.csv,
                "CSV file to classify instead of images: one sequence per "
                "line, steps * input_size comma-separated values.");
+  flags.String("tokens", &o.tokens,
+               "Token ids to classify instead of images, one sequence, e.g. "
+               "1,2,3 (one id per step; for a model with an embedding).");
   flags.Bool("csv-label-column", &o.csv_label_column,
              "The first CSV column is the true class (index or label).");
   flags.Int("batch", &o.batch, "Sequences per request.", 1);
@@ -122,7 +126,9 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_CLASSIFICATION));
   ClassifyInputs inputs;
-  if (!o.csv.empty()) {
+  if (!o.tokens.empty()) {
+    ASSIGN_OR_RETURN(inputs, LoadTokenInputs(o.tokens, model));
+  } else if (!o.csv.empty()) {
     ASSIGN_OR_RETURN(inputs, LoadCsvInputs(o.csv, o.csv_label_column, model));
   } else {
     ASSIGN_OR_RETURN(

@@ -3,7 +3,10 @@
 #include <charconv>
 #include <cstdio>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/csv_reader.h"
 #include "client/idx_reader.h"
 #include "server/common/status_macros.h"
@@ -130,6 +133,34 @@ absl::StatusOr<ClassifyInputs> LoadCsvInputs(const std::string& path,
       inputs.true_classes.push_back(*label);
     }
   }
+  return inputs;
+}
+
+absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
+                                               const v1::ModelInfo& model) {
+  if (model.input_kind() != v1::INPUT_KIND_TOKEN_IDS) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--tokens: model \"", model.name(),
+                     "\" reads values, not token ids; use --csv or --images"));
+  }
+  v1::Sequence sequence;
+  int position = 0;
+  for (absl::string_view part : absl::StrSplit(tokens, ',')) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &id) || id < 0 ||
+        id >= model.vocabulary_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tokens[", position, "]: \"", part, "\" is not a token id in [0, ",
+          model.vocabulary_size(), ")"));
+    }
+    sequence.add_token_ids(id);
+    ++position;
+  }
+  sequence.set_steps(static_cast<uint32_t>(sequence.token_ids_size()));
+  ClassifyInputs inputs;
+  inputs.source_name = "sequence";
+  inputs.sequences.push_back(std::move(sequence));
+  inputs.source_index.push_back(0);
   return inputs;
 }
 

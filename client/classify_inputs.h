@@ -38,6 +38,12 @@ absl::StatusOr<ClassifyInputs> LoadCsvInputs(const std::string& path,
                                              bool label_column,
                                              const v1::ModelInfo& model);
 
+// One sequence of token ids for a model that reads them (ModelInfo
+// input_kind INPUT_KIND_TOKEN_IDS), from "1,2,3": one id per step, each in
+// [0, vocabulary_size). The message names the position of a bad id.
+absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
+                                               const v1::ModelInfo& model);
+
 }  // namespace rnnserve::client
 
 #endif  // RNNSERVE_CLIENT_CLASSIFY_INPUTS_H_

@@ -155,6 +155,13 @@ def config_from_state_dict(state_dict, cell=None, head=None):
     ])
     if sequential is not None:
         config["head"] = sequential
+    if "embedding.weight" in state_dict:
+        table = state_dict["embedding.weight"]
+        if len(table.shape) != 2 or int(table.shape[1]) != config["input_size"]:
+            raise fmt.FormatError(f"embedding.weight shape {list(table.shape)} is not "
+                                  f"(num_embeddings, input_size {config['input_size']})")
+        config["embedding"] = OrderedDict([("num_embeddings", int(table.shape[0])),
+                                           ("embedding_dim", int(table.shape[1]))])
     return config
 
 
@@ -195,6 +202,17 @@ def _folder_outputs(module, x, task):
         return [outputs, state[0], state[1]]
 
 
+def _rebuild_embedding(config, tensors):
+    """An nn.Embedding holding embedding.weight, or None without one."""
+    if "embedding" not in config:
+        return None
+    e = config["embedding"]
+    embedding = torch.nn.Embedding(e["num_embeddings"], e["embedding_dim"],
+                                   padding_idx=e.get("padding_idx"))
+    embedding.load_state_dict({"weight": torch.as_tensor(tensors["embedding.weight"])})
+    return embedding.eval()
+
+
 def _rebuild_original(config, tensors):
     """Plain PyTorch layers holding the given tensors, built independently
     of RecurrentModel, to check the folder against."""
@@ -210,7 +228,7 @@ def _rebuild_original(config, tensors):
     return rnn.eval(), out.eval()
 
 
-def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
+def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6, embedding=None):
     """Reads `folder` back and checks it against the original.
 
     Every tensor must be bit-identical to `tensors`, and the outputs (logits,
@@ -228,8 +246,16 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
     generator = torch.Generator().manual_seed(seed)
     worst = 0.0
     for steps in (1, 3, 17):
-        x = torch.rand(4, steps, config["input_size"], generator=generator) * 2 - 1
-        want = _reference_outputs(rnn, out, x, config["task"], config.get("readout"),
+        if "embedding" in config:
+            # Token ids; the original's rows looked up by its own nn.Embedding.
+            vocabulary = config["embedding"]["num_embeddings"]
+            x = torch.randint(0, vocabulary, (4, steps), generator=generator)
+            with torch.no_grad():
+                rows = embedding(x)
+        else:
+            x = torch.rand(4, steps, config["input_size"], generator=generator) * 2 - 1
+            rows = x
+        want = _reference_outputs(rnn, out, rows, config["task"], config.get("readout"),
                                   config.get("output_activation"))
         got = _folder_outputs(loaded, x, config["task"])
         for a, b in zip(want, got):
@@ -243,11 +269,12 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6):
 def export_model(source, folder, task, version="1", labels=None, cell=None,
                  description=None, training=None, weights=fmt.DEFAULT_WEIGHTS,
                  metadata=None, check=True, readout=None, head=None,
-                 output_activation=None):
+                 output_activation=None, padding_idx=None):
     """Writes the rnnserve model folder `folder` for `source`.
 
-    source: an nn.Module with `rnn` and `out`, or a state_dict (mapping of
-      "rnn.*" and "out.*" names to tensors).
+    source: an nn.Module with `rnn` and `out` (and optionally an nn.Embedding
+      `embedding` before rnn), or a state_dict (mapping of "rnn.*", "out.*"
+      and optionally "embedding.weight" to tensors).
     task: "classification" or "regression". version: string reported to
       clients. labels: optional class names (classification, or regression
       with an output_activation).
@@ -265,6 +292,8 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
       Sequential head is read off the module.
     output_activation: regression only: "none", "sigmoid" or "softmax",
       applied to the head's outputs at every step; written only when given.
+    padding_idx: a state_dict with embedding.weight only: the nn.Embedding's
+      padding_idx, recorded in the config (it does not change the outputs).
 
     Returns the config written. Raises rnnserve_format.FormatError (a
     ValueError) on anything that does not fit the format.
@@ -274,16 +303,25 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
         if cell is not None and cell != partial["cell"]:
             raise fmt.FormatError(f"module is {partial['cell']}, not {cell}")
         extra = [k for k in source.state_dict()
-                 if not (k.startswith("rnn.") or k.startswith("out."))]
+                 if not (k.startswith("rnn.") or k.startswith("out.")
+                         or k == "embedding.weight")]
         if extra:
             raise fmt.FormatError(f"module has parameters outside rnn and out: {extra}; "
                                   "the server would ignore them")
         if head is not None:
             raise fmt.FormatError("head is read off the module; pass it for a state_dict only")
+        if padding_idx is not None:
+            raise fmt.FormatError("padding_idx is read off the module; pass it for a "
+                                  "state_dict only")
         tensors = fmt.module_tensors(source)
         rnn, out = source.rnn, source.out
+        embedding = getattr(source, "embedding", None)
     elif isinstance(source, dict):
         partial = config_from_state_dict(source, cell, head)
+        if padding_idx is not None:
+            if "embedding" not in partial:
+                raise fmt.FormatError("padding_idx needs embedding.weight in the state_dict")
+            partial["embedding"]["padding_idx"] = padding_idx
         tensors = OrderedDict()
         for name, value in source.items():
             array = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
@@ -312,10 +350,11 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
     fmt.check_weights(config, tensors, source="source model")
     if rnn is None:
         rnn, out = _rebuild_original(config, tensors)
+        embedding = _rebuild_embedding(config, tensors)
 
     written = fmt.write_model_folder(folder, config, tensors, metadata)
     if check:
-        round_trip(folder, tensors, rnn, out, written)
+        round_trip(folder, tensors, rnn, out, written, embedding=embedding)
     return written
 
 
@@ -421,6 +460,9 @@ def main(argv=None):
                         help="read the model from an ONNX file (as torch.onnx.export "
                              "writes it: LSTM/GRU/RNN layers and a Linear head) instead of "
                              "SOURCE; anything else is refused naming the node")
+    parser.add_argument("--padding-idx", type=int,
+                        help="a state_dict with embedding.weight: the nn.Embedding's "
+                             "padding_idx, recorded in the config (a module's is read off it)")
     parser.add_argument("--no-check", action="store_true",
                         help="skip reading the folder back and comparing outputs")
     args = parser.parse_args(argv)
@@ -453,7 +495,8 @@ def main(argv=None):
                               description=args.description, training=training,
                               weights=args.weights, check=not args.no_check,
                               readout=args.readout, head=args.head,
-                              output_activation=args.output_activation)
+                              output_activation=args.output_activation,
+                              padding_idx=args.padding_idx)
     except fmt.FormatError as e:
         print(f"export_model: {e}", file=sys.stderr)
         return 1

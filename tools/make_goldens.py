@@ -32,8 +32,8 @@ from train_seed_models import load_fashion, SINE_DT  # noqa: E402
 
 Case = namedtuple("Case", "name cell input_size hidden_size num_layers "
                           "bidirectional task output_size bias labels readout head "
-                          "output_activation",
-                  defaults=(None, None, None))
+                          "output_activation embedding",
+                  defaults=(None, None, None, None))
 
 
 def _head(*modules):
@@ -85,6 +85,14 @@ CASES = [
          ["sil", "yes", "no", "up", "down"], None, None, "softmax"),
     Case("lstm_reg_1l_sigmoid", "lstm", 3, 6, 1, False, "regression", 3, True,
          ["speech", "music", "noise"], None, None, "sigmoid"),
+    # Token inputs: an nn.Embedding (vocabulary, padding_idx) before the rnn;
+    # input_size is the embedding's width.
+    Case("emb_lstm_cls_1l_pad", "lstm", 8, 10, 1, False, "classification", 4, True, None,
+         None, None, embedding=(30, 0)),
+    Case("emb_gru_cls_2l_bi", "gru", 6, 7, 2, True, "classification", 3, True, None,
+         None, None, embedding=(40, None)),
+    Case("emb_rnn_tanh_reg_1l", "rnn_tanh", 5, 9, 1, False, "regression", 2, True, None,
+         None, None, embedding=(25, None)),
 ]
 
 LENGTHS = [7, 1, 12, 12, 3]  # Mixed, with a single step and a duplicate.
@@ -117,6 +125,12 @@ def case_config(case):
         config["head"] = case.head
     if case.labels is not None:
         config["labels"] = case.labels
+    if case.embedding is not None:
+        vocabulary, padding_idx = case.embedding
+        config["embedding"] = OrderedDict([("num_embeddings", vocabulary),
+                                           ("embedding_dim", case.input_size)])
+        if padding_idx is not None:
+            config["embedding"]["padding_idx"] = padding_idx
     config["description"] = (f"Golden test case {case.name}: PyTorch's default random "
                              "init, not a trained model.")
     config["training"] = {"init": "PyTorch default", "seed": case_seed(case.name),
@@ -151,12 +165,24 @@ def make_case(case, out_dir):
 
     generator = torch.Generator().manual_seed(seed + 1)
     n, t_max = len(LENGTHS), max(LENGTHS)
-    inputs = torch.rand(n, t_max, case.input_size, generator=generator) * 2 - 1
-    for i, length in enumerate(LENGTHS):
-        inputs[i, length:] = 0
     tensors = OrderedDict()
     tensors["lengths"] = np.array(LENGTHS, dtype=np.int64)
-    tensors["inputs"] = inputs.numpy()
+    if case.embedding is None:
+        inputs = torch.rand(n, t_max, case.input_size, generator=generator) * 2 - 1
+        for i, length in enumerate(LENGTHS):
+            inputs[i, length:] = 0
+        tensors["inputs"] = inputs.numpy()
+    else:
+        # Token ids over the whole vocabulary, its first and last id included;
+        # with a padding_idx, it appears inside sequences too.
+        vocabulary, padding_idx = case.embedding
+        inputs = torch.randint(0, vocabulary, (n, t_max), generator=generator)
+        inputs[0, 0], inputs[2, 1] = 0, vocabulary - 1
+        if padding_idx is not None:
+            inputs[0, 3] = inputs[3, 5] = padding_idx
+        for i, length in enumerate(LENGTHS):
+            inputs[i, length:] = 0
+        tensors["tokens"] = inputs.numpy().astype(np.int64)
     lstm = case.cell == "lstm"
     with torch.no_grad():
         if case.task == "classification":
@@ -183,7 +209,7 @@ def make_case(case, out_dir):
             if lstm:
                 tensors["c0"] = c0.numpy()
             tensors["outputs"] = outputs.numpy()
-            if case.output_activation is not None:
+            if case.output_activation is not None or case.embedding is not None:
                 # What a new session (zero state) answers, for the service.
                 zero = torch.zeros(n, t_max, case.output_size)
                 for i, length in enumerate(LENGTHS):
@@ -192,7 +218,8 @@ def make_case(case, out_dir):
             tensors["h_n"] = h_n.numpy()
             if lstm:
                 tensors["c_n"] = c_n.numpy()
-    check_modest(case.name, **{k: v for k, v in tensors.items() if k != "lengths"})
+    check_modest(case.name, **{k: v for k, v in tensors.items()
+                               if k not in ("lengths", "tokens")})
     fmt.write_safetensors(os.path.join(folder, "golden.safetensors"), tensors,
                           {"case": case.name, "generator": "tools/make_goldens.py",
                            "seed": str(seed)})

@@ -48,7 +48,7 @@ CONFIG_KEYS = ("format_version", "version", "cell", "input_size",
                "hidden_size", "num_layers", "bidirectional", "bias",
                "output_size", "task", "readout", "head", "labels", "weights",
                "description", "training",
-               "output_activation")
+               "output_activation", "embedding")
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -327,6 +327,35 @@ def normalize_config(config):
         if not isinstance(config["training"], dict):
             raise FormatError("config: 'training' must be a JSON object")
         out["training"] = config["training"]
+    if "embedding" in config:
+        out["embedding"] = _normalize_embedding(config["embedding"], out["input_size"])
+    return out
+
+
+def _normalize_embedding(embedding, input_size):
+    """Checks config "embedding" (an nn.Embedding before the rnn); returns a copy."""
+    if not isinstance(embedding, dict):
+        raise FormatError("config: 'embedding' must be an object {num_embeddings, "
+                          f"embedding_dim, padding_idx (optional)}}, got {embedding!r}")
+    unknown = sorted(set(embedding) - {"num_embeddings", "embedding_dim", "padding_idx"})
+    if unknown:
+        raise FormatError(f"config: 'embedding' has unknown keys {unknown}")
+    out = OrderedDict()
+    for key in ("num_embeddings", "embedding_dim"):
+        value = embedding.get(key)
+        if not _is_int(value) or value < 1:
+            raise FormatError(f"config: 'embedding' {key!r} must be an integer >= 1, "
+                              f"got {value!r}")
+        out[key] = value
+    if out["embedding_dim"] != input_size:
+        raise FormatError(f"config: 'embedding' 'embedding_dim' {out['embedding_dim']} must "
+                          f"equal 'input_size' {input_size}")
+    if "padding_idx" in embedding:
+        p = embedding["padding_idx"]
+        if not _is_int(p) or not 0 <= p < out["num_embeddings"]:
+            raise FormatError(f"config: 'embedding' 'padding_idx' must be an integer in "
+                              f"[0, {out['num_embeddings']}), got {p!r}")
+        out["padding_idx"] = p
     return out
 
 
@@ -378,6 +407,8 @@ def expected_tensor_shapes(config):
     gates, hidden = GATES[cfg["cell"]], cfg["hidden_size"]
     directions = 2 if cfg["bidirectional"] else 1
     shapes = OrderedDict()
+    if "embedding" in cfg:
+        shapes["embedding.weight"] = (cfg["embedding"]["num_embeddings"], cfg["input_size"])
     for layer in range(cfg["num_layers"]):
         width = cfg["input_size"] if layer == 0 else directions * hidden
         for direction in range(directions):
@@ -518,17 +549,27 @@ def _define_recurrent_model():
             self.config = cfg
             self.task = cfg["task"]
             directions = 2 if cfg["bidirectional"] else 1
+            if "embedding" in cfg:
+                e = cfg["embedding"]
+                self.embedding = torch.nn.Embedding(e["num_embeddings"], e["embedding_dim"],
+                                                    padding_idx=e.get("padding_idx"))
             self.rnn = make_rnn(cfg["cell"], cfg["input_size"], cfg["hidden_size"],
                                 cfg["num_layers"], cfg["bias"], cfg["bidirectional"])
             self.out = make_head(cfg.get("head"), directions * cfg["hidden_size"],
                                  cfg["output_size"])
 
+        def embed(self, x):
+            """Token ids (batch, steps) to rows of embedding.weight, if it has one."""
+            return self.embedding(x) if hasattr(self, "embedding") else x
+
         def run(self, x, state=None):
             """(head applied at every step, final state), whatever the task."""
+            x = self.embed(x)
             r_out, state_n = self.rnn(x, state)
             return self.out(r_out), state_n
 
         def forward(self, x, state=None):
+            x = self.embed(x)
             r_out, state_n = self.rnn(x, state)
             if self.task == "classification":
                 return self.out(apply_readout(r_out, state_n, self.config.get("readout"),
@@ -592,6 +633,21 @@ def config_from_module(module, task, output_size=None):
     ])
     if head is not None:
         config["head"] = head
+    embedding = getattr(module, "embedding", None)
+    if embedding is not None:
+        if not isinstance(embedding, nn.Embedding):
+            raise FormatError(f"module.embedding is {type(embedding).__name__}; need "
+                              "nn.Embedding")
+        if embedding.embedding_dim != rnn.input_size:
+            raise FormatError(f"module.embedding has embedding_dim {embedding.embedding_dim}; "
+                              f"module.rnn reads input_size {rnn.input_size}")
+        if embedding.max_norm is not None:
+            raise FormatError("module.embedding has max_norm set (it rewrites rows at "
+                              "lookup); not supported")
+        config["embedding"] = OrderedDict([("num_embeddings", embedding.num_embeddings),
+                                           ("embedding_dim", embedding.embedding_dim)])
+        if embedding.padding_idx is not None:
+            config["embedding"]["padding_idx"] = embedding.padding_idx
     return config
 
 
@@ -635,9 +691,11 @@ def _check_linear(where, layer, in_features):
 
 
 def module_tensors(module):
-    """OrderedDict of the module's rnn.* and out.* tensors as float32 numpy."""
+    """OrderedDict of the module's embedding.*, rnn.* and out.* tensors as
+    float32 numpy."""
     tensors = OrderedDict()
-    for prefix in ("rnn", "out"):
+    prefixes = ("embedding", "rnn", "out") if hasattr(module, "embedding") else ("rnn", "out")
+    for prefix in prefixes:
         for name, value in getattr(module, prefix).state_dict().items():
             tensors[f"{prefix}.{name}"] = _to_numpy(value).astype(np.float32)
     return tensors

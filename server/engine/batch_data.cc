@@ -61,6 +61,7 @@ void ScatterState(const model::ModelConfig& config, const Batch& batch,
 }
 
 const float* CopyInputs(const model::ModelConfig& config, const Batch& batch,
+                        const std::vector<float>& embedding,
                         std::vector<float>& src_buffer) {
   // Time-major input: step t of sequence b at (t * n + b). The padding is
   // zeros, so that it cannot produce infinities or NaNs; the steps it feeds
@@ -72,7 +73,11 @@ const float* CopyInputs(const model::ModelConfig& config, const Batch& batch,
   for (int b = 0; b < n; ++b) {
     for (int t = 0; t < steps; ++t) {
       float* to = src + (static_cast<size_t>(t) * n + b) * input;
-      if (t < batch.valid[b]) {
+      if (t < batch.valid[b] && batch.tokens != nullptr) {
+        // The embedding lookup: the row as stored, exactly.
+        const size_t row = static_cast<size_t>((*batch.tokens)[b][t]);
+        std::memcpy(to, embedding.data() + row * input, input * sizeof(float));
+      } else if (t < batch.valid[b]) {
         std::memcpy(to, batch.inputs[b] + t * input, input * sizeof(float));
       } else {
         std::fill(to, to + input, 0.0f);

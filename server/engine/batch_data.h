@@ -10,6 +10,7 @@
 #define RNNSERVE_SERVER_ENGINE_BATCH_DATA_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "server/engine/engine.h"
@@ -32,12 +33,18 @@ struct Batch {
   const std::vector<int>& valid;
   const std::vector<const float*>& state_in;
   const std::vector<float*>& state_out;
+  // An embedding model's token ids at step `start` of each item, instead
+  // of `inputs`; null for float models.
+  const std::vector<const int64_t*>* tokens = nullptr;
   int size() const { return static_cast<int>(inputs.size()); }
 };
 
 // Copies `batch`'s inputs time-major into `src`: step t of sequence b at
-// (t * n + b), padding zeros. Returns its data.
+// (t * n + b), padding zeros. With `batch.tokens`, step t's input is row
+// tokens[b][t] of `embedding` (num_embeddings x input_size), ids checked by
+// the caller. Returns its data.
 const float* CopyInputs(const model::ModelConfig& config, const Batch& batch,
+                        const std::vector<float>& embedding,
                         std::vector<float>& src);
 
 // The hidden states (`cell`: the LSTM cell states) of `group`'s layers, for

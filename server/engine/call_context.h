@@ -43,6 +43,7 @@ struct Workspace {
   SegmentScratch segment_scratch;
   // One segment's items, and the steps of input each has in it.
   std::vector<const float*> inputs;
+  std::vector<const int64_t*> tokens;  // Embedding models, instead.
   std::vector<int> valid;
   std::vector<const float*> states_in;
   std::vector<float*> states_out;

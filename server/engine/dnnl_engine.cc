@@ -70,6 +70,7 @@ class DnnlEngine final : public Engine {
   DnnlEngine(const model::Model& model, const DnnlEngineOptions& options)
       : cpu_(dnnl::engine::kind::cpu, 0),
         config_(model.config),
+        embedding_(model.embedding_weight),
         head_(model),
         builder_(cpu_, model),
         plans_(options.max_cached_plans) {}
@@ -117,12 +118,14 @@ class DnnlEngine final : public Engine {
   template <typename Item>
   void FillBatch(std::span<const Item> items, const Segment& segment,
                  Workspace& ws) const;
-  // An item's step count, and its inputs' size against it.
+  // An item's step count, and its inputs' size (or for an embedding model
+  // its token ids' count and range) against it.
   absl::Status CheckSteps(const char* rpc, size_t item, int steps,
-                          size_t inputs) const;
+                          size_t inputs, std::span<const int64_t> tokens) const;
 
   const dnnl::engine cpu_;
   const model::ModelConfig config_;
+  const std::vector<float> embedding_;  // Empty without an embedding.
   const Head head_;
   PlanBuilder builder_;
   const std::vector<LayerGroup> groups_ = PlanLayerGroups(config_);
@@ -224,7 +227,7 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
   Workspace& ws = context.workspace();
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan,
                    GetPlan(batch.steps, batch.size()));
-  const float* layer_in = CopyInputs(config_, batch, ws.src);
+  const float* layer_in = CopyInputs(config_, batch, embedding_, ws.src);
   const size_t layer_floats = static_cast<size_t>(batch.steps) * batch.size() *
                               config_.num_directions() * config_.hidden_size;
   if (ws.scratchpad.size() < plan->scratchpad_bytes) {
@@ -247,10 +250,33 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
 }
 
 absl::Status DnnlEngine::CheckSteps(const char* rpc, size_t item, int steps,
-                                    size_t inputs) const {
+                                    size_t inputs,
+                                    std::span<const int64_t> tokens) const {
   if (steps < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(rpc, " item ", item, ": steps must be >= 1, got ", steps));
+  }
+  if (config_.has_embedding()) {
+    if (inputs != 0) return SizeError(rpc, item, "inputs", inputs, 0);
+    if (tokens.size() != static_cast<size_t>(steps)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(rpc, " item ", item, ": tokens has ", tokens.size(),
+                       " ids, expected ", steps));
+    }
+    const int64_t vocabulary = config_.embedding.num_embeddings;
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      if (tokens[t] < 0 || tokens[t] >= vocabulary) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(rpc, " item ", item, ": tokens[", t, "] ", tokens[t],
+                         " is outside the vocabulary [0, ", vocabulary, ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (!tokens.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(rpc, " item ", item, ": model ", config_.name,
+                     " reads float inputs, not token ids"));
   }
   const size_t want = static_cast<size_t>(steps) * config_.input_size;
   if (inputs != want) return SizeError(rpc, item, "inputs", inputs, want);
@@ -261,6 +287,7 @@ template <typename Item>
 void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
                            Workspace& ws) const {
   ws.inputs.clear();
+  ws.tokens.clear();
   ws.valid.clear();
   ws.states_in.clear();
   ws.states_out.clear();
@@ -269,7 +296,12 @@ void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
   const int end = segment.start + segment.steps;
   for (int p = segment.begin; p < segment.end; ++p) {
     const Item& item = items[ws.order[p]];
-    ws.inputs.push_back(item.inputs.data() + segment.start * input);
+    // Only one of the two is non-empty (CheckSteps).
+    ws.inputs.push_back(item.inputs.empty()
+                            ? nullptr
+                            : item.inputs.data() + segment.start * input);
+    ws.tokens.push_back(
+        item.tokens.empty() ? nullptr : item.tokens.data() + segment.start);
     ws.valid.push_back(std::min(item.steps, end) - segment.start);
     // Segments are planned in blocks of kMaxBatch items of the order, so
     // p % kMaxBatch is the item's own slot within its block.
@@ -283,6 +315,7 @@ void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
   // are never read.
   for (int p = segment.end - segment.begin; p < segment.rows; ++p) {
     ws.inputs.push_back(nullptr);
+    ws.tokens.push_back(nullptr);
     ws.valid.push_back(0);
     ws.states_in.push_back(nullptr);
     ws.states_out.push_back(nullptr);
@@ -299,7 +332,8 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
-    RETURN_IF_ERROR(CheckSteps(rpc, i, item.steps, item.inputs.size()));
+    RETURN_IF_ERROR(
+        CheckSteps(rpc, i, item.steps, item.inputs.size(), item.tokens));
     RETURN_IF_ERROR(check_item(i, item));
     ws.steps[i] = item.steps;
   }
@@ -327,8 +361,13 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   }
   for (const Segment& segment : ws.segments) {
     FillBatch(items, segment, ws);
-    const Batch batch{segment.steps, segment.start, ws.inputs,
-                      ws.valid,      ws.states_in,  ws.states_out};
+    const Batch batch{segment.steps,
+                      segment.start,
+                      ws.inputs,
+                      ws.valid,
+                      ws.states_in,
+                      ws.states_out,
+                      config_.has_embedding() ? &ws.tokens : nullptr};
     ASSIGN_OR_RETURN(const float* out, Run(batch, context));
     for (int b = 0; b < segment.end - segment.begin; ++b) {
       emit(items[ws.order[segment.begin + b]], batch, out, b);

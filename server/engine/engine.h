@@ -32,6 +32,9 @@ struct ClassifyItem {
   std::span<const float> state_in = {};
   std::span<float> state_out = {};  // The same size, or empty; may alias
                                     // state_in
+  // An embedding model's input instead of `inputs` (then empty): one token
+  // id per step, each in [0, num_embeddings).
+  std::span<const int64_t> tokens = {};
 };
 
 // One chunk of a stream: `steps` inputs that continue from `state_in`.
@@ -41,6 +44,8 @@ struct RegressItem {
   std::span<const float> state_in;  // state_size(), or empty for zeros
   std::span<float> state_out;       // state_size(); may alias state_in
   std::span<float> outputs;         // steps x output_size, row-major
+  // An embedding model's input instead of `inputs`, as in ClassifyItem.
+  std::span<const int64_t> tokens = {};
 };
 
 // Counters that show the caches at work; they only grow.

@@ -17,12 +17,24 @@ namespace {
 using json::Describe;
 using json::Value;
 
-constexpr std::array<std::string_view, 17> kKnownKeys = {
-    "format_version",   "version",    "cell",          "input_size",
-    "hidden_size",      "num_layers", "bidirectional", "bias",
-    "output_size",      "task",       "readout",       "head",
-    "labels",           "weights",    "description",   "training",
-    "output_activation"};
+constexpr std::array<std::string_view, 18> kKnownKeys = {"format_version",
+                                                         "version",
+                                                         "cell",
+                                                         "input_size",
+                                                         "hidden_size",
+                                                         "num_layers",
+                                                         "bidirectional",
+                                                         "bias",
+                                                         "output_size",
+                                                         "task",
+                                                         "readout",
+                                                         "head",
+                                                         "labels",
+                                                         "weights",
+                                                         "description",
+                                                         "training",
+                                                         "output_activation",
+                                                         "embedding"};
 
 constexpr std::array<std::pair<std::string_view, Cell>, 4> kCells = {{
     {"lstm", Cell::kLstm},
@@ -241,6 +253,49 @@ absl::Status ReadLabels(const ConfigReader& reader, const Value& labels,
   return absl::OkStatus();
 }
 
+// "embedding": {"num_embeddings": V, "embedding_dim": E, "padding_idx": P}
+// with P optional; ValidateConfig checks the values against each other.
+absl::Status ReadEmbedding(const ConfigReader& reader, const Value& embedding,
+                           ModelConfig* config) {
+  const auto error = [&](const auto&... parts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(reader.source()), ": \"embedding\" ", parts...));
+  };
+  if (!embedding.is_object()) {
+    return error("must be an object {\"num_embeddings\": V, ",
+                 "\"embedding_dim\": E, \"padding_idx\": P (optional)}, got ",
+                 Describe(embedding));
+  }
+  for (const Value::Member& member : embedding.object()) {
+    if (member.first != "num_embeddings" && member.first != "embedding_dim" &&
+        member.first != "padding_idx") {
+      return error("has the unknown key ", json::Quote(member.first));
+    }
+  }
+  const auto field = [&](std::string_view key, int min, int max,
+                         bool required) -> absl::StatusOr<int> {
+    const Value* value = embedding.Find(key);
+    if (value == nullptr) {
+      if (!required) return -1;
+      return error("is missing the key \"", AbslView(key), "\"");
+    }
+    const std::optional<int64_t> i = value->integer();
+    if (!i || *i < min || *i > max) {
+      return error("\"", AbslView(key), "\" must be an integer in [", min, ", ",
+                   max, "], got ", Describe(*value));
+    }
+    return static_cast<int>(*i);
+  };
+  ASSIGN_OR_RETURN(config->embedding.num_embeddings,
+                   field("num_embeddings", 1, kMaxVocabulary, true));
+  ASSIGN_OR_RETURN(config->embedding.embedding_dim,
+                   field("embedding_dim", 1, kMaxModelSize, true));
+  ASSIGN_OR_RETURN(
+      config->embedding.padding_idx,
+      field("padding_idx", 0, config->embedding.num_embeddings - 1, false));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
@@ -297,6 +352,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
   }
   if (const Value* head = reader.Optional("head")) {
     RETURN_IF_ERROR(ReadHead(reader, *head, &config));
+  }
+  if (const Value* embedding = reader.Optional("embedding")) {
+    RETURN_IF_ERROR(ReadEmbedding(reader, *embedding, &config));
   }
   if (const Value* labels = reader.Optional("labels")) {
     RETURN_IF_ERROR(ReadLabels(reader, *labels, &config));

@@ -183,6 +183,36 @@ std::string RecurrentTensorName(std::string_view kind, int layer,
                       direction == 1 ? "_reverse" : "");
 }
 
+namespace {
+
+// "embedding": a vocabulary within limits, a padding row inside it, and
+// rows as wide as the recurrent layers' input.
+absl::Status ValidateEmbedding(const ModelConfig& config) {
+  const EmbeddingConfig& e = config.embedding;
+  if (e.num_embeddings == 0 && e.embedding_dim == 0 && e.padding_idx == -1) {
+    return absl::OkStatus();
+  }
+  if (e.num_embeddings < 1 || e.num_embeddings > kMaxVocabulary) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"embedding\" \"num_embeddings\" must be in [1, ",
+                     kMaxVocabulary, "], got ", e.num_embeddings));
+  }
+  if (e.embedding_dim != config.input_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"embedding\" \"embedding_dim\" ", e.embedding_dim,
+                     " must equal \"input_size\" ", config.input_size,
+                     " (the recurrent layers read the embedding rows)"));
+  }
+  if (e.padding_idx < -1 || e.padding_idx >= e.num_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"embedding\" \"padding_idx\" must be in [0, ",
+                     e.num_embeddings, "), got ", e.padding_idx));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateConfig(const ModelConfig& config) {
   if (!IsValidCell(config.cell)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -213,6 +243,7 @@ absl::Status ValidateConfig(const ModelConfig& config) {
         "\"output_activation\" is only allowed with \"task\" "
         "\"regression\" (classification applies softmax itself)");
   }
+  RETURN_IF_ERROR(ValidateEmbedding(config));
   if (!config.labels.empty()) {
     if (config.task != Task::kClassification &&
         config.output_activation == OutputActivation::kNone) {

@@ -61,6 +61,17 @@ std::string_view OutputActivationName(OutputActivation activation);
 // g, o), GRU 3 (r, z, n), vanilla RNN 1.
 int NumGates(Cell cell);
 
+// An nn.Embedding before the recurrent layers (config "embedding"): the
+// model reads token ids, one per step, and step t's input is row id of
+// embedding.weight, (num_embeddings, embedding_dim).
+struct EmbeddingConfig {
+  int num_embeddings = 0;  // V; 0 when the model has no embedding.
+  int embedding_dim = 0;   // E; equals input_size.
+  int padding_idx = -1;    // In [0, V), or -1; documentation only.
+
+  bool operator==(const EmbeddingConfig&) const = default;
+};
+
 struct ModelConfig {
   std::string name;     // The model's folder name; how clients address it.
   std::string version;  // Free-form, reported with every answer.
@@ -82,7 +93,11 @@ struct ModelConfig {
   // output activation).
   std::vector<std::string> labels;
   std::string weights_file = "model.safetensors";
-  std::string description;  // Free text for people; may be empty.
+  std::string description;         // Free text for people; may be empty.
+  EmbeddingConfig embedding = {};  // num_embeddings 0: float inputs.
+
+  // Whether requests give token ids (one per step) instead of floats.
+  bool has_embedding() const { return embedding.num_embeddings > 0; }
 
   int num_directions() const { return bidirectional ? 2 : 1; }
   // Floats of recurrent state carried between chunks: h of every layer and
@@ -112,6 +127,8 @@ struct LinearWeights {
 
 struct Model {
   ModelConfig config;
+  // embedding.weight, (num_embeddings, input_size); empty without one.
+  std::vector<float> embedding_weight;
   // Indexed by layer * num_directions + direction (0 forward, 1 reverse).
   std::vector<LayerWeights> layers;
   // The single-Linear head (config.head empty):
@@ -130,7 +147,8 @@ int LayerInputSize(const ModelConfig& config, int layer);
 // make the server allocate without bound.
 inline constexpr int kMaxModelSize = 65536;  // input, hidden, output sizes
 inline constexpr int kMaxModelLayers = 64;
-inline constexpr int kMaxHeadLayers = 64;  // Modules of a Sequential head.
+inline constexpr int kMaxHeadLayers = 64;       // Modules of a Sequential head.
+inline constexpr int kMaxVocabulary = 1 << 26;  // "num_embeddings".
 // All tensors together, in floats: 1 GiB.
 inline constexpr int64_t kMaxModelParameters = int64_t{1} << 28;
 

@@ -58,6 +58,16 @@ int64_t TensorSpec::num_elements() const {
 
 std::vector<TensorSpec> ExpectedTensors(const ModelConfig& config) {
   std::vector<TensorSpec> specs;
+  if (config.has_embedding()) {
+    specs.push_back({TensorKind::kEmbedding,
+                     0,
+                     0,
+                     "embedding.weight",
+                     {config.embedding.num_embeddings, config.input_size},
+                     absl::StrCat("\"embedding\" num_embeddings ",
+                                  config.embedding.num_embeddings,
+                                  ", embedding_dim ", config.input_size)});
+  }
   const int64_t rows = int64_t{NumGates(config.cell)} * config.hidden_size;
   const std::string gate_rows = GateRows(config);
   for (int layer = 0; layer < config.num_layers; ++layer) {
@@ -108,7 +118,7 @@ int64_t NumParameters(const ModelConfig& config) {
   const int64_t hidden = config.hidden_size;
   const int64_t rows = NumGates(config.cell) * hidden;
   const int64_t directions = config.num_directions();
-  int64_t total = 0;
+  int64_t total = int64_t{config.embedding.num_embeddings} * config.input_size;
   for (int layer = 0; layer < config.num_layers; ++layer) {
     const int64_t per_direction =
         rows * (LayerInputSize(config, layer) + hidden + (config.bias ? 2 : 0));
@@ -134,6 +144,7 @@ const std::vector<float>& TensorValues(const Model& model,
 }
 
 std::vector<float>& MutableTensorValues(Model& model, const TensorSpec& spec) {
+  if (spec.kind == TensorKind::kEmbedding) return model.embedding_weight;
   if (spec.kind == TensorKind::kHeadWeight ||
       spec.kind == TensorKind::kHeadBias) {
     if (spec.layer < 0) {

@@ -19,6 +19,7 @@ enum class TensorKind {
   kBiasHh,
   kHeadWeight,  // out.weight, or out.{index}.weight of a Sequential head
   kHeadBias,    // out.bias, or out.{index}.bias
+  kEmbedding,   // embedding.weight
 };
 
 struct TensorSpec {

@@ -13,6 +13,15 @@
 namespace rnnserve::runtime {
 namespace {
 
+// Steps [from, from + n) of a per-step span `width` wide; empty stays empty
+// (an item has float inputs or token ids, not both).
+template <typename T>
+std::span<const T> StepsOf(std::span<const T> whole, int from, int n,
+                           size_t width) {
+  if (whole.empty()) return whole;
+  return whole.subspan(from * width, n * width);
+}
+
 using metrics::Method;
 
 // Schedules a task of a derived type; gives it back when refused.
@@ -136,8 +145,8 @@ int64_t ModelRuntime::AddClassifySlice(
     const engine::ClassifyItem& whole = task.items[i];
     if (whole.steps <= done) continue;
     const int n = std::min(whole.steps - done, slice);
-    engine::ClassifyItem part{
-        n, whole.inputs.subspan(done * input, n * input), {}, {}};
+    engine::ClassifyItem part{n, StepsOf(whole.inputs, done, n, input), {}, {}};
+    part.tokens = StepsOf(whole.tokens, done, n, 1);
     if (whole.steps - done > n && task.carried_.empty()) {
       task.carried_.resize(task.items.size() * state);
     }
@@ -211,10 +220,11 @@ void ModelRuntime::RunRegress(batching::Batch& batch) {
     if (done == 0) t.queue_wait = start - t.enqueued;
     // Each slice continues from the state the one before it left.
     const int n = std::min(t.item.steps - done, slice);
-    items.push_back({n, t.item.inputs.subspan(done * input, n * input),
+    items.push_back({n, StepsOf(t.item.inputs, done, n, input),
                      done == 0 ? t.item.state_in : t.item.state_out,
                      t.item.state_out,
-                     t.item.outputs.subspan(done * outputs, n * outputs)});
+                     t.item.outputs.subspan(done * outputs, n * outputs),
+                     StepsOf(t.item.tokens, done, n, 1)});
     steps += n;
   }
   const absl::Status status = engine_->Regress(items);
@@ -342,14 +352,19 @@ absl::Status ModelRuntime::Warmup(const std::vector<int>& steps) {
   }
   // One real run, so that the first call does not pay for first touches.
   const model::ModelConfig& config = engine_->config();
-  std::vector<float> input(config.input_size, 0.0f);
+  // An embedding model reads token id 0 instead of a row of zeros.
+  std::vector<float> input(config.has_embedding() ? 0 : config.input_size,
+                           0.0f);
+  const int64_t token = 0;
+  const std::span<const int64_t> tokens(&token, config.has_embedding() ? 1 : 0);
   std::vector<float> output(config.output_size);
   if (config.task == model::Task::kClassification) {
     engine::ClassifyItem item{1, input, output, {}};
+    item.tokens = tokens;
     return engine_->Classify({&item, 1});
   }
   std::vector<float> state(config.state_size());
-  engine::RegressItem item{1, input, {}, state, output};
+  engine::RegressItem item{1, input, {}, state, output, tokens};
   return engine_->Regress({&item, 1});
 }
 

@@ -45,8 +45,15 @@ std::string ChunkDigest(const v1::RegressRequest& request) {
   const std::string_view values(
       reinterpret_cast<const char*>(request.values().data()),
       request.values_size() * sizeof(float));
+  if (request.token_ids().empty()) {
+    return sessions::Sha256Hex(
+        {steps, request.reset_state() ? "reset" : "", values});
+  }
+  const std::string_view tokens(
+      reinterpret_cast<const char*>(request.token_ids().data()),
+      request.token_ids_size() * sizeof(int64_t));
   return sessions::Sha256Hex(
-      {steps, request.reset_state() ? "reset" : "", values});
+      {steps, request.reset_state() ? "reset" : "", values, "tokens", tokens});
 }
 
 absl::StatusOr<PendingChunk> PendingChunk::Prepare(
@@ -101,6 +108,8 @@ engine::RegressItem PendingChunk::Item(const v1::RegressRequest& request,
   item.steps = static_cast<int>(steps_);
   item.inputs = {request.values().data(),
                  static_cast<size_t>(request.values_size())};
+  item.tokens = {request.token_ids().data(),
+                 static_cast<size_t>(request.token_ids_size())};
   // A reset chunk starts from zeros: an empty state_in.
   if (!reset_) item.state_in = session.record.state;
   item.state_out = state_;

@@ -68,6 +68,8 @@ class ClassifyCall final
            {s.values().data(), static_cast<size_t>(s.values_size())},
            {logits_.data() + i * outputs, outputs},
            {probabilities_.data() + i * outputs, outputs}});
+      task->items.back().tokens = {s.token_ids().data(),
+                                   static_cast<size_t>(s.token_ids_size())};
     }
     task->deadline = deadline_;
     std::unique_ptr<runtime::ClassifyTask> base = std::move(task);

@@ -78,6 +78,9 @@ void FillModelInfo(const VersionInfo& version, const Limits& limits,
                       ? absl::StrCat(AbslView(kind), ":", layer.width)
                       : std::string(kind));
   }
+  info.set_input_kind(c.has_embedding() ? v1::INPUT_KIND_TOKEN_IDS
+                                        : v1::INPUT_KIND_VALUES);
+  if (c.has_embedding()) info.set_vocabulary_size(c.embedding.num_embeddings);
   info.set_description(c.description);
   info.set_max_steps(limits.max_steps);
   info.set_max_sequences_per_request(limits.max_sequences_per_request);

@@ -292,6 +292,13 @@ class ModelInferCall final
                                               "model_name", "model_version"));
     config_ = &model_->config();
     set_metrics(state_.MetricsFor(*model_));
+    if (config_->has_embedding()) {
+      // Token ids are not carried here yet; rnnserve.v1 carries them.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model_name: model \"", config_->name,
+          "\" reads token ids, which this endpoint does not take yet; call "
+          "rnnserve.v1 Classify, Regress or RegressChunk with token_ids"));
+    }
     Input input, lengths;
     RETURN_IF_ERROR(FindInputs(request(), *config_, input, lengths));
     RETURN_IF_ERROR(RequestedOutputs(request(), *config_, outputs_));

@@ -40,9 +40,38 @@ int FirstNonFinite(const float* values, int n) {
 
 // ValidateSteps, with the prefix of the fields' names made by `prefix()`
 // only when there is an error to name them in.
+// An embedding model's input: no values, one token id per step, each in
+// the vocabulary.
+template <typename Prefix>
+absl::Status CheckTokens(const Prefix& prefix, uint32_t steps,
+                         const google::protobuf::RepeatedField<float>& values,
+                         const google::protobuf::RepeatedField<int64_t>& tokens,
+                         const model::ModelConfig& config) {
+  if (!values.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Field(prefix(), "values"), ": model \"", config.name,
+        "\" reads token ids: give token_ids (one per step) and no values"));
+  }
+  if (static_cast<uint64_t>(tokens.size()) != steps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Field(prefix(), "token_ids"), ": expected ", steps,
+                     " token ids (one per step), got ", tokens.size()));
+  }
+  const int64_t vocabulary = config.embedding.num_embeddings;
+  for (int t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || tokens[t] >= vocabulary) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Field(prefix(), "token_ids"), "[", t, "]: ", tokens[t],
+                       " is outside the vocabulary [0, ", vocabulary, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 template <typename Prefix>
 absl::Status CheckSteps(const Prefix& prefix, uint32_t steps,
                         const google::protobuf::RepeatedField<float>& values,
+                        const google::protobuf::RepeatedField<int64_t>* tokens,
                         const model::ModelConfig& config, const Limits& limits,
                         bool allow_empty) {
   if (steps == 0 && !allow_empty) {
@@ -53,6 +82,20 @@ absl::Status CheckSteps(const Prefix& prefix, uint32_t steps,
     return absl::InvalidArgumentError(
         absl::StrCat(Field(prefix(), "steps"), ": ", steps, " steps, at most ",
                      limits.max_steps, " are allowed"));
+  }
+  if (config.has_embedding()) {
+    if (tokens == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model \"", config.name,
+          "\" reads token ids, which this API does not carry; use Classify, "
+          "Regress or RegressChunk with token_ids"));
+    }
+    return CheckTokens(prefix, steps, values, *tokens, config);
+  }
+  if (tokens != nullptr && !tokens->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Field(prefix(), "token_ids"), ": model \"", config.name,
+        "\" reads values (", config.input_size, " per step), not token ids"));
   }
   const uint64_t want = static_cast<uint64_t>(steps) * config.input_size;
   if (static_cast<uint64_t>(values.size()) != want) {
@@ -102,8 +145,8 @@ absl::Status ValidateSteps(const std::string& prefix, uint32_t steps,
                            const google::protobuf::RepeatedField<float>& values,
                            const model::ModelConfig& config,
                            const Limits& limits, bool allow_empty) {
-  return CheckSteps([&prefix] { return prefix; }, steps, values, config, limits,
-                    allow_empty);
+  return CheckSteps([&prefix] { return prefix; }, steps, values, nullptr,
+                    config, limits, allow_empty);
 }
 
 absl::Status ValidateClassify(const v1::ClassifyRequest& request,
@@ -122,9 +165,10 @@ absl::Status ValidateClassify(const v1::ClassifyRequest& request,
   for (int i = 0; i < n; ++i) {
     const v1::Sequence& s = request.sequences(i);
     // The prefix is built only for an error message: not per call.
-    if (absl::Status st = CheckSteps(
-            [i] { return absl::StrCat("sequences[", i, "]"); }, s.steps(),
-            s.values(), config, limits, /*allow_empty=*/false);
+    if (absl::Status st =
+            CheckSteps([i] { return absl::StrCat("sequences[", i, "]"); },
+                       s.steps(), s.values(), &s.token_ids(), config, limits,
+                       /*allow_empty=*/false);
         !st.ok()) {
       return st;
     }
@@ -144,8 +188,9 @@ absl::Status ValidateChunk(const v1::RegressRequest& request,
   }
   // The chunk's fields are the request's own: no prefix. Zero steps are a
   // control request: a reset, an end, or a read of the position.
-  return ValidateSteps("", request.steps(), request.values(), config, limits,
-                       /*allow_empty=*/true);
+  return CheckSteps([] { return std::string(); }, request.steps(),
+                    request.values(), &request.token_ids(), config, limits,
+                    /*allow_empty=*/true);
 }
 
 }  // namespace rnnserve::service

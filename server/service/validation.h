@@ -24,7 +24,10 @@ absl::Status CheckUtf8(const char* field, std::string_view value);
 absl::Status CheckTask(const model::ModelConfig& config, model::Task task);
 
 // One sequence or chunk: 1..max_steps steps (0 allowed when `allow_empty`),
-// steps * input_size values, all finite. Messages name the fields under
+// steps * input_size values, all finite; a model that reads token ids
+// (config "embedding") is refused, as this form carries none (Classify and
+// Regress requests carry token_ids and are checked by ValidateClassify and
+// ValidateChunk). Messages name the fields under
 // `prefix`, e.g. "sequences[3]" gives "sequences[3].values"; "" gives
 // "values".
 absl::Status ValidateSteps(const std::string& prefix, uint32_t steps,

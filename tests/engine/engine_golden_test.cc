@@ -54,10 +54,21 @@ struct Case {
   std::vector<int> lengths;
 
   const model::ModelConfig& config() const { return model.config; }
-  // Sequence i's inputs (its own length only).
-  std::span<const float> Inputs(int i) const {
+  bool tokens() const { return golden.has("tokens"); }
+  // Steps [from, from + steps) of sequence i's float inputs (all its own
+  // steps for steps < 0); empty for a token case.
+  std::span<const float> Inputs(int i, int from = 0, int steps = -1) const {
+    if (tokens()) return {};
     const size_t in = config().input_size;
-    return {golden.F32("inputs").data() + i * t_max * in, lengths[i] * in};
+    if (steps < 0) steps = lengths[i] - from;
+    return {golden.F32("inputs").data() + (i * t_max + from) * in, steps * in};
+  }
+  // The same steps of sequence i's token ids; empty for a float case.
+  std::span<const int64_t> Tokens(int i, int from = 0, int steps = -1) const {
+    if (!tokens()) return {};
+    if (steps < 0) steps = lengths[i] - from;
+    return {golden.I64("tokens").data() + i * t_max + from,
+            static_cast<size_t>(steps)};
   }
 };
 
@@ -73,7 +84,8 @@ Case LoadCase(const std::string& name) {
   c.golden = ReadGolden(GoldensDir() / name / "golden.safetensors");
   for (int64_t len : c.golden.I64("lengths")) c.lengths.push_back(len);
   c.n = static_cast<int>(c.lengths.size());
-  c.t_max = static_cast<int>(c.golden.shapes["inputs"][1]);
+  c.t_max =
+      static_cast<int>(c.golden.shapes[c.tokens() ? "tokens" : "inputs"][1]);
   return c;
 }
 
@@ -91,7 +103,7 @@ std::vector<std::string> CasesWhere(bool classification) {
 
 TEST(GoldenCasesTest, EveryCaseIsCovered) {
   const std::vector<std::string> all = GoldenCases();
-  EXPECT_EQ(all.size(), 20u);
+  EXPECT_EQ(all.size(), 23u);
   for (const std::string& name : all) {
     EXPECT_TRUE(IsClassification(name) ||
                 name.find("_reg_") != std::string::npos)
@@ -113,6 +125,7 @@ void CheckClassify(const Case& c, const std::vector<int>& indices) {
                      c.Inputs(i),
                      {logits.data() + k * o, o},
                      {probs.data() + k * o, o}});
+    items.back().tokens = c.Tokens(i);
   }
   ASSERT_TRUE(c.engine->Classify(items).ok());
   for (size_t k = 0; k < indices.size(); ++k) {
@@ -148,7 +161,7 @@ TEST_P(ClassificationGoldenTest, PartsWithCarriedStateMatchPyTorch) {
   Case c = LoadCase(GetParam());
   ASSERT_NE(c.engine, nullptr);
   if (c.config().bidirectional) GTEST_SKIP() << "whole sequences only";
-  const size_t o = c.config().output_size, in = c.config().input_size;
+  const size_t o = c.config().output_size;
   const size_t state = c.config().classify_state_size();
   for (int part : {1, 2, 5}) {
     std::vector<float> logits(c.n * o), probs(c.n * o), carried(c.n * state);
@@ -157,8 +170,8 @@ TEST_P(ClassificationGoldenTest, PartsWithCarriedStateMatchPyTorch) {
       for (int i = 0; i < c.n; ++i) {
         if (c.lengths[i] <= done) continue;
         const int steps = std::min(part, c.lengths[i] - done);
-        ClassifyItem item{
-            steps, c.Inputs(i).subspan(done * in, steps * in), {}, {}};
+        ClassifyItem item{steps, c.Inputs(i, done, steps), {}, {}};
+        item.tokens = c.Tokens(i, done, steps);
         const std::span<float> own(carried.data() + i * state, state);
         if (done > 0) item.state_in = own;
         if (done + steps < c.lengths[i]) {
@@ -211,7 +224,7 @@ std::vector<float> InitialState(const Case& c, int i, const char* h,
 // for 0), carrying the state, and checks outputs and final state.
 void CheckRegress(const Case& c, int i, int chunk) {
   const int len = c.lengths[i];
-  const size_t in = c.config().input_size, o = c.config().output_size;
+  const size_t o = c.config().output_size;
   std::vector<float> state = InitialState(c, i, "h0", "c0");
   ASSERT_EQ(state.size(), static_cast<size_t>(c.config().state_size()));
   std::vector<float> outputs(len * o);
@@ -219,10 +232,11 @@ void CheckRegress(const Case& c, int i, int chunk) {
   for (int t = 0; t < len; t += step) {
     const int steps = std::min(step, len - t);
     RegressItem item{steps,
-                     c.Inputs(i).subspan(t * in, steps * in),
+                     c.Inputs(i, t, steps),
                      state,
                      state,
-                     {outputs.data() + t * o, steps * o}};
+                     {outputs.data() + t * o, steps * o},
+                     c.Tokens(i, t, steps)};
     ASSERT_TRUE(c.engine->Regress({&item, 1}).ok());
   }
   const std::string what =
@@ -243,8 +257,8 @@ TEST_P(RegressionGoldenTest, MixedLengthBatchMatchesPyTorch) {
   for (int i = 0; i < c.n; ++i) {
     states[i] = InitialState(c, i, "h0", "c0");
     outputs[i].resize(c.lengths[i] * o);
-    items.push_back(
-        {c.lengths[i], c.Inputs(i), states[i], states[i], outputs[i]});
+    items.push_back({c.lengths[i], c.Inputs(i), states[i], states[i],
+                     outputs[i], c.Tokens(i)});
   }
   ASSERT_TRUE(c.engine->Regress(items).ok());
   for (int i = 0; i < c.n; ++i) {
@@ -273,6 +287,55 @@ TEST_P(RegressionGoldenTest, ChunksWithCarriedStateMatchPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, RegressionGoldenTest,
                          ::testing::ValuesIn(CasesWhere(false)));
+
+}  // namespace
+}  // namespace rnnserve::engine
+
+namespace rnnserve::engine {
+namespace {
+
+// An embedding model takes token ids in [0, num_embeddings), one per step,
+// and no float inputs; a float model takes no token ids.
+TEST(TokenInputTest, BadTokenItemsAreRefusedNamingTheField) {
+  Case c = LoadCase("emb_lstm_cls_1l_pad");
+  ASSERT_NE(c.engine, nullptr);
+  std::vector<float> logits(c.config().output_size);
+  const std::vector<int64_t> ids = {1, 30, 2};
+  ClassifyItem item{3, {}, logits, {}};
+  item.tokens = ids;
+  absl::Status status = c.engine->Classify({&item, 1});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "Classify item 0: tokens[1] 30 is outside the vocabulary [0, 30)");
+  item.steps = 2;
+  status = c.engine->Classify({&item, 1});
+  EXPECT_EQ(status.message(), "Classify item 0: tokens has 3 ids, expected 2");
+  const std::vector<float> floats(3 * c.config().input_size);
+  item = {3, floats, logits, {}};
+  status = c.engine->Classify({&item, 1});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+
+  Case f = LoadCase("lstm_cls_1l");
+  ASSERT_NE(f.engine, nullptr);
+  std::vector<float> f_logits(f.config().output_size);
+  ClassifyItem token_item{1, f.Inputs(0, 0, 1), f_logits, {}};
+  const int64_t id = 0;
+  token_item.tokens = {&id, 1};
+  status = f.engine->Classify({&token_item, 1});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("reads float inputs, not token ids"),
+            std::string::npos)
+      << status;
+}
+
+// The padding row takes part as PyTorch's nn.Embedding uses it: as stored.
+TEST(TokenInputTest, PaddingIdInsideASequenceIsLookedUp) {
+  Case c = LoadCase("emb_lstm_cls_1l_pad");
+  ASSERT_NE(c.engine, nullptr);
+  ASSERT_EQ(c.config().embedding.padding_idx, 0);
+  ASSERT_EQ(c.Tokens(0)[3], 0);  // The golden puts it there.
+  CheckClassify(c, {0});
+}
 
 }  // namespace
 }  // namespace rnnserve::engine

@@ -406,3 +406,53 @@ TEST(ConfigTest, RejectsOutputActivationWhereItDoesNotBelong) {
 
 }  // namespace
 }  // namespace rnnserve::model
+
+namespace rnnserve::model {
+namespace {
+
+TEST(EmbeddingConfigTest, ReadsTheEmbedding) {
+  const ModelConfig config = ParseOk(
+      testing::ConfigJson()
+          .Set(
+              "embedding",
+              R"({"num_embeddings": 100, "embedding_dim": 3, "padding_idx": 0})")
+          .Build());
+  EXPECT_TRUE(config.has_embedding());
+  EXPECT_EQ(config.embedding.num_embeddings, 100);
+  EXPECT_EQ(config.embedding.embedding_dim, 3);
+  EXPECT_EQ(config.embedding.padding_idx, 0);
+  const ModelConfig plain = ParseOk(testing::ConfigJson().Build());
+  EXPECT_FALSE(plain.has_embedding());
+  EXPECT_EQ(ParseOk(testing::ConfigJson()
+                        .Set("embedding",
+                             R"({"num_embeddings": 5, "embedding_dim": 3})")
+                        .Build())
+                .embedding.padding_idx,
+            -1);
+}
+
+TEST(EmbeddingConfigTest, RefusalsNameTheKey) {
+  const auto reject = [](const std::string& embedding) {
+    return Reject(testing::ConfigJson().Set("embedding", embedding));
+  };
+  EXPECT_THAT(reject("7"), HasSubstr("\"embedding\" must be an object"));
+  EXPECT_THAT(reject(R"({"num_embeddings": 5})"),
+              HasSubstr("\"embedding\" is missing the key \"embedding_dim\""));
+  EXPECT_THAT(reject(R"({"num_embeddings": 0, "embedding_dim": 3})"),
+              HasSubstr("\"embedding\" \"num_embeddings\" must be an integer "
+                        "in [1, 67108864], got 0"));
+  EXPECT_THAT(
+      reject(R"({"num_embeddings": 5, "embedding_dim": 4})"),
+      HasSubstr(
+          "\"embedding\" \"embedding_dim\" 4 must equal \"input_size\" 3"));
+  EXPECT_THAT(reject(R"({"num_embeddings": 5, "embedding_dim": 3, )"
+                     R"("padding_idx": 5})"),
+              HasSubstr("\"embedding\" \"padding_idx\" must be an integer in "
+                        "[0, 4], got 5"));
+  EXPECT_THAT(reject(R"({"num_embeddings": 5, "embedding_dim": 3, )"
+                     R"("max_norm": 1})"),
+              HasSubstr("\"embedding\" has the unknown key \"max_norm\""));
+}
+
+}  // namespace
+}  // namespace rnnserve::model

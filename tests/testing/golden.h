@@ -32,6 +32,12 @@ Golden ReadGolden(const std::filesystem::path& path);
 // The names of the per-case folders in tests/goldens, sorted.
 std::vector<std::string> GoldenCases();
 
+// Whether a case's model reads token ids (its name starts with "emb_"; its
+// golden holds "tokens" instead of "inputs").
+inline bool IsTokenCase(const std::string& name) {
+  return name.rfind("emb_", 0) == 0;
+}
+
 }  // namespace rnnserve::testing
 
 #endif  // RNNSERVE_TESTS_TESTING_GOLDEN_H_

@@ -90,6 +90,17 @@ v1::ClassifyRequest GoldenClassifyRequest(const Golden& golden,
   request.set_model(model);
   if (!version.empty()) request.set_model_version(version);
   const std::vector<int64_t>& lengths = golden.I64("lengths");
+  if (golden.has("tokens")) {  // A model that reads token ids.
+    const int64_t t_max = golden.shapes.at("tokens")[1];
+    const std::vector<int64_t>& tokens = golden.I64("tokens");
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      v1::Sequence* s = request.add_sequences();
+      s->set_steps(lengths[i]);
+      const int64_t* row = tokens.data() + i * t_max;
+      s->mutable_token_ids()->Add(row, row + lengths[i]);
+    }
+    return request;
+  }
   const std::vector<int64_t>& shape = golden.shapes.at("inputs");
   const std::vector<float>& inputs = golden.F32("inputs");
   for (size_t i = 0; i < lengths.size(); ++i) {
