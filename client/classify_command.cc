@@ -29,10 +29,11 @@ struct ClassifyOptions {
   int64_t offset = 0;
   std::string csv;
   std::string tokens;
+  std::string text;
   bool csv_label_column = false;
   int64_t batch = 32;
   int64_t concurrency = 4;
-  int64_t top_k = 1;
+  int64_t top_k = 0;  // 0: 3 for one sequence (--tokens, --text), else 1.
   bool verbose = false;
 };
 
@@ -91,7 +92,8 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
       "images from idx files (each image scaled to [0,1] and sent row by row, "
       "28 steps of 28 values), or the lines of a CSV file with --csv. Prints "
       "a summary (accuracy when the true labels are known, throughput, "
-      "latency), or every prediction with --verbose.");
+      "latency), or every prediction with --verbose. One sequence of token "
+      "ids (--tokens) or of text (--text) prints its top classes.");
   AddCommonFlags(flags, &o.common);
   flags.String("model", &o.model, "Classification model to call.");
   flags.String("model-version", &o.model_version,
@@ -107,11 +109,18 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
   flags.String("tokens", &o.tokens,
                "Token ids to classify instead of images, one sequence, e.g. "
                "1,2,3 (one id per step; for a model with an embedding).");
+  flags.String("text", &o.text,
+               "Text to classify instead of images, one sequence, for a "
+               "model with a tokenizer (e.g. word_language): one step per "
+               "character. Prints the top classes.");
   flags.Bool("csv-label-column", &o.csv_label_column,
              "The first CSV column is the true class (index or label).");
   flags.Int("batch", &o.batch, "Sequences per request.", 1);
   flags.Int("concurrency", &o.concurrency, "Requests in flight.", 1, 4096);
-  flags.Int("top-k", &o.top_k, "Classes returned per sequence.", 1, 1 << 20);
+  flags.Int("top-k", &o.top_k,
+            "Classes returned per sequence; 0: 3 for --tokens and --text, "
+            "1 otherwise.",
+            0, 1 << 20);
   flags.Bool("verbose", &o.verbose, "Print every prediction.");
   ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
   if (line.help) return absl::OkStatus();
@@ -126,7 +135,15 @@ absl::Status RunClassify(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_CLASSIFICATION));
   ClassifyInputs inputs;
-  if (!o.tokens.empty()) {
+  const bool one_sequence = !o.tokens.empty() || !o.text.empty();
+  if (!o.tokens.empty() && !o.text.empty()) {
+    return absl::InvalidArgumentError("give --tokens or --text, not both");
+  }
+  if (o.top_k == 0) o.top_k = one_sequence ? 3 : 1;
+  if (one_sequence) o.verbose = true;
+  if (!o.text.empty()) {
+    ASSIGN_OR_RETURN(inputs, LoadTextInputs(o.text, model));
+  } else if (!o.tokens.empty()) {
     ASSIGN_OR_RETURN(inputs, LoadTokenInputs(o.tokens, model));
   } else if (!o.csv.empty()) {
     ASSIGN_OR_RETURN(inputs, LoadCsvInputs(o.csv, o.csv_label_column, model));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "client/csv_reader.h"
 #include "client/idx_reader.h"
+#include "client/text_tokens.h"
 #include "server/common/status_macros.h"
 
 namespace rnnserve::client {
@@ -136,6 +137,20 @@ absl::StatusOr<ClassifyInputs> LoadCsvInputs(const std::string& path,
   return inputs;
 }
 
+namespace {
+
+// The inputs of a single sequence given on the command line.
+ClassifyInputs OneSequence(v1::Sequence sequence) {
+  sequence.set_steps(static_cast<uint32_t>(sequence.token_ids_size()));
+  ClassifyInputs inputs;
+  inputs.source_name = "sequence";
+  inputs.sequences.push_back(std::move(sequence));
+  inputs.source_index.push_back(0);
+  return inputs;
+}
+
+}  // namespace
+
 absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
                                                const v1::ModelInfo& model) {
   if (model.input_kind() != v1::INPUT_KIND_TOKEN_IDS) {
@@ -156,12 +171,24 @@ absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
     sequence.add_token_ids(id);
     ++position;
   }
-  sequence.set_steps(static_cast<uint32_t>(sequence.token_ids_size()));
-  ClassifyInputs inputs;
-  inputs.source_name = "sequence";
-  inputs.sequences.push_back(std::move(sequence));
-  inputs.source_index.push_back(0);
-  return inputs;
+  return OneSequence(std::move(sequence));
+}
+
+absl::StatusOr<ClassifyInputs> LoadTextInputs(const std::string& text,
+                                              const v1::ModelInfo& model) {
+  if (!model.has_tokenizer()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--text: model \"", model.name(),
+                     "\" has no tokenizer (config ", "\"tokenizer\"); ",
+                     model.input_kind() == v1::INPUT_KIND_TOKEN_IDS
+                         ? "give its token ids with --tokens"
+                         : "it reads values: use --csv or --images"));
+  }
+  ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                   EncodeText(text, model.tokenizer()));
+  v1::Sequence sequence;
+  sequence.mutable_token_ids()->Add(ids.begin(), ids.end());
+  return OneSequence(std::move(sequence));
 }
 
 }  // namespace rnnserve::client

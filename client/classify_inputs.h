@@ -44,6 +44,11 @@ absl::StatusOr<ClassifyInputs> LoadCsvInputs(const std::string& path,
 absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
                                                const v1::ModelInfo& model);
 
+// One sequence from text, for a model with a tokenizer (ModelInfo
+// tokenizer; see text_tokens.h): one step per character.
+absl::StatusOr<ClassifyInputs> LoadTextInputs(const std::string& text,
+                                              const v1::ModelInfo& model);
+
 }  // namespace rnnserve::client
 
 #endif  // RNNSERVE_CLIENT_CLASSIFY_INPUTS_H_

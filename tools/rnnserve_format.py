@@ -48,7 +48,7 @@ CONFIG_KEYS = ("format_version", "version", "cell", "input_size",
                "hidden_size", "num_layers", "bidirectional", "bias",
                "output_size", "task", "readout", "head", "labels", "weights",
                "description", "training",
-               "output_activation", "embedding")
+               "output_activation", "embedding", "tokenizer")
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -329,6 +329,49 @@ def normalize_config(config):
         out["training"] = config["training"]
     if "embedding" in config:
         out["embedding"] = _normalize_embedding(config["embedding"], out["input_size"])
+    if "tokenizer" in config:
+        if "embedding" not in out:
+            raise FormatError("config: 'tokenizer' is only allowed with an 'embedding'")
+        out["tokenizer"] = _normalize_tokenizer(config["tokenizer"],
+                                                out["embedding"]["num_embeddings"])
+    return out
+
+
+def _normalize_tokenizer(tokenizer, vocabulary):
+    """Checks config "tokenizer" (how text becomes token ids); returns a copy."""
+    if not isinstance(tokenizer, dict):
+        raise FormatError("config: 'tokenizer' must be an object {type, tokens, unknown_id "
+                          f"(optional), lowercase (optional)}}, got {tokenizer!r}")
+    unknown = sorted(set(tokenizer) - {"type", "tokens", "unknown_id", "lowercase"})
+    if unknown:
+        raise FormatError(f"config: 'tokenizer' has unknown keys {unknown}")
+    if tokenizer.get("type") != "characters":
+        raise FormatError("config: 'tokenizer' 'type' must be \"characters\", got "
+                          f"{tokenizer.get('type')!r}")
+    out = OrderedDict([("type", "characters")])
+    unknown_id = tokenizer.get("unknown_id")
+    if unknown_id is not None and (not _is_int(unknown_id) or not 0 <= unknown_id < vocabulary):
+        raise FormatError(f"config: 'tokenizer' 'unknown_id' must be an integer in "
+                          f"[0, {vocabulary}), got {unknown_id!r}")
+    tokens = tokenizer.get("tokens")
+    if not isinstance(tokens, list) or len(tokens) != vocabulary:
+        raise FormatError(f"config: 'tokenizer' 'tokens' must be an array of "
+                          f"'num_embeddings' ({vocabulary}) strings")
+    for i, token in enumerate(tokens):
+        if not isinstance(token, str) or (i != unknown_id and len(token) != 1):
+            raise FormatError(f"config: 'tokenizer' 'tokens'[{i}] must be one character "
+                              f"(any string at 'unknown_id'), got {token!r}")
+    characters = [t for i, t in enumerate(tokens) if i != unknown_id]
+    if len(set(characters)) != len(characters):
+        raise FormatError("config: 'tokenizer' 'tokens' names a character twice")
+    out["tokens"] = list(tokens)
+    if unknown_id is not None:
+        out["unknown_id"] = unknown_id
+    lowercase = tokenizer.get("lowercase", False)
+    if not isinstance(lowercase, bool):
+        raise FormatError(f"config: 'tokenizer' 'lowercase' must be true or false, got "
+                          f"{lowercase!r}")
+    out["lowercase"] = lowercase
     return out
 
 

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/json.h"
 #include "server/common/status_macros.h"
 #include "server/common/string_view.h"
+#include "server/common/utf8.h"
 
 namespace rnnserve::model {
 namespace {
@@ -17,24 +20,25 @@ namespace {
 using json::Describe;
 using json::Value;
 
-constexpr std::array<std::string_view, 18> kKnownKeys = {"format_version",
-                                                         "version",
-                                                         "cell",
-                                                         "input_size",
-                                                         "hidden_size",
-                                                         "num_layers",
-                                                         "bidirectional",
-                                                         "bias",
-                                                         "output_size",
-                                                         "task",
-                                                         "readout",
-                                                         "head",
-                                                         "labels",
-                                                         "weights",
-                                                         "description",
-                                                         "training",
-                                                         "output_activation",
-                                                         "embedding"};
+constexpr std::string_view kKnownKeys[] = {"format_version",
+                                           "version",
+                                           "cell",
+                                           "input_size",
+                                           "hidden_size",
+                                           "num_layers",
+                                           "bidirectional",
+                                           "bias",
+                                           "output_size",
+                                           "task",
+                                           "readout",
+                                           "head",
+                                           "labels",
+                                           "weights",
+                                           "description",
+                                           "training",
+                                           "embedding",
+                                           "tokenizer",
+                                           "output_activation"};
 
 constexpr std::array<std::pair<std::string_view, Cell>, 4> kCells = {{
     {"lstm", Cell::kLstm},
@@ -296,14 +300,84 @@ absl::Status ReadEmbedding(const ConfigReader& reader, const Value& embedding,
   return absl::OkStatus();
 }
 
+// Whether `s` is exactly one Unicode character in UTF-8.
+bool IsOneCharacter(std::string_view s) {
+  if (s.size() == 1) return static_cast<unsigned char>(s[0]) < 0x80;
+  return !s.empty() && Utf8SequenceLength(s) == s.size();
+}
+
+// "tokenizer": {"type": "characters", "tokens": [...], "unknown_id": U,
+// "lowercase": B}, U and B optional; one token per embedding row.
+absl::Status ReadTokenizer(const ConfigReader& reader, const Value& tokenizer,
+                           ModelConfig* config) {
+  const auto error = [&](const auto&... parts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(reader.source()), ": \"tokenizer\" ", parts...));
+  };
+  if (!tokenizer.is_object()) {
+    return error("must be an object {\"type\": \"characters\", \"tokens\": ",
+                 "[...], \"unknown_id\": U, \"lowercase\": B}, got ",
+                 Describe(tokenizer));
+  }
+  for (const Value::Member& member : tokenizer.object()) {
+    if (member.first != "type" && member.first != "tokens" &&
+        member.first != "unknown_id" && member.first != "lowercase") {
+      return error("has the unknown key ", json::Quote(member.first));
+    }
+  }
+  const Value* type = tokenizer.Find("type");
+  if (type == nullptr || !type->is_string() || type->string() != "characters") {
+    return error("\"type\" must be \"characters\", got ",
+                 type == nullptr ? "nothing" : Describe(*type));
+  }
+  const int vocabulary = config->embedding.num_embeddings;
+  TokenizerConfig& out = config->tokenizer;
+  if (const Value* unknown = tokenizer.Find("unknown_id")) {
+    const std::optional<int64_t> id = unknown->integer();
+    if (!id || *id < 0 || *id >= vocabulary) {
+      return error("\"unknown_id\" must be an integer in [0, ", vocabulary,
+                   "), got ", Describe(*unknown));
+    }
+    out.unknown_id = static_cast<int>(*id);
+  }
+  if (const Value* lowercase = tokenizer.Find("lowercase")) {
+    if (!lowercase->is_bool()) {
+      return error("\"lowercase\" must be true or false, got ",
+                   Describe(*lowercase));
+    }
+    out.lowercase = lowercase->bool_value();
+  }
+  const Value* tokens = tokenizer.Find("tokens");
+  if (tokens == nullptr || !tokens->is_array() ||
+      tokens->array().size() != static_cast<size_t>(vocabulary)) {
+    return error("\"tokens\" must be an array of \"num_embeddings\" (",
+                 vocabulary, ") strings");
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (size_t i = 0; i < tokens->array().size(); ++i) {
+    const Value& token = tokens->array()[i];
+    const bool unknown = static_cast<int>(i) == out.unknown_id;
+    if (!token.is_string() || (!unknown && !IsOneCharacter(token.string()))) {
+      return error("\"tokens\"[", i, "] must be one character (any string at ",
+                   "\"unknown_id\"), got ", Describe(token));
+    }
+    if (!unknown && !seen.insert(token.string()).second) {
+      return error("\"tokens\"[", i, "] ", json::Quote(token.string()),
+                   " appears twice");
+    }
+    out.tokens.push_back(token.string());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
                                              std::string_view source) {
   ASSIGN_OR_RETURN(const Value root, json::ParseObject(json, source));
   for (const Value::Member& member : root.object()) {
-    if (std::find(kKnownKeys.begin(), kKnownKeys.end(), member.first) ==
-        kKnownKeys.end()) {
+    if (std::find(std::begin(kKnownKeys), std::end(kKnownKeys), member.first) ==
+        std::end(kKnownKeys)) {
       return absl::InvalidArgumentError(absl::StrCat(
           AbslView(source), ": unknown key ", json::Quote(member.first)));
     }
@@ -355,6 +429,14 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json,
   }
   if (const Value* embedding = reader.Optional("embedding")) {
     RETURN_IF_ERROR(ReadEmbedding(reader, *embedding, &config));
+  }
+  if (const Value* tokenizer = reader.Optional("tokenizer")) {
+    if (!config.has_embedding()) {
+      return reader.Error("tokenizer",
+                          "is only allowed with an \"embedding\" (it turns "
+                          "text into the embedding's token ids)");
+    }
+    RETURN_IF_ERROR(ReadTokenizer(reader, *tokenizer, &config));
   }
   if (const Value* labels = reader.Optional("labels")) {
     RETURN_IF_ERROR(ReadLabels(reader, *labels, &config));

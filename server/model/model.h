@@ -72,6 +72,18 @@ struct EmbeddingConfig {
   bool operator==(const EmbeddingConfig&) const = default;
 };
 
+// How text becomes token ids for a model with an embedding (config
+// "tokenizer"). The server itself reads token ids only; clients that take
+// text (rnnctl classify --text) tokenize with this, which ModelInfo carries.
+// Each token is one Unicode character, except the one at unknown_id.
+struct TokenizerConfig {
+  std::vector<std::string> tokens;  // Id i's character; empty: no tokenizer.
+  int unknown_id = -1;     // The id of a character not in tokens, or -1.
+  bool lowercase = false;  // Whether text is lower-cased before lookup.
+
+  bool operator==(const TokenizerConfig&) const = default;
+};
+
 struct ModelConfig {
   std::string name;     // The model's folder name; how clients address it.
   std::string version;  // Free-form, reported with every answer.
@@ -95,6 +107,7 @@ struct ModelConfig {
   std::string weights_file = "model.safetensors";
   std::string description;         // Free text for people; may be empty.
   EmbeddingConfig embedding = {};  // num_embeddings 0: float inputs.
+  TokenizerConfig tokenizer = {};  // Only with an embedding; may be empty.
 
   // Whether requests give token ids (one per step) instead of floats.
   bool has_embedding() const { return embedding.num_embeddings > 0; }

@@ -81,6 +81,17 @@ void FillModelInfo(const VersionInfo& version, const Limits& limits,
   info.set_input_kind(c.has_embedding() ? v1::INPUT_KIND_TOKEN_IDS
                                         : v1::INPUT_KIND_VALUES);
   if (c.has_embedding()) info.set_vocabulary_size(c.embedding.num_embeddings);
+  if (!c.tokenizer.tokens.empty()) {
+    v1::Tokenizer* tokenizer = info.mutable_tokenizer();
+    tokenizer->set_type("characters");
+    for (const std::string& token : c.tokenizer.tokens) {
+      tokenizer->add_tokens(token);
+    }
+    if (c.tokenizer.unknown_id >= 0) {
+      tokenizer->set_unknown_id(static_cast<uint32_t>(c.tokenizer.unknown_id));
+    }
+    tokenizer->set_lowercase(c.tokenizer.lowercase);
+  }
   info.set_description(c.description);
   info.set_max_steps(limits.max_steps);
   info.set_max_sequences_per_request(limits.max_sequences_per_request);

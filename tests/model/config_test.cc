@@ -454,5 +454,58 @@ TEST(EmbeddingConfigTest, RefusalsNameTheKey) {
               HasSubstr("\"embedding\" has the unknown key \"max_norm\""));
 }
 
+// A model of four token ids whose tokenizer reads characters.
+testing::ConfigJson TokenConfig(const std::string& tokenizer) {
+  return testing::ConfigJson()
+      .Set("embedding", R"({"num_embeddings": 4, "embedding_dim": 3})")
+      .Set("tokenizer", tokenizer);
+}
+
+TEST(TokenizerConfigTest, ReadsTheTokenizer) {
+  const ModelConfig config = ParseOk(
+      TokenConfig(R"({"type": "characters", "tokens": ["<unk>", "a", "é", )"
+                  R"("ł"], "unknown_id": 0, "lowercase": true})")
+          .Build());
+  EXPECT_EQ(config.tokenizer.tokens,
+            (std::vector<std::string>{"<unk>", "a", "é", "ł"}));
+  EXPECT_EQ(config.tokenizer.unknown_id, 0);
+  EXPECT_TRUE(config.tokenizer.lowercase);
+  const ModelConfig plain = ParseOk(
+      TokenConfig(R"({"type": "characters", "tokens": ["a", "b", "c", "d"]})")
+          .Build());
+  EXPECT_EQ(plain.tokenizer.unknown_id, -1);
+  EXPECT_FALSE(plain.tokenizer.lowercase);
+}
+
+TEST(TokenizerConfigTest, RefusalsNameTheKey) {
+  const auto reject = [](const std::string& tokenizer) {
+    return Reject(TokenConfig(tokenizer));
+  };
+  EXPECT_THAT(Reject(testing::ConfigJson().Set(
+                  "tokenizer", R"({"type": "characters", "tokens": []})")),
+              HasSubstr("\"tokenizer\" is only allowed with an \"embedding\""));
+  EXPECT_THAT(reject("[]"), HasSubstr("\"tokenizer\" must be an object"));
+  EXPECT_THAT(reject(R"({"type": "words", "tokens": ["a", "b", "c", "d"]})"),
+              HasSubstr("\"type\" must be \"characters\", got \"words\""));
+  EXPECT_THAT(reject(R"({"type": "characters", "tokens": ["a", "b", "c"]})"),
+              HasSubstr("\"tokens\" must be an array of \"num_embeddings\" "
+                        "(4) strings"));
+  EXPECT_THAT(
+      reject(R"({"type": "characters", "tokens": ["a", "bc", "c", "d"]})"),
+      HasSubstr("\"tokens\"[1] must be one character"));
+  EXPECT_THAT(
+      reject(R"({"type": "characters", "tokens": ["a", "b", "a", "d"]})"),
+      HasSubstr("\"tokens\"[2] \"a\" appears twice"));
+  EXPECT_THAT(reject(R"({"type": "characters", "tokens": ["a", "b", "c", )"
+                     R"("d"], "unknown_id": 4})"),
+              HasSubstr("\"unknown_id\" must be an integer in [0, 4), got 4"));
+  EXPECT_THAT(reject(R"({"type": "characters", "tokens": ["a", "b", "c", )"
+                     R"("d"], "lowercase": 1})"),
+              HasSubstr("\"lowercase\" must be true or false, got 1"));
+  EXPECT_THAT(reject(R"({"type": "characters", "tokens": ["a", "b", "c", )"
+                     R"("d"], "merges": []})"),
+              HasSubstr("\"tokenizer\" has the unknown key \"merges\""));
+}
+
 }  // namespace
 }  // namespace rnnserve::model
