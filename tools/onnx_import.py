@@ -803,8 +803,9 @@ def import_onnx(path):
     readout (None for last_output, else final_state, mean or max) and head
     (None for a single Linear, else the Sequential's modules in order as
     (name, None) pairs, export_model's head=). tensors maps
-    PyTorch state_dict names (rnn.*, out.*) to float32 arrays, gate blocks in
-    PyTorch's order. Raises OnnxImportError naming the node it cannot import.
+    PyTorch state_dict names (embedding.weight for token-id input, rnn.*,
+    out.*) to float32 arrays, gate blocks in PyTorch's order; export_model
+    derives config "embedding" from embedding.weight's shape. Raises OnnxImportError naming the node it cannot import.
     """
     try:
         import onnx
