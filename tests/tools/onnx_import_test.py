@@ -14,7 +14,8 @@ as one opset-20 Gelu op, a GRU regressor with Linear/Tanh/Linear),
 with token inputs (an nn.Embedding before the recurrent layers: an LSTM
 classifier with padding_idx, a 2-layer bidirectional GRU classifier on
 cat(h_n[-2], h_n[-1]) with an MLP head whose batch-first ids are transposed
-for its steps-first GRU, an RNN regressor),
+for its steps-first GRU, a steps-first RNN regressor reading the batch-first
+ids' rows transposed),
 builds a random PyTorch model, torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
 with `export_model.py --from-onnx`, and checks that
 - the tensors written are exactly the model's state_dict (names, shapes,
@@ -75,7 +76,7 @@ CASES = {
     "onnx_emb_lstm_cls": ("lstm", 4, 6, 1, True, False, 3, "classification", True, False),
     "onnx_emb_gru_2l_bi_final_mlp": ("gru", 5, 4, 2, True, True, 3, "classification", False,
                                      False),
-    "onnx_emb_rnn_reg": ("rnn_tanh", 3, 5, 1, True, False, 2, "regression", True, False),
+    "onnx_emb_rnn_reg": ("rnn_tanh", 3, 5, 1, True, False, 2, "regression", False, False),
 }
 # Cases with an nn.Embedding before the rnn: name: (num_embeddings, padding_idx).
 EMBEDDINGS = {
@@ -83,9 +84,11 @@ EMBEDDINGS = {
     "onnx_emb_gru_2l_bi_final_mlp": (20, None),
     "onnx_emb_rnn_reg": (9, None),
 }
-# Token cases whose ids come batch-first and are transposed (ids.t()) for a
-# steps-first rnn: the graph's input is batch-first although the rnn is not.
+# Token cases whose ids come batch-first and are transposed for a steps-first
+# rnn, before the lookup (ids.t()) or after it (embedding(ids).transpose(0,
+# 1)): the graph's input is batch-first although the rnn is not.
 TRANSPOSED_IDS = {"onnx_emb_gru_2l_bi_final_mlp"}
+TRANSPOSED_ROWS = {"onnx_emb_rnn_reg"}
 # Cases with a readout other than the last step or an nn.Sequential head:
 # name: (readout, the Sequential's modules as (kind, width or p)).
 HEADS = {
@@ -103,7 +106,7 @@ HEADS = {
 
 def input_batch_first(name):
     """Whether the graph's input (values or token ids) is batch-first."""
-    return CASES[name][8] or name in TRANSPOSED_IDS
+    return CASES[name][8] or name in TRANSPOSED_IDS | TRANSPOSED_ROWS
 
 
 def make_head(torch, width, modules):
@@ -180,6 +183,8 @@ def make_model(torch, name, seed):
         def forward(self, x):
             if name in EMBEDDINGS:
                 x = self.embedding(x.t() if name in TRANSPOSED_IDS else x)
+                if name in TRANSPOSED_ROWS:
+                    x = x.transpose(0, 1)
             r_out, state = self.rnn(x)
             if task == "classification":
                 readout = HEADS[name][0] if name in HEADS else "last_output"
@@ -205,7 +210,7 @@ def export_onnx(torch, model, case, path, name=None):
         x = torch.ones((2, 5) if input_batch_first(name) else (5, 2), dtype=torch.long)
     batch, steps = (0, 1) if batch_first else (1, 0)
     axes = {"x": {batch: "batch", steps: "steps"}}
-    if name in TRANSPOSED_IDS:
+    if name in TRANSPOSED_IDS | TRANSPOSED_ROWS:
         axes["x"] = {0: "batch", 1: "steps"}
     names = ["y"]
     if task == "classification":
