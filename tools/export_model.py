@@ -378,13 +378,33 @@ def _load_source(path, strip_prefix):
     return obj
 
 
-def _load_onnx(path, task, cell, readout, head):
+def _note_padding_row(tensors, padding_idx):
+    """ONNX does not record an nn.Embedding's padding_idx; an all-zero row of
+    the table (nn.Embedding zeroes the padding row and training leaves it) is
+    only a hint, so the user is told and decides with --padding-idx."""
+    table = tensors.get("embedding.weight")
+    if table is None:
+        if padding_idx is not None:
+            raise fmt.FormatError("--padding-idx: the ONNX graph has no embedding lookup "
+                                  "(a Gather on a constant table with the token ids)")
+        return
+    if padding_idx is None:
+        zero = [int(i) for i in np.flatnonzero(~np.any(table, axis=1))]
+        if zero:
+            print(f"export_model: note: embedding row(s) {zero[:5]} are all zeros; ONNX "
+                  "does not record padding_idx: if one is the nn.Embedding's, pass "
+                  "--padding-idx to record it", file=sys.stderr)
+
+
+def _load_onnx(path, task, cell, readout, head, padding_idx=None):
     """(tensors, task, cell, readout, head) of an ONNX model; task, cell and
-    readout, if given, must agree with the graph; the head comes from it."""
+    readout, if given, must agree with the graph; the head comes from it.
+    padding_idx, if given, needs an embedding in the graph."""
     import onnx_import
     if head is not None:
         raise fmt.FormatError("--head is read off the ONNX graph; do not give it")
     partial, tensors = onnx_import.import_onnx(path)
+    _note_padding_row(tensors, padding_idx)
     graph_readout = partial["readout"]
     if readout is not None and readout != (graph_readout or "last_output"):
         raise fmt.FormatError(f"{path}: --readout {readout}, but the graph reads "
@@ -458,11 +478,13 @@ def main(argv=None):
                              "'module.' for a DataParallel checkpoint")
     parser.add_argument("--from-onnx", metavar="MODEL.onnx",
                         help="read the model from an ONNX file (as torch.onnx.export "
-                             "writes it: LSTM/GRU/RNN layers and a Linear head) instead of "
-                             "SOURCE; anything else is refused naming the node")
+                             "writes it: optionally an nn.Embedding, LSTM/GRU/RNN layers "
+                             "and a Linear or MLP head) instead of SOURCE; anything else is "
+                             "refused naming the node")
     parser.add_argument("--padding-idx", type=int,
-                        help="a state_dict with embedding.weight: the nn.Embedding's "
-                             "padding_idx, recorded in the config (a module's is read off it)")
+                        help="a state_dict with embedding.weight, or an ONNX graph with an "
+                             "embedding lookup: the nn.Embedding's padding_idx, recorded in "
+                             "the config (a module's is read off it; ONNX does not record it)")
     parser.add_argument("--no-check", action="store_true",
                         help="skip reading the folder back and comparing outputs")
     args = parser.parse_args(argv)
@@ -487,7 +509,8 @@ def main(argv=None):
     try:
         if args.from_onnx is not None:
             source, args.task, args.cell, args.readout, args.head = _load_onnx(
-                args.from_onnx, args.task, args.cell, args.readout, args.head)
+                args.from_onnx, args.task, args.cell, args.readout, args.head,
+                args.padding_idx)
         else:
             source = _load_source(args.source, args.strip_prefix)
         config = export_model(source, args.folder, args.task, version=args.model_version,

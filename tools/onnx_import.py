@@ -1,7 +1,8 @@
 """Reads an ONNX model into rnnserve's tensors (PyTorch state_dict names).
 
 Accepted: what torch.onnx.export writes for the model rnnserve serves (see
-docs/model-format.md): one input sequence, an ONNX LSTM, GRU or RNN node per
+docs/model-format.md): one input sequence (values, or integer token ids looked
+up in an nn.Embedding: a Gather on a constant table), an ONNX LSTM, GRU or RNN node per
 layer (uni- or bidirectional, with or without biases, batch_first or not),
 and a Linear head (Gemm, or MatMul then Add) on the last step's output
 (classification) or on every step (regression). Around them the exporter's
@@ -41,6 +42,8 @@ _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", 
 _SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
               "ConstantOfShape", "Reshape", "Expand", "Identity", "Add", "Sub", "Mul",
               "Div", "Transpose"}
+# ONNX TensorProto data types of integers (token ids): UINT8 .. INT64.
+_INTEGER_TYPES = {2, 3, 4, 5, 6, 7, 12, 13}
 _ZERO_PRESERVING = {"Slice", "Unsqueeze", "Squeeze", "Reshape", "Expand", "Gather",
                     "Transpose", "Cast", "Identity"}
 
@@ -60,6 +63,15 @@ class Const:
 class Aux:
     """Computed from shapes and constants only; zeros when `zero`."""
     zero: bool = False
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The graph's integer input, token ids, before the embedding lookup.
+
+    axes: "x0"/"x1", the input's two axes (one is batch and one steps).
+    """
+    axes: tuple
 
 
 @dataclass(frozen=True)
@@ -137,10 +149,20 @@ class _Importer:
                 "models take one, the sequence (export without initial states: the server "
                 "starts from zeros and carries the state itself)")
         self.input_name = inputs[0].name
-        dims = inputs[0].type.tensor_type.shape.dim
+        self.embedding = None  # The embedding table, once its Gather is seen.
+        tensor_type = inputs[0].type.tensor_type
+        dims = tensor_type.shape.dim
+        if tensor_type.elem_type in _INTEGER_TYPES:
+            if len(dims) != 2:
+                raise OnnxImportError(
+                    f"graph input {self.input_name} holds integers (token ids) and has "
+                    f"{len(dims)} axes; need 2 (batch, steps), looked up in an nn.Embedding")
+            self.values[self.input_name] = Tokens(("x0", "x1"))
+            return
         if len(dims) != 3:
             raise OnnxImportError(f"graph input {self.input_name} has {len(dims)} axes; "
-                                  "need 3 (batch, steps, features)")
+                                  "need 3 (batch, steps, features), or 2 (batch, steps) of "
+                                  "integer token ids for a model with an nn.Embedding")
         self.values[self.input_name] = Seq(("x0", "x1", "F"), -1)
 
     def get(self, node, index):
@@ -171,6 +193,8 @@ class _Importer:
         if op in ("LSTM", "GRU", "RNN"):
             return self.recurrent(node)
         ins = [self.get(node, i) for i in range(len(node.input)) if node.input[i]]
+        if any(isinstance(v, Tokens) for v in ins):
+            return self.set(node, self.token_op(node, ins))
         if op in ("Transpose", "Identity") and len(ins) == 1 and isinstance(ins[0], Const):
             # A weight transposed by a node rather than stored transposed.
             perm = _attrs(node).get("perm")
@@ -206,6 +230,52 @@ class _Importer:
             if key in attrs:
                 return np.array(attrs[key])
         refuse(node, f"attributes {sorted(attrs)}")
+
+    # Token ids and the embedding ------------------------------------------
+
+    def token_op(self, node, ins):
+        """The value of `node`, one of whose inputs `ins` is the token ids."""
+        op, attrs = node.op_type, _attrs(node)
+        x = self.get(node, 0)
+        if op == "Gather" and isinstance(self.get(node, 1), Tokens) and len(ins) == 2:
+            return self.embedding_lookup(node, attrs)
+        if not isinstance(x, Tokens) or len(ins) != 1:
+            refuse(node, "it reads the token ids; only their lookup in an embedding table "
+                         "(a Gather on a constant [V, E] with the ids as indices) is understood")
+        if op == "Shape":
+            return Aux()
+        if op == "Identity":
+            return x
+        if op == "Cast":
+            if attrs.get("to") not in _INTEGER_TYPES:
+                refuse(node, "it casts the token ids to a non-integer type")
+            return x
+        if op == "Transpose":
+            perm = list(attrs.get("perm", [1, 0]))
+            if sorted(perm) != [0, 1]:
+                refuse(node, f"perm {perm} of the token ids' two axes")
+            return Tokens(tuple(x.axes[p] for p in perm))
+        refuse(node, "it reads the token ids; only their lookup in an embedding table "
+                     "(a Gather on a constant [V, E] with the ids as indices) is understood")
+
+    def embedding_lookup(self, node, attrs):
+        """nn.Embedding as torch.onnx.export writes it: Gather(table, ids), axis 0."""
+        table = self.get(node, 0)
+        if not isinstance(table, Const):
+            refuse(node, "its data, the embedding table looked up by the token ids, is not "
+                         "a constant (an initializer)")
+        table = table.value
+        if table.ndim != 2 or table.dtype.kind != "f" or min(table.shape) < 1:
+            refuse(node, f"its data, the embedding table, has shape {list(table.shape)} and "
+                         f"dtype {table.dtype}; need a float [num_embeddings, embedding_dim]")
+        if int(attrs.get("axis", 0)) != 0:
+            refuse(node, f"attribute axis={attrs['axis']}; an embedding lookup gathers rows "
+                         "(axis 0)")
+        if self.embedding is not None:
+            refuse(node, f"a second lookup of the token ids (node {self.embedding['node']} "
+                         "is the embedding); rnnserve models have one nn.Embedding")
+        self.embedding = dict(node=_name(node), table=table)
+        return Seq(self.get(node, 1).axes + ("F",), -1)
 
     # Recurrent layers -----------------------------------------------------
 
@@ -244,6 +314,10 @@ class _Importer:
             refuse(node, f"weight shapes W {list(w.shape)}, R {list(r.shape)}"
                          + ("" if b is None else f", B {list(b.shape)}")
                          + f" do not fit hidden_size {hidden}")
+        if layer == 0 and self.embedding is not None and \
+                w.shape[2] != self.embedding["table"].shape[1]:
+            refuse(node, f"W reads {w.shape[2]} features; the embedding (node "
+                         f"{self.embedding['node']}) gives {self.embedding['table'].shape[1]}")
         if layer > 0:
             previous = self.layers[layer - 1]
             width = previous["directions"] * previous["hidden"]
@@ -656,6 +730,9 @@ class _Importer:
                         f"{layer[key]} vs {first[key]}")
         has_bias = any(layer["b"] is not None for layer in self.layers.values())
         out = OrderedDict()
+        if self.embedding is not None:
+            out["embedding.weight"] = np.array(self.embedding["table"], dtype=np.float32,
+                                               order="C")
         for k in range(len(self.layers)):
             layer = self.layers[k]
             order, hidden = _GATE_ORDER[layer["op"]], layer["hidden"]
@@ -726,8 +803,9 @@ def import_onnx(path):
     readout (None for last_output, else final_state, mean or max) and head
     (None for a single Linear, else the Sequential's modules in order as
     (name, None) pairs, export_model's head=). tensors maps
-    PyTorch state_dict names (rnn.*, out.*) to float32 arrays, gate blocks in
-    PyTorch's order. Raises OnnxImportError naming the node it cannot import.
+    PyTorch state_dict names (embedding.weight for token-id input, rnn.*,
+    out.*) to float32 arrays, gate blocks in PyTorch's order; export_model
+    derives config "embedding" from embedding.weight's shape. Raises OnnxImportError naming the node it cannot import.
     """
     try:
         import onnx

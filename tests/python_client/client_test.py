@@ -12,6 +12,11 @@ numpy; the gRPC modules generated at build time from proto/), then:
   on a Regress stream and with RegressChunk, in uneven chunks, and resumed
   by token, equals PyTorch's golden; a chunk resent from the same position
   is replayed, not applied again; every typed error for its case;
+  token-input models (the emb_* goldens): ModelInfo's input kind and
+  vocabulary, classify(token_ids=) of mixed lengths and a session sent
+  token ids in uneven chunks equal PyTorch's; the per-step softmax golden
+  (gru_reg_2l_softmax): ModelInfo's output activation and send_chunk
+  (top_k=) step tops equal the golden's probabilities, best first;
 - server B (plain, sessions in a real redis-server, a fixed port): a
   session survives SIGKILL and restart of the server mid-stream, and one
   whose answer is lost after the chunk was applied (a proxy drops it) gets
@@ -94,15 +99,31 @@ def worst(a, b):
 
 def check_models(rc, client):
     models = {m.name: m for m in client.models()}
-    check(set(models) == {"fashion_lstm", "sine_rnn", "lstm_cls_1l"},
+    check(set(models) == {"fashion_lstm", "sine_rnn", "lstm_cls_1l",
+                          *TOKEN_GOLDENS, STEP_GOLDEN},
           f"models(): {sorted(models)}")
+    check(models["lstm_cls_1l"].input_kind == "values" and
+          models["lstm_cls_1l"].vocabulary_size == 0 and
+          models["lstm_cls_1l"].readout == "last_output" and
+          models["lstm_cls_1l"].head == [] and
+          models["lstm_cls_1l"].output_activation == "",
+          f"lstm_cls_1l: {models['lstm_cls_1l']}")
+    for name, (vocabulary, task) in TOKEN_GOLDENS.items():
+        m = models[name]
+        check((m.input_kind, m.vocabulary_size, m.task) ==
+              ("token_ids", vocabulary, task), f"{name}: {m}")
+    m = models[STEP_GOLDEN]
+    check((m.input_kind, m.output_activation, m.readout, m.labels) ==
+          ("values", "softmax", "", ["sil", "yes", "no", "up", "down"]),
+          f"{STEP_GOLDEN}: {m}")
     f = models["fashion_lstm"]
     check((f.task, f.cell, f.input_size, f.output_size, len(f.labels)) ==
           ("classification", "lstm", 28, 10, 10), f"fashion_lstm: {f}")
     s = models["sine_rnn"]
     check((s.task, s.cell, s.input_size, s.output_size) ==
           ("regression", "rnn_tanh", 1, 1), f"sine_rnn: {s}")
-    print("models: the three models with their tasks, cells and sizes")
+    print("models: every model with its task, cell, sizes, input kind, "
+          "vocabulary, readout, head and output activation")
 
 
 def check_classify(rc, client, source):
@@ -144,6 +165,120 @@ def check_classify(rc, client, source):
               len(r.top) == 10, f"sequence {i}: top {r.top}")
     print(f"classify: {len(seqs)} sequences of lengths "
           f"{list(g['lengths'])} equal PyTorch's")
+
+
+# Goldens with token inputs (tests/goldens/README.md): name: (vocabulary,
+# task); and the per-step softmax golden.
+TOKEN_GOLDENS = {"emb_lstm_cls_1l_pad": (30, "classification"),
+                 "emb_gru_cls_2l_bi": (40, "classification"),
+                 "emb_rnn_tanh_reg_1l": (25, "regression")}
+STEP_GOLDEN = "gru_reg_2l_softmax"
+
+
+def link_goldens(source, repo):
+    for name in [*TOKEN_GOLDENS, STEP_GOLDEN]:
+        os.symlink(os.path.join(source, "tests", "goldens", name),
+                   os.path.join(repo, name))
+
+
+def check_tokens(rc, client, source):
+    """Token ids: classify(token_ids=) and a session's send(token_ids=)."""
+    for name in ("emb_lstm_cls_1l_pad", "emb_gru_cls_2l_bi"):
+        g = golden(source, os.path.join(name, "golden.safetensors"))
+        ids = [g["tokens"][i, :n] for i, n in enumerate(g["lengths"])]
+        # Plain lists of ints for one call, the arrays for the other.
+        for given in (ids, [list(map(int, a)) for a in ids]):
+            results = client.classify(name, token_ids=given, top_k=2)
+            for i, r in enumerate(results):
+                check(worst(r.logits, g["logits"][i]) <= TOLERANCE and
+                      worst(r.probabilities, g["probabilities"][i]) <=
+                      TOLERANCE, f"{name}: sequence {i} off by "
+                      f"{worst(r.logits, g['logits'][i])}")
+                check(r.top_class == int(np.argmax(g["logits"][i])) and
+                      len(r.top) == 2, f"{name}: sequence {i}: {r.top}")
+        # One [count, steps] array: the sequences of the longest length.
+        full = g["tokens"][g["lengths"] == g["tokens"].shape[1]]
+        results = client.classify(name, token_ids=full)
+        want = g["logits"][g["lengths"] == g["tokens"].shape[1]]
+        check(len(results) == len(full) > 0 and
+              all(worst(r.logits, w) <= TOLERANCE
+                  for r, w in zip(results, want)), f"{name}: a 2-D array")
+        print(f"tokens: classify(token_ids=) of {name}, lengths "
+              f"{list(g['lengths'])}, equals PyTorch's")
+    name = "emb_rnn_tanh_reg_1l"
+    g = golden(source, os.path.join(name, "golden.safetensors"))
+    for i, n in enumerate(g["lengths"]):
+        ids, want = g["tokens"][i, :n], g["outputs_from_zero"][i, :n]
+        cuts = sorted({0, n // 3, n // 2, n})
+        with client.session(name, unary=i % 2 == 1) as s:
+            got = np.concatenate([s.send(token_ids=ids[a:b])
+                                  for a, b in zip(cuts, cuts[1:])])
+            check(s.position == n, f"{name}: position {s.position}")
+        check(got.shape == want.shape and worst(got, want) <= TOLERANCE,
+              f"{name}: sequence {i} off by {worst(got, want)}")
+    with client.session(name) as s:
+        got = np.concatenate(list(s.stream(np.split(g["tokens"][2], 3),
+                                           tokens=True)))
+    check(worst(got, g["outputs_from_zero"][2]) <= TOLERANCE,
+          f"{name}: stream(tokens=True) off")
+    print(f"tokens: {name} sessions sent token ids in uneven chunks (stream "
+          "and RegressChunk) equal PyTorch's")
+    expect(rc, rc.InvalidArgument, "values for a token-input model",
+           lambda: client.classify("emb_gru_cls_2l_bi", [np.zeros((3, 6))]))
+    e = expect(rc, rc.InvalidArgument, "a token id outside the vocabulary",
+               lambda: client.classify("emb_gru_cls_2l_bi",
+                                       token_ids=[[1, 40]]))
+    check("token_ids" in str(e), f"the message does not name token_ids: {e}")
+    expect(rc, rc.InvalidArgument, "token ids for a values model",
+           lambda: client.classify("lstm_cls_1l", token_ids=[[1, 2]]))
+    for what, action in (
+            ("both sequences and token_ids", lambda: client.classify(
+                "emb_gru_cls_2l_bi", [np.zeros((1, 6))], token_ids=[[1]])),
+            ("float token ids", lambda: client.classify(
+                "emb_gru_cls_2l_bi", token_ids=[[1.5, 2.0]])),
+            ("a 1-D sequence of values", lambda: client.classify(
+                "emb_gru_cls_2l_bi", [[1, 2, 3]])),
+            ("a chunk of both", lambda: client.session(name).send(
+                np.zeros((1, 5)), token_ids=[1]))):
+        try:
+            action()
+        except ValueError as e:
+            print(f"errors: {what} -> ValueError: {e}")
+        else:
+            fail(f"{what}: no ValueError")
+
+
+def check_step_top(rc, client, source):
+    """send_chunk(top_k=) of the per-step softmax golden: each step's best
+    classes are the golden's probabilities, best first, with the labels."""
+    g = golden(source, os.path.join(STEP_GOLDEN, "golden.safetensors"))
+    labels = client.model(STEP_GOLDEN).labels
+    for i, n in enumerate(g["lengths"]):
+        x, want = g["inputs"][i, :n], g["outputs_from_zero"][i, :n]
+        cuts = sorted({0, n // 2, n})
+        with client.session(STEP_GOLDEN, unary=i % 2 == 0) as s:
+            chunks = [s.send_chunk(x[a:b], top_k=3)
+                      for a, b in zip(cuts, cuts[1:])]
+        got = np.concatenate([c.outputs for c in chunks])
+        tops = [t for c in chunks for t in c.step_top]
+        check(worst(got, want) <= TOLERANCE and len(tops) == n and
+              [c.first_step for c in chunks] == cuts[:-1],
+              f"{STEP_GOLDEN}: sequence {i} off by {worst(got, want)}")
+        for t, top in enumerate(tops):
+            order = np.argsort(-want[t], kind="stable")[:3]
+            check([c.index for c in top] == list(order) and
+                  [c.label for c in top] == [labels[j] for j in order] and
+                  worst([c.probability for c in top], want[t][order]) <=
+                  TOLERANCE, f"{STEP_GOLDEN}: sequence {i} step {t}: {top}")
+    with client.session(STEP_GOLDEN) as s:
+        plain = s.send_chunk(g["inputs"][0, :3])
+    check(plain.step_top == [] and plain.outputs.shape == (3, 5),
+          f"without top_k: {plain.step_top}")
+    print(f"step top: {STEP_GOLDEN} send_chunk(top_k=3) lists each step's "
+          "best classes with PyTorch's probabilities, best first")
+    expect(rc, rc.InvalidArgument, "top_k for a model without an output "
+           "activation", lambda: client.session("sine_rnn").send_chunk(
+               np.zeros((1, 1)), top_k=1))
 
 
 def check_streams(rc, client, source):
@@ -408,6 +543,7 @@ def main():
         rc = install_package(args.source, work)
         check_retry_policy(rc)
         repo = repository_with_golden(args.source, work)
+        link_goldens(args.source, repo)
         certs = make_certificates(args.source, work)
         token = secrets.token_urlsafe(32)
         tokens_file = os.path.join(work, "tokens")
@@ -425,6 +561,8 @@ def main():
         check_classify(rc, client, args.source)
         check_streams(rc, client, args.source)
         check_replay(rc, client, args.source)
+        check_tokens(rc, client, args.source)
+        check_step_top(rc, client, args.source)
         check_errors(rc, client, a.address, tls)
         client.close()
 

@@ -11,6 +11,11 @@ mean over the steps, a 2-layer bidirectional GRU (steps first) with
 Linear/Tanh/Linear on cat(h_n[-2], h_n[-1]), an RNN with
 Linear/GELU/Linear/Sigmoid/Linear on the max over the steps, also with GELU
 as one opset-20 Gelu op, a GRU regressor with Linear/Tanh/Linear),
+with token inputs (an nn.Embedding before the recurrent layers: an LSTM
+classifier with padding_idx, a 2-layer bidirectional GRU classifier on
+cat(h_n[-2], h_n[-1]) with an MLP head whose batch-first ids are transposed
+for its steps-first GRU, a steps-first RNN regressor reading the batch-first
+ids' rows transposed),
 builds a random PyTorch model, torch.onnx.export()s it (opset 14, batch and steps dynamic), imports the file
 with `export_model.py --from-onnx`, and checks that
 - the tensors written are exactly the model's state_dict (names, shapes,
@@ -18,12 +23,16 @@ with `export_model.py --from-onnx`, and checks that
   the config says the right cell, sizes, task, readout and head;
 - rnnserve serving the imported folders answers Classify (sequences of mixed
   lengths) and RegressChunk (a stream in uneven chunks) with PyTorch's
-  numbers, each sequence computed alone, within 1e-5.
+  numbers, each sequence computed alone, within 1e-5 (token models: token_ids
+  in both).
 Then that graphs rnnserve cannot serve are refused with exit status 1 and a
 message naming the node and its op type or attribute: an unknown op (made
 with onnx.helper), a softmax or sigmoid after the head, a head on c_n or on
 a first layer's h_n, a mean over the features, a sum over the steps, a tanh
-GELU, LSTM clip, GRU linear_before_reset=0, an RNN with another activation.
+GELU, LSTM clip, GRU linear_before_reset=0, an RNN with another activation,
+an embedding table computed by a node rather than stored, token ids read by
+something other than the lookup (a padding mask), --padding-idx without an
+embedding.
 """
 import argparse
 import json
@@ -63,7 +72,23 @@ CASES = {
                                   False),
     "onnx_rnn_max_gelu": ("rnn_tanh", 3, 5, 1, True, False, 4, "classification", True, False),
     "onnx_gru_mlp_reg": ("gru", 3, 4, 1, True, False, 2, "regression", True, False),
+    # Token inputs: input = the embedding's dimension E.
+    "onnx_emb_lstm_cls": ("lstm", 4, 6, 1, True, False, 3, "classification", True, False),
+    "onnx_emb_gru_2l_bi_final_mlp": ("gru", 5, 4, 2, True, True, 3, "classification", False,
+                                     False),
+    "onnx_emb_rnn_reg": ("rnn_tanh", 3, 5, 1, True, False, 2, "regression", False, False),
 }
+# Cases with an nn.Embedding before the rnn: name: (num_embeddings, padding_idx).
+EMBEDDINGS = {
+    "onnx_emb_lstm_cls": (13, 0),
+    "onnx_emb_gru_2l_bi_final_mlp": (20, None),
+    "onnx_emb_rnn_reg": (9, None),
+}
+# Token cases whose ids come batch-first and are transposed for a steps-first
+# rnn, before the lookup (ids.t()) or after it (embedding(ids).transpose(0,
+# 1)): the graph's input is batch-first although the rnn is not.
+TRANSPOSED_IDS = {"onnx_emb_gru_2l_bi_final_mlp"}
+TRANSPOSED_ROWS = {"onnx_emb_rnn_reg"}
 # Cases with a readout other than the last step or an nn.Sequential head:
 # name: (readout, the Sequential's modules as (kind, width or p)).
 HEADS = {
@@ -74,7 +99,14 @@ HEADS = {
     "onnx_rnn_max_gelu": ("max", [("linear", 7), ("gelu", None), ("linear", 6),
                                   ("sigmoid", None), ("linear", 4)]),
     "onnx_gru_mlp_reg": ("last_output", [("linear", 6), ("tanh", None), ("linear", 2)]),
+    "onnx_emb_gru_2l_bi_final_mlp": ("final_state", [("linear", 6), ("relu", None),
+                                                     ("linear", 3)]),
 }
+
+
+def input_batch_first(name):
+    """Whether the graph's input (values or token ids) is batch-first."""
+    return CASES[name][8] or name in TRANSPOSED_IDS | TRANSPOSED_ROWS
 
 
 def make_head(torch, width, modules):
@@ -131,6 +163,9 @@ def make_model(torch, name, seed):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
+            if name in EMBEDDINGS:
+                vocabulary, padding = EMBEDDINGS[name]
+                self.embedding = nn.Embedding(vocabulary, inputs, padding_idx=padding)
             kwargs = dict(input_size=inputs, hidden_size=hidden, num_layers=layers,
                           bias=bias, batch_first=batch_first, bidirectional=bi)
             if cell == "lstm":
@@ -146,6 +181,10 @@ def make_model(torch, name, seed):
                 self.out = nn.Linear(width, outputs)
 
         def forward(self, x):
+            if name in EMBEDDINGS:
+                x = self.embedding(x.t() if name in TRANSPOSED_IDS else x)
+                if name in TRANSPOSED_ROWS:
+                    x = x.transpose(0, 1)
             r_out, state = self.rnn(x)
             if task == "classification":
                 readout = HEADS[name][0] if name in HEADS else "last_output"
@@ -158,14 +197,21 @@ def make_model(torch, name, seed):
     with torch.no_grad():  # Biases away from zero, so that their order shows.
         for p in model.parameters():
             p.uniform_(-0.6, 0.6)
+        padding = EMBEDDINGS.get(name, (0, None))[1]
+        if padding is not None:  # As nn.Embedding keeps it, initialized and trained.
+            model.embedding.weight[padding] = 0
     return model
 
 
-def export_onnx(torch, model, case, path):
+def export_onnx(torch, model, case, path, name=None):
     _, inputs, _, _, _, _, _, task, batch_first, with_state = case
     x = torch.zeros((2, 5, inputs) if batch_first else (5, 2, inputs))
+    if name in EMBEDDINGS:
+        x = torch.ones((2, 5) if input_batch_first(name) else (5, 2), dtype=torch.long)
     batch, steps = (0, 1) if batch_first else (1, 0)
     axes = {"x": {batch: "batch", steps: "steps"}}
+    if name in TRANSPOSED_IDS | TRANSPOSED_ROWS:
+        axes["x"] = {0: "batch", 1: "steps"}
     names = ["y"]
     if task == "classification":
         axes["y"] = {0: "batch"}
@@ -177,11 +223,12 @@ def export_onnx(torch, model, case, path):
                       output_names=names, dynamic_axes=axes)
 
 
-def reference(torch, model, case, sequence):
-    """PyTorch's outputs for one sequence (steps, input) alone."""
+def reference(torch, model, case, sequence, name=None):
+    """PyTorch's outputs for one sequence (steps, input), or (steps) of token
+    ids, alone."""
     batch_first, with_state = case[8], case[9]
     x = torch.from_numpy(sequence)
-    x = x[None] if batch_first else x[:, None]
+    x = x[None] if input_batch_first(name) else x[:, None]
     with torch.no_grad():
         y = model(x)
     if with_state:
@@ -204,10 +251,14 @@ def import_cases(torch, source, work, repo):
     for seed, (name, case) in enumerate(CASES.items()):
         model = make_model(torch, name, seed)
         path = os.path.join(work, name + ".onnx")
-        export_onnx(torch, model, case, path)
+        export_onnx(torch, model, case, path, name)
         folder = os.path.join(repo, name)
-        result = run_export(source, ["--from-onnx", path, folder, "--model-version", "7"])
+        vocabulary, padding = EMBEDDINGS.get(name, (None, None))
+        extra = [] if padding is None else ["--padding-idx", str(padding)]
+        result = run_export(source, ["--from-onnx", path, folder, "--model-version", "7",
+                                     *extra])
         check(result.returncode == 0, f"{name}: import failed:\n{result.stderr}")
+        check_embedding_config(source, name, path, folder, work)
         config, tensors = fmt.read_model_folder(folder)
         want = expected_state_dict(name, model)
         check(list(tensors) == list(want),
@@ -236,6 +287,28 @@ def import_cases(torch, source, work, repo):
     import_gelu_op(source, work, repo)
     models["onnx_rnn_max_gelu_op"] = models["onnx_rnn_max_gelu"]
     return models
+
+
+def check_embedding_config(source, name, path, folder, work):
+    """Config "embedding" as PyTorch's nn.Embedding has it (padding_idx as
+    given with --padding-idx, which ONNX does not record); without the flag a
+    padding row of zeros is pointed out."""
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    if name not in EMBEDDINGS:
+        check("embedding" not in config, f"{name}: config {config}")
+        return
+    vocabulary, padding = EMBEDDINGS[name]
+    want = {"num_embeddings": vocabulary, "embedding_dim": CASES[name][1]}
+    if padding is not None:
+        want["padding_idx"] = padding
+        result = run_export(source, ["--from-onnx", path, os.path.join(work, "no_padding")])
+        check(result.returncode == 0 and f"embedding row(s) [{padding}] are all zeros" in
+              result.stderr and "--padding-idx" in result.stderr,
+              f"{name}: without --padding-idx the zero row is not pointed out:\n"
+              f"{result.stderr}")
+    check(config.get("embedding") == want, f"{name}: embedding {config.get('embedding')}, "
+          f"want {want}")
 
 
 def import_gelu_op(source, work, repo):
@@ -274,26 +347,46 @@ def check_served(torch, pb, stub, models):
     for name, model in models.items():
         case = CASES[name]
         inputs, task = case[1], case[7]
+        vocabulary = EMBEDDINGS.get(name, (None,))[0]
+
+        def draw(steps):
+            if vocabulary is not None:  # Every id, the padding row's included.
+                return rng.integers(0, vocabulary, steps).astype(np.int64)
+            return rng.uniform(-1, 1, (steps, inputs)).astype(np.float32)
+
+        def items(x):
+            if vocabulary is not None:
+                return dict(token_ids=x.tolist())
+            return dict(values=x.reshape(-1))
+
+        if vocabulary is not None:
+            info = stub.GetModel(pb.GetModelRequest(model=name), timeout=30)
+            check(info.input_kind == pb.INPUT_KIND_TOKEN_IDS and
+                  info.vocabulary_size == vocabulary,
+                  f"{name}: ModelInfo input_kind {info.input_kind}, vocabulary_size "
+                  f"{info.vocabulary_size}, want token ids of {vocabulary}")
         if task == "classification":
-            seqs = [rng.uniform(-1, 1, (n, inputs)).astype(np.float32) for n in LENGTHS]
+            seqs = [draw(n) for n in LENGTHS]
             request = pb.ClassifyRequest(model=name, sequences=[
-                pb.Sequence(steps=len(s), values=s.reshape(-1)) for s in seqs])
+                pb.Sequence(steps=len(s), **items(s)) for s in seqs])
             reply = stub.Classify(request, timeout=30)
             check(reply.model_version == "7", f"{name}: version {reply.model_version}")
             for i, (s, r) in enumerate(zip(seqs, reply.results)):
-                diff = np.max(np.abs(np.array(r.logits) - reference(torch, model, case, s)))
+                want = reference(torch, model, case, s, name)
+                diff = np.max(np.abs(np.array(r.logits) - want))
                 check(diff <= TOLERANCE, f"{name}: sequence {i} logits off by {diff}")
             print(f"serve: {name}: Classify of lengths {LENGTHS} equals PyTorch's")
             continue
-        stream = rng.uniform(-1, 1, (CHUNKS[-1], inputs)).astype(np.float32)
+        stream = draw(CHUNKS[-1])
         token, got = "", []
         for a, b in zip(CHUNKS, CHUNKS[1:]):
             reply = stub.RegressChunk(pb.RegressRequest(
                 model=name, session_token=token, steps=b - a,
-                values=stream[a:b].reshape(-1), end_session=b == CHUNKS[-1]), timeout=30)
+                end_session=b == CHUNKS[-1], **items(stream[a:b])), timeout=30)
             token = reply.session_token
             got.append(np.array(reply.outputs).reshape(b - a, -1))
-        diff = np.max(np.abs(np.concatenate(got) - reference(torch, model, case, stream)))
+        want = reference(torch, model, case, stream, name)
+        diff = np.max(np.abs(np.concatenate(got) - want))
         check(diff <= TOLERANCE, f"{name}: RegressChunk outputs off by {diff}")
         print(f"serve: {name}: RegressChunk in chunks {CHUNKS} equals PyTorch's")
 
@@ -401,6 +494,8 @@ def check_refusals(torch, source, work):
     expect_refused(source, work, model, "gru_linear_before_reset",
                    f"node {node.name} (op GRU)", "linear_before_reset must be 1")
 
+    check_embedding_refusals(torch, source, work, exported)
+
     model = exported("onnx_rnn_relu_2l_reg")
     node = recurrent_node(model, "RNN")
     for a in node.attribute:
@@ -408,6 +503,53 @@ def check_refusals(torch, source, work):
             a.strings[:] = [b"Sigmoid"]
     expect_refused(source, work, model, "rnn_sigmoid", f"node {node.name} (op RNN)",
                    "activations=['Sigmoid']")
+
+
+def check_embedding_refusals(torch, source, work, exported):
+    """Token-id graphs the import does not understand, refused by node and op."""
+    from onnx import helper
+    # The table computed by a node (here Mul by 1) rather than stored: the
+    # Gather's data is not an initializer.
+    model = exported("onnx_emb_lstm_cls")
+    gather = next(n for n in model.graph.node if n.op_type == "Gather")
+    table = gather.input[0]
+    one = helper.make_node("Constant", [], ["one"], name="/embedding/One",
+                           value=helper.make_tensor("v", 1, [], [1.0]))
+    scale = helper.make_node("Mul", [table, "one"], ["scaled"], name="/embedding/Mul")
+    gather.input[0] = "scaled"
+    model.graph.node.insert(0, scale)
+    model.graph.node.insert(0, one)
+    expect_refused(source, work, model, "embedding_table_computed",
+                   f"node {gather.name} (op Gather) is not supported",
+                   "the embedding table looked up by the token ids, is not a constant")
+
+    # The ids read by something besides the lookup: a padding mask.
+    class Masked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(11, 4, padding_idx=0)
+            self.rnn = torch.nn.LSTM(4, 5, batch_first=True)
+            self.out = torch.nn.Linear(5, 3)
+
+        def forward(self, x):
+            rows = self.embedding(x) * (x != 0).unsqueeze(-1)
+            return self.out(self.rnn(rows)[0][:, -1])
+
+    path = os.path.join(work, "masked.onnx")
+    torch.onnx.export(Masked().eval(), (torch.ones(2, 5, dtype=torch.long),), path,
+                      opset_version=14, input_names=["x"],
+                      dynamic_axes={"x": {0: "batch", 1: "steps"}})
+    import onnx
+    expect_refused(source, work, onnx.load(path), "ids_in_padding_mask",
+                   "(op Equal) is not supported", "it reads the token ids")
+
+    # --padding-idx for a graph without an embedding.
+    result = run_export(source, ["--from-onnx", os.path.join(work, "onnx_gru_3l_cls.onnx"),
+                                 os.path.join(work, "refused"), "--padding-idx", "0"])
+    check(result.returncode == 1 and "--padding-idx: the ONNX graph has no embedding" in
+          result.stderr, f"padding_idx_without_embedding: {result.returncode}\n"
+          f"{result.stderr}")
+    print("refuse: padding_idx_without_embedding: " + result.stderr.strip())
 
 
 def main():

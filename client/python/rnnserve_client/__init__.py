@@ -7,7 +7,7 @@
     with client.session("sine_rnn") as session:
         y = session.send(np.sin(np.arange(10, dtype=np.float32))[:, None])
 """
-from .client import (Classification, ClassScore, Client, ModelInfo,
+from .client import (Chunk, Classification, ClassScore, Client, ModelInfo,
                      RepositoryModel, TlsConfig, VersionStatus)
 from .errors import (Aborted, DeadlineExceeded, FailedPrecondition,
                      InvalidArgument, NotFound, PositionMismatch,
@@ -18,7 +18,7 @@ from .retry import RetryPolicy
 from .session import Session
 
 __all__ = [
-    "Aborted", "Classification", "ClassScore", "Client", "DeadlineExceeded",
+    "Aborted", "Chunk", "Classification", "ClassScore", "Client", "DeadlineExceeded",
     "FailedPrecondition", "InvalidArgument", "ModelInfo", "NotFound",
     "PositionMismatch", "RepositoryModel", "ResourceExhausted",
     "RetryPolicy", "RnnserveError", "Session", "SessionNotFound",

@@ -72,6 +72,22 @@ class ModelInfo:
     # (its own `versions` empty); the fields above describe the newest
     # ready one, which answers calls that name no version.
     versions: List["ModelInfo"] = dataclasses.field(default_factory=list)
+    # What a step's input is: "values" (input_size floats: `sequences`,
+    # send(values)) or "token_ids" (one id in [0, vocabulary_size) per step,
+    # for a model with an embedding: token_ids=); "unspecified" from a
+    # server that does not say (it reads values).
+    input_kind: str = "unspecified"
+    vocabulary_size: int = 0  # "token_ids": ids are in [0, vocabulary_size).
+    # Classification: what the head reads, "last_output", "final_state",
+    # "mean" or "max"; empty for regression.
+    readout: str = ""
+    # An MLP head's modules in order ("linear:64", "relu", "dropout", ...);
+    # empty for the single linear head.
+    head: List[str] = dataclasses.field(default_factory=list)
+    # Regression: "none", "sigmoid" or "softmax", applied to every step's
+    # outputs (then top_k gives each step's best classes); empty for
+    # classification.
+    output_activation: str = ""
 
     @classmethod
     def from_proto(cls, m):
@@ -84,7 +100,18 @@ class ModelInfo:
                    description=m.description, max_steps=m.max_steps,
                    max_sequences_per_request=m.max_sequences_per_request,
                    state=state_name(m.state), sessions=m.sessions,
-                   versions=[cls.from_proto(v) for v in m.versions])
+                   versions=[cls.from_proto(v) for v in m.versions],
+                   input_kind=_enum_name(pb.InputKind, m.input_kind,
+                                         "INPUT_KIND_", "input kind"),
+                   vocabulary_size=m.vocabulary_size, readout=m.readout,
+                   head=list(m.head), output_activation=m.output_activation)
+
+
+def _enum_name(enum, value, prefix, what):
+    try:
+        return enum.Name(value).removeprefix(prefix).lower()
+    except ValueError:  # A newer server's value.
+        return f"{what} {value}"
 
 
 def state_name(state):
@@ -149,6 +176,38 @@ def _admin(token):
     return (("authorization", f"Bearer {token}"),)
 
 
+@dataclasses.dataclass
+class Chunk:
+    """A session chunk's answer (Session.send_chunk)."""
+    outputs: np.ndarray  # float32 [steps, output_size]
+    # Per step, its top_k classes, most probable first (the model's output
+    # activation's probabilities); empty unless top_k was asked for.
+    step_top: List[List[ClassScore]]
+    first_step: int  # The chunk's first step in the session.
+    replayed: bool  # The server's stored answer of a chunk it had applied.
+
+
+def as_token_ids(sequences, what="token_ids"):
+    """A list of int64 [steps] arrays from a list of 1-D integer sequences
+    or one 2-D integer array [count, steps]."""
+    if isinstance(sequences, np.ndarray) and sequences.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D integer array [count, "
+                         f"steps], got shape {sequences.shape}")
+    return [as_ids(s, f"{what}[{i}]") for i, s in enumerate(sequences)]
+
+
+def as_ids(ids, what):
+    """One sequence of token ids as an int64 [steps] array."""
+    a = np.asarray(ids)
+    if a.ndim != 1:
+        raise ValueError(f"{what}: expected a 1-D sequence of token ids "
+                         f"[steps], got shape {a.shape}")
+    if a.size and a.dtype.kind not in "iu":
+        raise ValueError(f"{what}: expected integer token ids, got "
+                         f"{a.dtype}")
+    return a.astype(np.int64)
+
+
 def as_sequences(sequences):
     """A list of float32 [steps, input_size] arrays from a list of 2-D
     arrays or one 3-D array [count, steps, input_size]."""
@@ -161,8 +220,10 @@ def as_sequences(sequences):
     for i, s in enumerate(sequences):
         a = np.asarray(s, dtype=np.float32)
         if a.ndim != 2:
+            hint = " (token ids for a token-input model: token_ids=)" \
+                if a.ndim == 1 else ""
             raise ValueError(f"sequences[{i}]: expected a 2-D array [steps, "
-                             f"input_size], got shape {a.shape}")
+                             f"input_size], got shape {a.shape}{hint}")
         out.append(a)
     return out
 
@@ -238,15 +299,28 @@ class Client:
             self._models[name] = ModelInfo.from_proto(m)
         return self._models[name]
 
-    def classify(self, model: str, sequences: Union[np.ndarray, Sequence],
-                 top_k: int = 1) -> List[Classification]:
+    def classify(self, model: str,
+                 sequences: Union[np.ndarray, Sequence, None] = None,
+                 top_k: int = 1, *,
+                 token_ids: Union[np.ndarray, Sequence, None] = None
+                 ) -> List[Classification]:
         """Classifies whole sequences, each a [steps, input_size] array
         (lengths may differ), or one [count, steps, input_size] array.
+        A token-input model (ModelInfo.input_kind "token_ids") takes
+        token_ids= instead: each sequence a 1-D list or array of integer
+        ids (lengths may differ), or one [count, steps] integer array.
         Returns one Classification per sequence, in order."""
-        seqs = as_sequences(sequences)
-        request = pb.ClassifyRequest(model=model, top_k=top_k, sequences=[
-            pb.Sequence(steps=s.shape[0], values=s.reshape(-1))
-            for s in seqs])
+        if (sequences is None) == (token_ids is None):
+            raise ValueError("classify: give either sequences (values) or "
+                             "token_ids, not both or neither")
+        if token_ids is not None:
+            items = [pb.Sequence(steps=len(ids), token_ids=ids.tolist())
+                     for ids in as_token_ids(token_ids)]
+        else:
+            items = [pb.Sequence(steps=s.shape[0], values=s.reshape(-1))
+                     for s in as_sequences(sequences)]
+        request = pb.ClassifyRequest(model=model, top_k=top_k,
+                                     sequences=items)
         response = self.call(self.stub.Classify, request)
         return [Classification(
             logits=np.array(r.logits, dtype=np.float32),

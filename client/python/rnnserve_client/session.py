@@ -20,7 +20,7 @@ import grpc
 import numpy as np
 
 from . import errors
-from .client import pb
+from .client import Chunk, ClassScore, as_ids, pb
 from .retry import is_retryable
 
 
@@ -90,7 +90,9 @@ class Session:
     """A session of a regression model; open it with Client.session().
 
     send(values) runs a chunk [steps, input_size] and returns its outputs
-    [steps, output_size]. position is the session's position, token its
+    [steps, output_size]; a token-input model's chunk is send(token_ids=
+    ids), one id per step. send_chunk() answers with the steps' best
+    classes too (top_k, for a model with an output activation). position is the session's position, token its
     token (None until the first chunk of a new session is answered). As a
     context manager it ends the session on a normal exit; after an
     exception it only closes its stream, leaving the session resumable with
@@ -112,25 +114,59 @@ class Session:
 
     # The public operations.
 
-    def send(self, values, reset: bool = False) -> np.ndarray:
+    def send(self, values=None, reset: bool = False, *,
+             token_ids=None) -> np.ndarray:
         """Runs one chunk from the session's position (from 0 with reset)
-        and returns its outputs, float32 [steps, output_size]."""
-        chunk = np.asarray(values, dtype=np.float32)
-        if chunk.ndim != 2:
-            raise ValueError(f"values: expected a 2-D array [steps, "
-                             f"input_size], got shape {chunk.shape}")
-        response = self._chunk(steps=chunk.shape[0], values=chunk.reshape(-1),
-                               reset_state=reset)
+        and returns its outputs, float32 [steps, output_size]. The chunk is
+        `values`, [steps, input_size], or for a token-input model
+        `token_ids`, a 1-D sequence of integer ids, one per step."""
+        return self.send_chunk(values, reset, token_ids=token_ids).outputs
+
+    def send_chunk(self, values=None, reset: bool = False, *,
+                   token_ids=None, top_k: int = 0) -> Chunk:
+        """send(), answered as a Chunk: the outputs and, with top_k > 0 (a
+        model with an output activation, ModelInfo.output_activation),
+        each step's top_k classes, most probable first."""
+        fields = self._items(values, token_ids)
+        response = self._chunk(**fields, reset_state=reset, top_k=top_k)
         steps = response.steps
         outputs = np.array(response.outputs, dtype=np.float32)
         if steps == 0:
-            return outputs.reshape(0, self._output_size())
-        return outputs.reshape(steps, -1)
+            outputs = outputs.reshape(0, self._output_size())
+        else:
+            outputs = outputs.reshape(steps, -1)
+        step_top = [[ClassScore(t.index, t.label, t.probability)
+                     for t in step.top] for step in response.step_top]
+        return Chunk(outputs=outputs, step_top=step_top,
+                     first_step=response.first_step,
+                     replayed=response.replayed)
 
-    def stream(self, chunks: Iterable) -> Iterator[np.ndarray]:
-        """Sends each chunk in turn, yielding each one's outputs."""
+    def stream(self, chunks: Iterable, *,
+               tokens: bool = False) -> Iterator[np.ndarray]:
+        """Sends each chunk in turn, yielding each one's outputs; with
+        tokens=True each chunk is token ids (send(token_ids=chunk))."""
         for chunk in chunks:
-            yield self.send(chunk)
+            if tokens:
+                yield self.send(token_ids=chunk)
+            else:
+                yield self.send(chunk)
+
+    @staticmethod
+    def _items(values, token_ids):
+        """The request fields of a chunk of values or of token ids."""
+        if (values is None) == (token_ids is None):
+            raise ValueError("send: give either values or token_ids, not "
+                             "both or neither")
+        if token_ids is not None:
+            ids = as_ids(token_ids, "token_ids")
+            return dict(steps=len(ids), token_ids=ids.tolist())
+        chunk = np.asarray(values, dtype=np.float32)
+        if chunk.ndim != 2:
+            hint = " (token ids for a token-input model: token_ids=)" \
+                if chunk.ndim == 1 else ""
+            raise ValueError(f"values: expected a 2-D array [steps, "
+                             f"input_size], got shape {chunk.shape}{hint}")
+        return dict(steps=chunk.shape[0], values=chunk.reshape(-1))
 
     def sync(self) -> int:
         """Asks the server for the session's position, and takes it as the
