@@ -39,7 +39,8 @@ std::string InputSummary(const v1::ModelInfo& model) {
   if (model.input_kind() == v1::INPUT_KIND_TOKEN_IDS) {
     return absl::StrCat("token ids < ", model.vocabulary_size());
   }
-  return absl::StrCat(model.input_size(), " values");
+  return absl::StrCat(model.input_size(),
+                      model.input_size() == 1 ? " value" : " values");
 }
 
 std::string HeadSummary(const v1::ModelInfo& model) {
@@ -64,7 +65,7 @@ std::string LabelsSummary(const v1::ModelInfo& model) {
   constexpr size_t kMaxWidth = 32;
   std::string joined = absl::StrJoin(model.labels(), ",");
   if (joined.size() <= kMaxWidth) return joined;
-  return absl::StrCat(model.labels(0), ",… (", model.labels_size(), ")");
+  return absl::StrCat(model.labels(0), ",... (", model.labels_size(), ")");
 }
 
 std::vector<std::vector<std::string>> ModelListRows(
@@ -98,9 +99,12 @@ std::vector<std::vector<std::string>> ModelDetailRows(const v1::ModelInfo& m) {
       {"description:", m.description().empty() ? "(none)" : m.description()},
       {"task:", TaskName(m.task())},
       {"cell:", CellName(m.cell())},
-      {"input:", tokens ? absl::StrCat("token ids, one per step, in [0, ",
-                                       m.vocabulary_size(), ")")
-                        : absl::StrCat(m.input_size(), " values per step")},
+      {"input:", tokens
+                     ? absl::StrCat("token ids, one per step, in [0, ",
+                                    m.vocabulary_size(), ")")
+                     : absl::StrCat(m.input_size(), m.input_size() == 1
+                                                        ? " value per step"
+                                                        : " values per step")},
       {"input_size:",
        tokens ? absl::StrCat(m.input_size(), " (the embedding's width)")
               : absl::StrCat(m.input_size())},

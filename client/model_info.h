@@ -16,7 +16,7 @@ std::string CellName(v1::Cell cell);
 // "classification", "regression", or "unspecified".
 std::string TaskName(v1::Task task);
 
-// What a step of `model` is: "4 values" (input_size values per step) or
+// What a step of `model` is: "4 values" ("1 value"; input_size per step) or
 // "token ids < 25" (one id per step, below the vocabulary_size).
 std::string InputSummary(const v1::ModelInfo& model);
 // The head's modules in order, space-separated ("linear:64 relu linear:4"),
@@ -28,7 +28,7 @@ std::string ReadoutSummary(const v1::ModelInfo& model);
 // The regression output activation ("none", "sigmoid", "softmax"); "-" for
 // a classification model.
 std::string ActivationSummary(const v1::ModelInfo& model);
-// The labels, comma-separated, or "first,… (N)" when they are long; "-"
+// The labels, comma-separated, or "first,... (N)" when they are long; "-"
 // without labels.
 std::string LabelsSummary(const v1::ModelInfo& model);
 

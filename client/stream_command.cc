@@ -406,18 +406,8 @@ absl::Status RunSequence(const Connection& connection, const StreamOptions& o,
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status RunStream(const std::vector<std::string>& args) {
-  StreamOptions o;
-  FlagSet flags(
-      "rnnctl stream [flags]",
-      "Streams x_k = sin(k*dt) chunk by chunk through a regression model over "
-      "the bidirectional Regress stream and prints, for each step, t, sin(t), "
-      "the prediction and the true cos(t), then the mean squared error. With "
-      "--tokens or --csv, streams those steps instead and prints each step's "
-      "outputs (or best classes, --top-k). The recurrent state is kept by the "
-      "server in a session whose token is printed on stderr.");
+// Binds every flag of rnnctl stream to `o`, which must outlive `flags`.
+void AddStreamFlags(FlagSet& flags, StreamOptions& o) {
   AddCommonFlags(flags, &o.common);
   flags.String("model", &o.model, "Regression model to call.");
   flags.String("model-version", &o.model_version,
@@ -473,6 +463,21 @@ absl::Status RunStream(const std::vector<std::string>& args) {
             "print each step's K most probable classes (label or index, "
             "probability). 0: none.",
             0, 1 << 20);
+}
+
+}  // namespace
+
+absl::Status RunStream(const std::vector<std::string>& args) {
+  StreamOptions o;
+  FlagSet flags(
+      "rnnctl stream [flags]",
+      "Streams x_k = sin(k*dt) chunk by chunk through a regression model over "
+      "the bidirectional Regress stream and prints, for each step, t, sin(t), "
+      "the prediction and the true cos(t), then the mean squared error. With "
+      "--tokens or --csv, streams those steps instead and prints each step's "
+      "outputs (or best classes, --top-k). The recurrent state is kept by the "
+      "server in a session whose token is printed on stderr.");
+  AddStreamFlags(flags, o);
   ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
   if (line.help) return absl::OkStatus();
   if (!line.positional.empty()) {

@@ -34,7 +34,7 @@ std::string StreamInputs::Describe(int64_t i) const {
     absl::StrAppend(&out, j > 0 ? "," : "",
                     absl::StrFormat("%.4g", values[i * width + j]));
   }
-  if (width > kShown) absl::StrAppend(&out, ",\u2026");
+  if (width > kShown) absl::StrAppend(&out, ",...");
   return out;
 }
 

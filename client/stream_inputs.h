@@ -29,7 +29,7 @@ struct StreamInputs {
   // [from, from + n).
   void AddTo(int64_t from, int64_t n, v1::RegressRequest* request) const;
   // Step i's input for a report: the token id, or the values
-  // comma-separated (the first few, then "…").
+  // comma-separated (the first few, then "...").
   std::string Describe(int64_t i) const;
 };
 

@@ -114,7 +114,7 @@ TEST(LabelsSummaryTest, LongListsAreShortenedToTheFirstAndTheCount) {
   for (const char* label : {"T-shirt/top", "Trouser", "Pullover", "Dress"}) {
     model.add_labels(label);
   }
-  EXPECT_EQ(LabelsSummary(model), "T-shirt/top,\u2026 (4)");
+  EXPECT_EQ(LabelsSummary(model), "T-shirt/top,... (4)");
 }
 
 }  // namespace
