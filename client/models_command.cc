@@ -9,7 +9,6 @@
 #include "client/common_flags.h"
 #include "client/connection.h"
 #include "client/model_info.h"
-#include "client/repository_view.h"
 #include "client/table.h"
 #include "server/common/status_macros.h"
 
@@ -25,50 +24,7 @@ void PrintList(const v1::ListModelsResponse& response) {
     std::printf("(no models loaded)\n");
     return;
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"NAME", "VERSION", "TASK", "CELL", "LAYERS", "BIDIR", "INPUT", "HIDDEN",
-       "OUTPUT", "MAX_STEPS", "MAX_BATCH", "VERSIONS"}};
-  for (const v1::ModelInfo& m : response.models()) {
-    // VERSION: the newest ready version, which answers requests naming
-    // none; VERSIONS: every version held, with its state.
-    rows.push_back(
-        {m.name(), m.version(), TaskName(m.task()), CellName(m.cell()),
-         absl::StrCat(m.num_layers()), m.bidirectional() ? "yes" : "no",
-         absl::StrCat(m.input_size()), absl::StrCat(m.hidden_size()),
-         absl::StrCat(m.output_size()), absl::StrCat(m.max_steps()),
-         absl::StrCat(m.batching().max_batch_size()), VersionStates(m)});
-  }
-  PrintTable(rows);
-}
-
-void PrintModel(const v1::ModelInfo& m) {
-  const v1::BatchingInfo& b = m.batching();
-  std::vector<std::vector<std::string>> rows = {
-      {"name:", m.name()},
-      {"version:", m.version()},
-      {"state:", VersionStateName(m.state())},
-      {"versions:", VersionStates(m)},
-      {"description:", m.description().empty() ? "(none)" : m.description()},
-      {"task:", TaskName(m.task())},
-      {"cell:", CellName(m.cell())},
-      {"input_size:", absl::StrCat(m.input_size())},
-      {"hidden_size:", absl::StrCat(m.hidden_size())},
-      {"num_layers:", absl::StrCat(m.num_layers())},
-      {"bidirectional:", m.bidirectional() ? "true" : "false"},
-      {"output_size:", absl::StrCat(m.output_size())},
-      {"max_steps:", absl::StrCat(m.max_steps())},
-      {"max_sequences_per_request:",
-       absl::StrCat(m.max_sequences_per_request())},
-      {"batching.max_batch_size:", absl::StrCat(b.max_batch_size())},
-      {"batching.max_queue_delay_us:", absl::StrCat(b.max_queue_delay_us())},
-      {"batching.max_queued_items:", absl::StrCat(b.max_queued_items())},
-      {"labels:",
-       m.labels().empty() ? "(none)" : absl::StrCat(m.labels_size())},
-  };
-  for (int i = 0; i < m.labels_size(); ++i) {
-    rows.push_back({absl::StrCat("  ", i, ":"), m.labels(i)});
-  }
-  PrintTable(rows);
+  PrintTable(ModelListRows(response));
 }
 
 }  // namespace
@@ -92,7 +48,7 @@ absl::Status RunModels(const std::vector<std::string>& args) {
   if (line.positional.size() == 1) {
     ASSIGN_OR_RETURN(v1::ModelInfo info,
                      FetchModel(*connection, line.positional[0]));
-    PrintModel(info);
+    PrintTable(ModelDetailRows(info));
     return absl::OkStatus();
   }
   grpc::ClientContext context;

@@ -38,40 +38,31 @@ RepositoryOutcome Index(const Connection& connection,
   return {absl::OkStatus(), FormatRepository(response)};
 }
 
-RepositoryOutcome Load(const Connection& connection, const std::string& model,
-                       const std::string& token_file) {
+// LoadModel or UnloadModel of `model`: both answer the model after the
+// call. `rpc` is the stub's method, `method` its name for errors. With
+// `index_on_failure`, a call that failed on the model (not on access) shows
+// the model as the index then has it.
+template <typename Request, typename Response>
+RepositoryOutcome CallOnModel(
+    const Connection& connection, const std::string& model,
+    const std::string& token_file, const char* method, bool index_on_failure,
+    grpc::Status (v1::Repository::Stub::*rpc)(grpc::ClientContext*,
+                                              const Request&, Response*)) {
   grpc::ClientContext context;
   connection.PrepareAdmin(&context);
-  v1::LoadModelRequest request;
+  Request request;
   request.set_model(model);
-  v1::LoadModelResponse response;
+  Response response;
   const grpc::Status status =
-      connection.repository().LoadModel(&context, request, &response);
+      (connection.repository().*rpc)(&context, request, &response);
   if (status.ok()) return {absl::OkStatus(), Format(response.model())};
-  RepositoryOutcome failed{RepositoryCallError(status, "LoadModel", token_file),
-                           ""};
-  // A load that failed on the model (not on access) left it in a state
-  // worth seeing: which version failed, which still serve.
-  if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
+  RepositoryOutcome failed{RepositoryCallError(status, method, token_file), ""};
+  if (index_on_failure &&
+      status.error_code() != grpc::StatusCode::UNIMPLEMENTED &&
       status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
     failed.text = FromIndex(connection, model);
   }
   return failed;
-}
-
-RepositoryOutcome Unload(const Connection& connection, const std::string& model,
-                         const std::string& token_file) {
-  grpc::ClientContext context;
-  connection.PrepareAdmin(&context);
-  v1::UnloadModelRequest request;
-  request.set_model(model);
-  v1::UnloadModelResponse response;
-  const grpc::Status status =
-      connection.repository().UnloadModel(&context, request, &response);
-  if (!status.ok()) {
-    return {RepositoryCallError(status, "UnloadModel", token_file), ""};
-  }
-  return {absl::OkStatus(), Format(response.model())};
 }
 
 }  // namespace
@@ -83,9 +74,15 @@ RepositoryOutcome CallRepository(const Connection& connection,
     case RepositoryAction::Verb::kIndex:
       return Index(connection, admin_token_file);
     case RepositoryAction::Verb::kLoad:
-      return Load(connection, action.model, admin_token_file);
+      // A load that failed on the model left it in a state worth seeing:
+      // which version failed, which still serve.
+      return CallOnModel(connection, action.model, admin_token_file,
+                         "LoadModel", /*index_on_failure=*/true,
+                         &v1::Repository::Stub::LoadModel);
     case RepositoryAction::Verb::kUnload:
-      return Unload(connection, action.model, admin_token_file);
+      return CallOnModel(connection, action.model, admin_token_file,
+                         "UnloadModel", /*index_on_failure=*/false,
+                         &v1::Repository::Stub::UnloadModel);
   }
   return {absl::InternalError("unknown repository action"), ""};
 }

@@ -2,7 +2,8 @@
 // by chunk to a regression model (the seed model learnt to answer cos(k dt))
 // and compares each prediction with cos(k dt). Shows that the recurrent state
 // survives across chunks, streams (--reconnect-every) and client runs
-// (--resume).
+// (--resume). With --tokens or --csv it streams those steps instead and prints
+// each step's outputs, or its best classes with --top-k.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -19,7 +20,9 @@
 #include "client/model_info.h"
 #include "client/regress_session.h"
 #include "client/retry_policy.h"
+#include "client/stream_inputs.h"
 #include "client/svg_plot.h"
+#include "client/table.h"
 #include "server/common/status_macros.h"
 
 namespace rnnserve::client {
@@ -41,12 +44,16 @@ struct StreamOptions {
   bool print_token = false;
   std::string plot;
   int64_t retries = RetryPolicy().max_retries;
+  int64_t top_k = 0;
+  std::string tokens;
+  std::string csv;
 };
 
 struct StepRecord {
   uint64_t step = 0;  // The server's index of the step in the session.
   double t = 0;       // The input was sin(t); the target is cos(t).
   double predicted = 0;
+  std::string top;  // The step's best classes, with --top-k.
 };
 
 struct DemoRun {
@@ -107,6 +114,7 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
       request.add_values(static_cast<float>(std::sin((k0 + j) * o.dt)));
     }
     request.set_end_session(end_session && last);
+    request.set_top_k(static_cast<uint32_t>(o.top_k));
     ASSIGN_OR_RETURN(v1::RegressResponse response,
                      session.Send(std::move(request)));
     const int64_t width = model.output_size();
@@ -123,7 +131,10 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
     }
     for (int64_t j = 0; j < n; ++j) {
       run.steps.push_back({response.first_step() + j, (k0 + j) * o.dt,
-                           response.outputs(j * width)});
+                           response.outputs(j * width),
+                           j < response.step_top_size()
+                               ? FormatStepTop(response.step_top(j))
+                               : ""});
     }
     run.version = response.model_version();
     run.ended = response.session_ended();
@@ -171,6 +182,49 @@ absl::Status WritePlot(const std::string& path, const StreamOptions& o,
   return absl::OkStatus();
 }
 
+// The summary lines on steps, chunks, calls and retries.
+void PrintCalls(const StreamOptions& o, size_t steps, int calls, int retries,
+                int replays, int restarts) {
+  const int64_t chunks = (static_cast<int64_t>(steps) + o.chunk - 1) / o.chunk;
+  std::printf("steps        %zu in %lld chunk%s of up to %lld\n", steps,
+              static_cast<long long>(chunks), chunks == 1 ? "" : "s",
+              static_cast<long long>(o.chunk));
+  if (o.unary) {
+    std::printf("calls        %d RegressChunk calls\n", calls);
+  } else {
+    std::printf("streams      %d%s\n", calls,
+                o.reconnect_every > 0
+                    ? absl::StrCat(" (reopened after every ", o.reconnect_every,
+                                   " chunks)")
+                          .c_str()
+                    : "");
+  }
+  if (retries > 0) {
+    std::printf(
+        "retries      %d chunk%s resent after a broken call (%d answer%s "
+        "replayed by the server, %d new session%s begun again)\n",
+        retries, retries == 1 ? "" : "s", replays, replays == 1 ? "" : "s",
+        restarts, restarts == 1 ? "" : "s");
+  }
+}
+
+// The summary line on the session, with how to continue an open one;
+// `next` holds the flags that say what to send next.
+void PrintSession(const StreamOptions& o, bool ended, const std::string& token,
+                  uint64_t next_step, const std::string& next) {
+  if (ended) {
+    std::printf("session      ended\n");
+    return;
+  }
+  std::printf(
+      "session      %s left open at step %llu; continue with:\n"
+      "  rnnctl stream --model %s --resume %s %s\n",
+      ShortToken(token, o.print_token).c_str(),
+      static_cast<unsigned long long>(next_step), o.model.c_str(),
+      o.print_token ? token.c_str() : "<token from --print-token>",
+      next.c_str());
+}
+
 // How far a resumed prediction may be from its uninterrupted twin. On a busy
 // server a chunk shares its engine batch with other sessions' chunks, and
 // the batch's size moves the last bits of the float math (seen: 2.4e-7 on
@@ -183,8 +237,9 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
                                const std::vector<double>& reference) {
   const bool compare = !reference.empty();
   if (!o.quiet) {
-    std::printf("%6s %10s %10s %10s %10s%s\n", "step", "t", "sin(t)",
-                "predicted", "cos(t)", compare ? "  uninterrupted" : "");
+    std::printf("%6s %10s %10s %10s %10s%s%s\n", "step", "t", "sin(t)",
+                "predicted", "cos(t)", compare ? "  uninterrupted" : "",
+                o.top_k > 0 ? "  top" : "");
   }
   size_t reopen = 0;
   double squared_error = 0;
@@ -216,33 +271,14 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
                  ? absl::StrFormat("  close: %.9g", twin)
                  : absl::StrFormat("  differs: %.9g", twin);
     }
+    if (!s.top.empty()) absl::StrAppend(&row, "  ", s.top);
     std::printf("%s\n", row.c_str());
   }
 
-  const int64_t chunks = (o.steps + o.chunk - 1) / o.chunk;
   std::printf("model        %s (version %s)\n", o.model.c_str(),
               run.version.c_str());
-  std::printf("steps        %zu in %lld chunk%s of up to %lld\n",
-              run.steps.size(), static_cast<long long>(chunks),
-              chunks == 1 ? "" : "s", static_cast<long long>(o.chunk));
-  if (o.unary) {
-    std::printf("calls        %d RegressChunk calls\n", run.calls);
-  } else {
-    std::printf("streams      %d%s\n", run.calls,
-                o.reconnect_every > 0
-                    ? absl::StrCat(" (reopened after every ", o.reconnect_every,
-                                   " chunks)")
-                          .c_str()
-                    : "");
-  }
-  if (run.retries > 0) {
-    std::printf(
-        "retries      %d chunk%s resent after a broken call (%d answer%s "
-        "replayed by the server, %d new session%s begun again)\n",
-        run.retries, run.retries == 1 ? "" : "s", run.replays,
-        run.replays == 1 ? "" : "s", run.restarts,
-        run.restarts == 1 ? "" : "s");
-  }
+  PrintCalls(o, run.steps.size(), run.calls, run.retries, run.replays,
+             run.restarts);
   std::printf("mse          %.6g (predicted vs cos(t), over %zu steps)\n",
               run.steps.empty() ? 0.0 : squared_error / run.steps.size(),
               run.steps.size());
@@ -266,17 +302,8 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         "resumed      not compared: a resumed session has no uninterrupted "
         "twin\n");
   }
-  if (run.ended) {
-    std::printf("session      ended\n");
-  } else {
-    std::printf(
-        "session      %s left open at step %llu; continue with:\n"
-        "  rnnctl stream --model %s --resume %s --start %llu\n",
-        ShortToken(run.token, o.print_token).c_str(),
-        static_cast<unsigned long long>(run.next_step), o.model.c_str(),
-        o.print_token ? run.token.c_str() : "<token from --print-token>",
-        static_cast<unsigned long long>(run.next_step));
-  }
+  PrintSession(o, run.ended, run.token, run.next_step,
+               absl::StrCat("--start ", run.next_step));
   if (!o.plot.empty()) {
     RETURN_IF_ERROR(WritePlot(o.plot, o, run));
     std::printf("plot         %s\n", o.plot.c_str());
@@ -286,6 +313,35 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         "the resumed streams did not reproduce the uninterrupted predictions");
   }
   return absl::OkStatus();
+}
+
+// Prints every step (unless --quiet) and the summary of a --tokens or --csv
+// run: each step's outputs, or its best classes with --top-k.
+void PrintSequenceReport(const StreamOptions& o, const StreamInputs& inputs,
+                         const SequenceRun& run) {
+  if (!o.quiet) {
+    std::vector<std::vector<std::string>> rows = {
+        {"STEP", o.tokens.empty() ? "INPUT" : "TOKEN",
+         o.top_k > 0 ? "TOP" : "OUTPUTS"}};
+    for (const SequenceStep& s : run.steps) {
+      std::string out = FormatStepTop(s.top);
+      if (o.top_k == 0) {
+        for (const float v : s.outputs) {
+          absl::StrAppend(&out, out.empty() ? "" : " ",
+                          absl::StrFormat("%.6f", v));
+        }
+      }
+      rows.push_back({absl::StrCat(s.step), inputs.Describe(s.input), out});
+    }
+    std::fputs(FormatTable(rows).c_str(), stdout);
+  }
+  std::printf("model        %s (version %s)\n", o.model.c_str(),
+              run.version.c_str());
+  PrintCalls(o, run.steps.size(), run.calls, run.retries, run.replays,
+             run.restarts);
+  PrintSession(
+      o, run.ended, run.token, run.next_step,
+      o.tokens.empty() ? "--csv <the next steps>" : "--tokens <the next ids>");
 }
 
 // GetModel, resent like a chunk while the server is unreachable or draining
@@ -304,23 +360,63 @@ absl::StatusOr<v1::ModelInfo> FetchModelWithRetries(
   }
 }
 
-}  // namespace
+// The flags that only the sine demo takes, refused with --tokens or --csv.
+absl::Status CheckInputFlags(const StreamOptions& o) {
+  if (o.tokens.empty() && o.csv.empty()) return absl::OkStatus();
+  if (!o.tokens.empty() && !o.csv.empty()) {
+    return absl::InvalidArgumentError(
+        "--tokens and --csv both give the steps to stream: pass one");
+  }
+  const char* inputs = o.tokens.empty() ? "--csv" : "--tokens";
+  if (o.reconnect_every > 0 || !o.plot.empty() || o.start != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        o.reconnect_every > 0 ? "--reconnect-every"
+        : !o.plot.empty()     ? "--plot"
+                              : "--start",
+        " belongs to the sine demo; it does not apply with ", inputs));
+  }
+  return absl::OkStatus();
+}
 
-absl::Status RunStream(const std::vector<std::string>& args) {
-  StreamOptions o;
-  FlagSet flags(
-      "rnnctl stream [flags]",
-      "Streams x_k = sin(k*dt) chunk by chunk through a regression model over "
-      "the bidirectional Regress stream and prints, for each step, t, sin(t), "
-      "the prediction and the true cos(t), then the mean squared error. The "
-      "recurrent state is kept by the server in a session whose token is "
-      "printed on stderr.");
+// Streams the steps of --tokens or --csv and prints them.
+absl::Status RunSequence(const Connection& connection, const StreamOptions& o,
+                         const v1::ModelInfo& model) {
+  StreamInputs inputs;
+  if (!o.tokens.empty()) {
+    ASSIGN_OR_RETURN(inputs, ParseStreamTokens(o.tokens, model));
+  } else {
+    ASSIGN_OR_RETURN(inputs, LoadStreamCsv(o.csv, model));
+  }
+  SequenceOptions options;
+  options.model = o.model;
+  options.model_version = o.model_version;
+  options.transport = o.unary ? RegressSession::Transport::kUnary
+                              : RegressSession::Transport::kStream;
+  options.retries = static_cast<int>(o.retries);
+  options.chunk = o.chunk;
+  options.top_k = static_cast<uint32_t>(o.top_k);
+  options.resume = o.resume;
+  options.end_session = o.end;
+  ASSIGN_OR_RETURN(SequenceRun run,
+                   StreamSequence(connection, options, model, inputs));
+  std::fprintf(stderr, "session %s (%s)\n",
+               ShortToken(run.token, o.print_token).c_str(),
+               o.resume.empty() ? "new" : "resumed");
+  PrintSequenceReport(o, inputs, run);
+  return absl::OkStatus();
+}
+
+// Binds every flag of rnnctl stream to `o`, which must outlive `flags`.
+void AddStreamFlags(FlagSet& flags, StreamOptions& o) {
   AddCommonFlags(flags, &o.common);
   flags.String("model", &o.model, "Regression model to call.");
   flags.String("model-version", &o.model_version,
                "Version of the model a new session runs on; empty: the "
                "newest loaded. A resumed session stays on its own version.");
-  flags.Int("steps", &o.steps, "Steps to send.", 1, int64_t{1} << 32);
+  flags.Int("steps", &o.steps,
+            "Steps of the sine demo to send (--tokens and --csv send all of "
+            "theirs).",
+            1, int64_t{1} << 32);
   flags.Int("chunk", &o.chunk, "Steps per chunk (per request).", 1,
             int64_t{1} << 32);
   flags.Double("dt", &o.dt, "Time between steps (default pi/10).");
@@ -355,6 +451,33 @@ absl::Status RunStream(const std::vector<std::string>& args) {
             "had applied is answered again from its stored answer. 0: fail "
             "at once.",
             0, 1000);
+  flags.String("tokens", &o.tokens,
+               "Token ids to stream instead of the sine demo, one per step, "
+               "e.g. 1,2,3 (for a model with an embedding).");
+  flags.String("csv", &o.csv,
+               "CSV file of values to stream instead of the sine demo: "
+               "input_size values per step, comma-separated, each line "
+               "holding whole steps; the lines follow each other.");
+  flags.Int("top-k", &o.top_k,
+            "For a model with an output activation (sigmoid or softmax): "
+            "print each step's K most probable classes (label or index, "
+            "probability). 0: none.",
+            0, 1 << 20);
+}
+
+}  // namespace
+
+absl::Status RunStream(const std::vector<std::string>& args) {
+  StreamOptions o;
+  FlagSet flags(
+      "rnnctl stream [flags]",
+      "Streams x_k = sin(k*dt) chunk by chunk through a regression model over "
+      "the bidirectional Regress stream and prints, for each step, t, sin(t), "
+      "the prediction and the true cos(t), then the mean squared error. With "
+      "--tokens or --csv, streams those steps instead and prints each step's "
+      "outputs (or best classes, --top-k). The recurrent state is kept by the "
+      "server in a session whose token is printed on stderr.");
+  AddStreamFlags(flags, o);
   ASSIGN_OR_RETURN(CommandLine line, ParseCommandLine(flags, args));
   if (line.help) return absl::OkStatus();
   if (!line.positional.empty()) {
@@ -370,6 +493,8 @@ absl::Status RunStream(const std::vector<std::string>& args) {
         "--reconnect-every needs streams; --unary holds none");
   }
 
+  RETURN_IF_ERROR(CheckInputFlags(o));
+
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection,
                    Connection::Create(o.common));
   ASSIGN_OR_RETURN(
@@ -377,10 +502,21 @@ absl::Status RunStream(const std::vector<std::string>& args) {
       FetchModelWithRetries(*connection, o.model, static_cast<int>(o.retries)));
   ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
+  RETURN_IF_ERROR(CheckTopK(o.top_k, model));
+  if (!o.tokens.empty() || !o.csv.empty()) {
+    return RunSequence(*connection, o, model);
+  }
+  if (model.input_kind() == v1::INPUT_KIND_TOKEN_IDS) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the sine demo sends values; model \"", o.model,
+                     "\" reads token ids: stream them with --tokens"));
+  }
   if (model.input_size() != 1 || model.output_size() < 1) {
     return absl::FailedPreconditionError(
         absl::StrCat("the sine demo sends one value per step; model \"",
-                     o.model, "\" has input_size ", model.input_size()));
+                     o.model, "\" has input_size ", model.input_size(),
+                     ": stream its values with "
+                     "--csv"));
   }
   ASSIGN_OR_RETURN(DemoRun run, RunDemo(*connection, o, model, o.resume, o.end,
                                         o.reconnect_every, /*announce=*/true));

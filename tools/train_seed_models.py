@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rnnserve_format as fmt  # noqa: E402
+import word_lists  # noqa: E402
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -223,14 +224,130 @@ def train_sine(seed, episodes, streams, chunks, lr, log):
     return model, training
 
 
+WORD_EMBEDDING = 24
+WORD_HIDDEN = 64
+WORD_TRAIN_PER_LANGUAGE = 12000
+WORD_HELDOUT_PER_LANGUAGE = 2000
+WORD_MIN_CHAR_COUNT = 20
+
+
+def word_language_config(tokens, training):
+    return {
+        "format_version": fmt.FORMAT_VERSION,
+        "version": "1",
+        "cell": "gru",
+        "input_size": WORD_EMBEDDING,
+        "hidden_size": WORD_HIDDEN,
+        "num_layers": 1,
+        "bidirectional": True,
+        "bias": True,
+        "output_size": len(word_lists.LABELS),
+        "task": "classification",
+        "readout": "final_state",
+        "head": [{"linear": WORD_HIDDEN}, {"activation": "relu"}, {"dropout": 0.2},
+                 {"linear": len(word_lists.LABELS)}],
+        "embedding": {"num_embeddings": len(tokens), "embedding_dim": WORD_EMBEDDING},
+        "tokenizer": {"type": "characters", "tokens": tokens, "unknown_id": 0,
+                      "lowercase": True},
+        "labels": word_lists.LABELS,
+        "description": "Tells the language of one word, read character by character: "
+                       "the logits of " + str(len(word_lists.LABELS)) + " languages.",
+        "training": training,
+    }
+
+
+def _length_batches(encoded, batch_size, rng):
+    """Batches of indices into `encoded` whose words all have one length
+    (no padding), in a random order."""
+    by_length = {}
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    batches = []
+    for length in sorted(by_length):
+        members = np.array(by_length[length])[rng.permutation(len(by_length[length]))]
+        batches += [members[i:i + batch_size] for i in range(0, len(members), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def evaluate_words(model, encoded, labels, batch_size=512):
+    """(accuracy, per-language accuracy) of `model` on encoded words."""
+    correct = np.zeros(len(encoded), dtype=bool)
+    with torch.no_grad():
+        for idx in _length_batches(encoded, batch_size, np.random.RandomState(0)):
+            x = torch.tensor([encoded[i] for i in idx], dtype=torch.int64)
+            correct[idx] = model(x).argmax(1).numpy() == labels[idx]
+    per_language = {name: float(correct[labels == k].mean())
+                     for k, name in enumerate(word_lists.LABELS)}
+    return float(correct.mean()), per_language
+
+
+def train_word_language(seed, epochs, batch_size, lr, log):
+    missing = word_lists.missing_packages()
+    if missing:
+        raise SystemExit("word_language needs Debian's word lists: apt-get install "
+                         + " ".join(missing))
+    torch.manual_seed(seed)
+    rng = np.random.RandomState(seed)
+    train, heldout = word_lists.load_splits(WORD_TRAIN_PER_LANGUAGE,
+                                            WORD_HELDOUT_PER_LANGUAGE)
+    tokens = word_lists.build_vocabulary([w for w, _ in train], WORD_MIN_CHAR_COUNT)
+    train_x = [word_lists.encode(w, tokens) for w, _ in train]
+    train_y = np.array([k for _, k in train], dtype=np.int64)
+    test_x = [word_lists.encode(w, tokens) for w, _ in heldout]
+    test_y = np.array([k for _, k in heldout], dtype=np.int64)
+    model = fmt.build_module(word_language_config(tokens, {}))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    start = time.time()
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for idx in _length_batches(train_x, batch_size, rng):
+            x = torch.tensor([train_x[i] for i in idx], dtype=torch.int64)
+            loss = loss_fn(model(x), torch.from_numpy(train_y[idx]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(idx)
+        schedule.step()
+        model.eval()
+        accuracy, _ = evaluate_words(model, test_x, test_y)
+        log(f"word_language epoch {epoch + 1}/{epochs}: train loss "
+            f"{total / len(train_x):.4f}, held-out accuracy {accuracy:.4f} "
+            f"({time.time() - start:.0f}s)")
+    accuracy, per_language = evaluate_words(model, test_x, test_y)
+    training = {
+        "dataset": "Debian word lists (" + ", ".join(word_lists.PACKAGES) + "), "
+                   "lower-cased, letters only, 2 to 24 characters, words of more than "
+                   "one list dropped; tools/word_lists.py",
+        "train_words_per_language": WORD_TRAIN_PER_LANGUAGE,
+        "heldout_words_per_language": WORD_HELDOUT_PER_LANGUAGE,
+        "optimizer": "Adam",
+        "learning_rate": lr,
+        "lr_schedule": "x0.7 after every epoch",
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "seed": seed,
+        "final_train_loss": round(total / len(train_x), 6),
+        "heldout_accuracy": accuracy,
+        "heldout_accuracy_per_language": per_language,
+        "script": "tools/train_seed_models.py",
+    }
+    return model, tokens, training
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="models",
-                        help="folder receiving fashion_lstm/ and sine_rnn/ (default: %(default)s)")
+                        help="folder receiving the model folders (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
-    parser.add_argument("--only", choices=("fashion_lstm", "sine_rnn"),
-                        help="train just one of the two models")
+    parser.add_argument("--only", choices=("fashion_lstm", "sine_rnn", "word_language"),
+                        help="train just one of the models")
+    parser.add_argument("--word-epochs", type=int, default=10,
+                        help="epochs over the word_language training words "
+                             "(default: %(default)s)")
     parser.add_argument("--fashion-epochs", type=int, default=4,
                         help="epochs over the 60k training images (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
@@ -263,6 +380,20 @@ def main(argv=None):
         if mse != training["heldout_mse"]:
             raise SystemExit(f"{folder}: reloaded MSE {mse} differs")
         log(f"wrote {folder}: held-out MSE {mse:.6g}")
+    if args.only in (None, "word_language"):
+        model, tokens, training = train_word_language(args.seed, args.word_epochs, 128, 0.005,
+                                                      log)
+        folder = os.path.join(args.out, "word_language")
+        fmt.write_model_folder(folder, word_language_config(tokens, training), model)
+        reloaded, _ = fmt.load_model_folder(folder)
+        _, heldout = word_lists.load_splits(WORD_TRAIN_PER_LANGUAGE,
+                                            WORD_HELDOUT_PER_LANGUAGE)
+        accuracy, _ = evaluate_words(reloaded,
+                                     [word_lists.encode(w, tokens) for w, _ in heldout],
+                                     np.array([k for _, k in heldout], dtype=np.int64))
+        if accuracy != training["heldout_accuracy"]:
+            raise SystemExit(f"{folder}: reloaded accuracy {accuracy} differs")
+        log(f"wrote {folder}: held-out accuracy {accuracy:.4f}")
     return 0
 
 

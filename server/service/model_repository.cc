@@ -1,6 +1,7 @@
 #include "server/service/model_repository.h"
 
 #include <algorithm>
+#include <map>
 #include <system_error>
 #include <utility>
 
@@ -382,11 +383,16 @@ void ModelRepository::CheckDraining() {
     for (const VersionInfo& v : set->Versions()) {
       if (v.state == VersionState::kDraining) draining.push_back(v.version);
     }
+    if (draining.empty()) continue;
+    // One pass over the store for all of the model's draining versions.
+    absl::StatusOr<std::map<std::string, int64_t>> counts =
+        sessions_ == nullptr ? std::map<std::string, int64_t>()
+                             : sessions_->CountByVersion(set->name());
+    if (!counts.ok()) continue;
     for (const std::string& version : draining) {
-      absl::StatusOr<int64_t> sessions =
-          sessions_ == nullptr ? 0 : sessions_->CountOn(set->name(), version);
-      if (!sessions.ok()) continue;
-      ModelLease runtime = set->UpdateDraining(version, *sessions);
+      auto counted = counts->find(version);
+      const int64_t sessions = counted == counts->end() ? 0 : counted->second;
+      ModelLease runtime = set->UpdateDraining(version, sessions);
       if (runtime != nullptr) {
         retired_.push_back(std::move(runtime));
         Log("model ", set->name(), " version ", version, " drained: unloaded");

@@ -157,10 +157,7 @@ ModelLease ModelSet::Retire(const std::string& version,
     v->state = VersionState::kDraining;
     return nullptr;
   }
-  v->state = VersionState::kUnloaded;
-  ModelLease runtime = std::move(v->runtime);
-  TrimLocked();
-  return runtime;
+  return UnloadLocked(v);
 }
 
 ModelLease ModelSet::UpdateDraining(const std::string& version,
@@ -172,9 +169,13 @@ ModelLease ModelSet::UpdateDraining(const std::string& version,
   // Only this set hands out leases, under this lock: with none out, no
   // call can reach the version any more once its sessions are gone.
   if (sessions > 0 || v->runtime.use_count() > 1) return nullptr;
+  return UnloadLocked(v);
+}
+
+ModelLease ModelSet::UnloadLocked(VersionInfo* v) {
   v->state = VersionState::kUnloaded;
   ModelLease runtime = std::move(v->runtime);
-  TrimLocked();
+  TrimLocked();  // May drop *v's record: the runtime is out already.
   return runtime;
 }
 

@@ -103,6 +103,10 @@ class ModelSet {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Keeps at most kKeptRecords unloaded and failed records.
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks *v unloaded, moves its runtime out and trims the records (which
+  // may drop *v's). Returns the runtime, for the caller to free outside the
+  // lock. Ends Retire and UpdateDraining.
+  ModelLease UnloadLocked(VersionInfo* v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   mutable absl::Mutex mu_;

@@ -213,17 +213,18 @@ absl::StatusOr<int64_t> MemorySessions::Count() {
   return static_cast<int64_t>(sessions_.size());
 }
 
-absl::StatusOr<int64_t> MemorySessions::CountOn(const std::string& model,
-                                                const std::string& version) {
+absl::StatusOr<std::map<std::string, int64_t>> MemorySessions::CountByVersion(
+    const std::string& model) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
-  int64_t n = 0;
+  std::map<std::string, int64_t> counts;
   for (const auto& [key, entry] : sessions_) {
     // An expired session not yet reaped holds nothing any more.
-    n += entry.expires > now && entry.record.model == model &&
-         entry.record.model_version == version;
+    if (entry.expires > now && entry.record.model == model) {
+      ++counts[entry.record.model_version];
+    }
   }
-  return n;
+  return counts;
 }
 
 int MemorySessions::Reap() {

@@ -36,8 +36,8 @@ class MemorySessions final : public SessionStore {
       std::span<const SessionCommit> commits) override;
   absl::Status Probe() override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> Count() override;
-  absl::StatusOr<int64_t> CountOn(const std::string& model,
-                                  const std::string& version) override;
+  absl::StatusOr<std::map<std::string, int64_t>> CountByVersion(
+      const std::string& model) override;
   int Reap() override;
 
  private:

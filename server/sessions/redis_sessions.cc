@@ -98,17 +98,24 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 )lua";
 
-// CountOn: KEYS the index of every session, ARGV the model and version.
-// Reads each session not yet expired: O(sessions), for seldom use.
-constexpr char kCountOn[] = R"lua(#!lua flags=no-writes
+// CountByVersion: KEYS the index of every session, ARGV the model. Reads
+// each session not yet expired: O(sessions), for seldom use. Answers
+// version, count, version, count, ...; a session stored without a version
+// counts under none.
+constexpr char kCountByVersion[] = R"lua(#!lua flags=no-writes
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local n = 0
+local counts = {}
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   local v = redis.call('HMGET', key, 'model', 'ver')
-  if v[1] == ARGV[1] and v[2] == ARGV[2] then n = n + 1 end
+  if v[1] == ARGV[1] and v[2] then counts[v[2]] = (counts[v[2]] or 0) + 1 end
 end
-return n
+local out = {}
+for version, n in pairs(counts) do
+  out[#out + 1] = version
+  out[#out + 1] = n
+end
+return out
 )lua";
 
 std::string FloatBytes(std::span<const float> values) {
@@ -119,6 +126,12 @@ std::string FloatBytes(std::span<const float> values) {
 absl::Status Corrupt(const std::string& what) {
   return absl::DataLossError(
       absl::StrCat("session store: a session in Redis has a bad ", what));
+}
+
+absl::Status Malformed() {
+  return absl::DataLossError(
+      "session store: Redis answered a malformed count of sessions by "
+      "version");
 }
 
 absl::StatusOr<uint64_t> Number(const RedisReply& r, const char* what) {
@@ -208,7 +221,7 @@ RedisSessions::RedisSessions(Options options, SessionObserver* observer)
       create_(absl::StrCat(kMayNotGrow, kCommit)),
       commit_(absl::StrCat(kMayGrow, kCommit)),
       count_(kCount),
-      count_on_(kCountOn) {}
+      count_by_version_(kCountByVersion) {}
 
 RedisSessions::~RedisSessions() = default;
 
@@ -255,7 +268,7 @@ absl::StatusOr<std::vector<RedisReply>> RedisSessions::RunOn(
   // failed ones are sent again.
   round_trips_.fetch_add(2);
   RETURN_IF_ERROR(c.Pipeline({attach_.Load(), create_.Load(), commit_.Load(),
-                              count_.Load(), count_on_.Load()})
+                              count_.Load(), count_by_version_.Load()})
                       .status());
   ASSIGN_OR_RETURN(std::vector<RedisReply> retried, c.Pipeline(again));
   for (size_t j = 0; j < where.size(); ++j) {
@@ -402,13 +415,27 @@ absl::StatusOr<int64_t> RedisSessions::Count() {
   return replies[0].integer;
 }
 
-absl::StatusOr<int64_t> RedisSessions::CountOn(const std::string& model,
-                                               const std::string& version) {
+absl::StatusOr<std::map<std::string, int64_t>> RedisSessions::CountByVersion(
+    const std::string& model) {
   ASSIGN_OR_RETURN(std::vector<RedisReply> replies,
-                   Run("probe", {count_on_.Call({all_key_}, {model, version})},
+                   Run("probe", {count_by_version_.Call({all_key_}, {model})},
                        /*may_repeat=*/true));
-  if (replies[0].is_error()) return Refused(replies[0]);
-  return replies[0].integer;
+  const RedisReply& reply = replies[0];
+  if (reply.is_error()) return Refused(reply);
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() % 2) {
+    return Malformed();
+  }
+  std::map<std::string, int64_t> counts;
+  for (size_t i = 0; i < reply.elements.size(); i += 2) {
+    const RedisReply& version = reply.elements[i];
+    const RedisReply& n = reply.elements[i + 1];
+    if (version.type != RedisReply::Type::kString ||
+        n.type != RedisReply::Type::kInteger) {
+      return Malformed();
+    }
+    counts[version.str] = n.integer;
+  }
+  return counts;
 }
 
 }  // namespace rnnserve::sessions

@@ -58,8 +58,8 @@ class RedisSessions final : public SessionStore {
       std::span<const SessionCommit> commits) override;
   absl::Status Probe() override;
   absl::StatusOr<int64_t> Count() override;
-  absl::StatusOr<int64_t> CountOn(const std::string& model,
-                                  const std::string& version) override;
+  absl::StatusOr<std::map<std::string, int64_t>> CountByVersion(
+      const std::string& model) override;
 
   const Options& options() const { return options_; }
   // Round trips to Redis so far, successful or not (connecting counts).
@@ -90,7 +90,7 @@ class RedisSessions final : public SessionStore {
   const RedisScript create_;  // A first commit.
   const RedisScript commit_;
   const RedisScript count_;
-  const RedisScript count_on_;
+  const RedisScript count_by_version_;
   std::atomic<int64_t> round_trips_{0};
   absl::Mutex mu_;
   std::vector<std::unique_ptr<RedisConnection>> idle_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,13 @@ absl::StatusOr<AttachedSession> SessionStore::Create(const std::string& model,
   return CreateWithToken(token, model, state_size, owner);
 }
 
+absl::StatusOr<int64_t> SessionStore::CountOn(const std::string& model,
+                                              const std::string& version) {
+  ASSIGN_OR_RETURN(const auto counts, CountByVersion(model));
+  auto it = counts.find(version);
+  return it == counts.end() ? 0 : it->second;
+}
+
 AttachedSession SessionStore::Unstored(const std::string& token,
                                        std::string key,
                                        const std::string& model,

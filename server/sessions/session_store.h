@@ -19,6 +19,7 @@
 #define RNNSERVE_SERVER_SESSIONS_SESSION_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -144,11 +145,16 @@ class SessionStore {
   virtual absl::Status Probe() = 0;
   // Sessions held (with a shared store, by the whole cluster).
   virtual absl::StatusOr<int64_t> Count() = 0;
-  // Sessions held that run on version `version` of `model` (as their first
-  // commit recorded it), for a version that waits for its last session
-  // before it is freed. Reads every session: call it seldom.
-  virtual absl::StatusOr<int64_t> CountOn(const std::string& model,
-                                          const std::string& version) = 0;
+  // Sessions held of `model`, by the version they run on (as their first
+  // commit recorded it): every version with at least one session. For the
+  // versions that wait for their last session before they are freed; one
+  // pass over every session, however many versions: call it seldom.
+  virtual absl::StatusOr<std::map<std::string, int64_t>> CountByVersion(
+      const std::string& model) = 0;
+  // Sessions held that run on version `version` of `model`: CountByVersion's
+  // count of it, 0 when it has none.
+  absl::StatusOr<int64_t> CountOn(const std::string& model,
+                                  const std::string& version);
   // Drops expired sessions where the store must do it itself; returns how
   // many.
   virtual int Reap() { return 0; }

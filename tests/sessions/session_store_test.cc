@@ -196,6 +196,46 @@ TEST_P(SessionStoreTest, SessionsAreCountedByTheVersionTheyRunOn) {
   EXPECT_EQ(*store->CountOn("m", "1"), 1);
 }
 
+// One pass gives every version of a model that holds sessions, with its
+// count: what the repository's drain check reads once per model.
+TEST_P(SessionStoreTest, SessionsOfAModelAreCountedPerVersionInOnePass) {
+  auto store = NewStore();
+  auto start = [&](const std::string& model, const std::string& version) {
+    absl::StatusOr<AttachedSession> s = store->Create(model, 2, "");
+    EXPECT_TRUE(s.ok()) << s.status();
+    Chunk first(*s, 1, 1.0f);
+    first.commit.model = model;
+    first.commit.model_version = version;
+    EXPECT_TRUE(store->CommitAll({&first.commit, 1})[0].ok());
+    return *s;
+  };
+  using Counts = std::map<std::string, int64_t>;
+  EXPECT_EQ(*store->CountByVersion("m"), Counts());
+  start("m", "1");
+  const AttachedSession ended = start("m", "1");
+  start("m", "1");
+  start("m", "2");
+  start("m", "10");
+  start("other", "1");
+  start("other", "3");
+  // Created but never committed: not held yet.
+  ASSERT_TRUE(store->Create("m", 2, "").ok());
+  EXPECT_EQ(*store->CountByVersion("m"),
+            (Counts{{"1", 3}, {"2", 1}, {"10", 1}}));
+  EXPECT_EQ(*store->CountByVersion("other"), (Counts{{"1", 1}, {"3", 1}}));
+  EXPECT_EQ(*store->CountByVersion("none"), Counts());
+  absl::StatusOr<AttachedSession> held = store->TakeOver(ended.token, "m", "");
+  ASSERT_TRUE(held.ok()) << held.status();
+  Chunk end(*held, 0, 0.0f);
+  end.commit.end_session = true;
+  ASSERT_TRUE(store->CommitAll({&end.commit, 1})[0].ok());
+  EXPECT_EQ(*store->CountByVersion("m"),
+            (Counts{{"1", 2}, {"2", 1}, {"10", 1}}));
+  // CountOn reads the same counts.
+  EXPECT_EQ(*store->CountOn("m", "1"), 2);
+  EXPECT_EQ(*store->CountOn("m", "3"), 0);
+}
+
 // Every event names the version the session runs on, as the store recorded
 // it, so that metrics count it under that version.
 TEST_P(SessionStoreTest, EventsNameTheSessionsModelVersion) {
