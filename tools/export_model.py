@@ -269,7 +269,7 @@ def round_trip(folder, tensors, rnn, out, config, seed=0, atol=1e-6, embedding=N
 def export_model(source, folder, task, version="1", labels=None, cell=None,
                  description=None, training=None, weights=fmt.DEFAULT_WEIGHTS,
                  metadata=None, check=True, readout=None, head=None,
-                 output_activation=None, padding_idx=None):
+                 output_activation=None, padding_idx=None, tokenizer=None):
     """Writes the rnnserve model folder `folder` for `source`.
 
     source: an nn.Module with `rnn` and `out` (and optionally an nn.Embedding
@@ -294,6 +294,9 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
       applied to the head's outputs at every step; written only when given.
     padding_idx: a state_dict with embedding.weight only: the nn.Embedding's
       padding_idx, recorded in the config (it does not change the outputs).
+    tokenizer: a model with an embedding only: config "tokenizer", how
+      clients turn text into its ids ({"type": "characters", "tokens": [...],
+      "unknown_id": U, "lowercase": B}); written as given, after checking.
 
     Returns the config written. Raises rnnserve_format.FormatError (a
     ValueError) on anything that does not fit the format.
@@ -346,6 +349,8 @@ def export_model(source, folder, task, version="1", labels=None, cell=None,
         config["description"] = description
     if training is not None:
         config["training"] = training
+    if tokenizer is not None:
+        config["tokenizer"] = tokenizer
     config = fmt.normalize_config(config)
     fmt.check_weights(config, tensors, source="source model")
     if rnn is None:
@@ -485,6 +490,11 @@ def main(argv=None):
                         help="a state_dict with embedding.weight, or an ONNX graph with an "
                              "embedding lookup: the nn.Embedding's padding_idx, recorded in "
                              "the config (a module's is read off it; ONNX does not record it)")
+    parser.add_argument("--tokenizer", metavar="JSON_FILE",
+                        help="a model with an embedding: a JSON file holding config "
+                             "\"tokenizer\" (type \"characters\", tokens, unknown_id, "
+                             "lowercase), so that clients can send text; see "
+                             "docs/model-format.md")
     parser.add_argument("--no-check", action="store_true",
                         help="skip reading the folder back and comparing outputs")
     args = parser.parse_args(argv)
@@ -506,6 +516,10 @@ def main(argv=None):
             with open(text[1:], encoding="utf-8") as f:
                 text = f.read()
         training = json.loads(text)
+    tokenizer = None
+    if args.tokenizer is not None:
+        with open(args.tokenizer, encoding="utf-8") as f:
+            tokenizer = json.load(f)
     try:
         if args.from_onnx is not None:
             source, args.task, args.cell, args.readout, args.head = _load_onnx(
@@ -519,7 +533,7 @@ def main(argv=None):
                               weights=args.weights, check=not args.no_check,
                               readout=args.readout, head=args.head,
                               output_activation=args.output_activation,
-                              padding_idx=args.padding_idx)
+                              padding_idx=args.padding_idx, tokenizer=tokenizer)
     except fmt.FormatError as e:
         print(f"export_model: {e}", file=sys.stderr)
         return 1

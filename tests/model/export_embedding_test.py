@@ -80,6 +80,35 @@ class ExportEmbeddingTest(unittest.TestCase):
             with self.assertRaisesRegex(fmt.FormatError, message):
                 fmt.normalize_config(dict(base, embedding=embedding))
 
+    def test_tokenizer_is_written_and_checked(self):
+        # 50 ids: a name for unknown characters, a-z, two accented letters,
+        # ten digits, then Greek letters.
+        tokens = ["<unk>"] + [chr(ord("a") + i) for i in range(26)] + ["é", "ł"] + \
+            [str(i) for i in range(10)]
+        tokens += [chr(0x3b1 + i) for i in range(50 - len(tokens))]
+        tokenizer = {"type": "characters", "tokens": tokens, "unknown_id": 0,
+                     "lowercase": True}
+        config = export_model.export_model(TokenNet().eval(), self.folder, "classification",
+                                           tokenizer=tokenizer)
+        self.assertEqual(config["tokenizer"], tokenizer)
+        written, _ = fmt.read_model_folder(self.folder)
+        self.assertEqual(written["tokenizer"]["tokens"], tokens)
+        for bad, message in [
+                (dict(tokenizer, tokens=tokens[:-1]), "'tokens' must be an array of "
+                                                      "'num_embeddings' \\(50\\)"),
+                (dict(tokenizer, tokens=tokens[:-1] + ["ab"]), r"'tokens'\[49\] must be one"),
+                (dict(tokenizer, tokens=tokens[:-1] + ["a"]), "names a character twice"),
+                (dict(tokenizer, unknown_id=50), "'unknown_id'"),
+                (dict(tokenizer, type="words"), "'type' must be"),
+                (dict(tokenizer, lowercase="yes"), "'lowercase'")]:
+            with self.assertRaisesRegex(fmt.FormatError, message):
+                export_model.export_model(TokenNet().eval(), self.folder, "classification",
+                                          tokenizer=bad)
+        with self.assertRaisesRegex(fmt.FormatError, "'tokenizer' is only allowed with"):
+            fmt.normalize_config({"format_version": 1, "version": "1", "cell": "gru",
+                                  "input_size": 4, "hidden_size": 3, "output_size": 2,
+                                  "task": "classification", "tokenizer": tokenizer})
+
 
 if __name__ == "__main__":
     unittest.main()
