@@ -3,13 +3,10 @@
 #include <charconv>
 #include <cstdio>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "client/csv_reader.h"
 #include "client/idx_reader.h"
-#include "client/text_tokens.h"
+#include "client/token_flags.h"
 #include "server/common/status_macros.h"
 
 namespace rnnserve::client {
@@ -153,39 +150,17 @@ ClassifyInputs OneSequence(v1::Sequence sequence) {
 
 absl::StatusOr<ClassifyInputs> LoadTokenInputs(const std::string& tokens,
                                                const v1::ModelInfo& model) {
-  if (model.input_kind() != v1::INPUT_KIND_TOKEN_IDS) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--tokens: model \"", model.name(),
-                     "\" reads values, not token ids; use --csv or --images"));
-  }
+  ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                   ParseTokenIds(tokens, model, "--csv or --images"));
   v1::Sequence sequence;
-  int position = 0;
-  for (absl::string_view part : absl::StrSplit(tokens, ',')) {
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &id) || id < 0 ||
-        id >= model.vocabulary_size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--tokens[", position, "]: \"", part, "\" is not a token id in [0, ",
-          model.vocabulary_size(), ")"));
-    }
-    sequence.add_token_ids(id);
-    ++position;
-  }
+  sequence.mutable_token_ids()->Add(ids.begin(), ids.end());
   return OneSequence(std::move(sequence));
 }
 
 absl::StatusOr<ClassifyInputs> LoadTextInputs(const std::string& text,
                                               const v1::ModelInfo& model) {
-  if (!model.has_tokenizer()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--text: model \"", model.name(),
-                     "\" has no tokenizer (config ", "\"tokenizer\"); ",
-                     model.input_kind() == v1::INPUT_KIND_TOKEN_IDS
-                         ? "give its token ids with --tokens"
-                         : "it reads values: use --csv or --images"));
-  }
   ASSIGN_OR_RETURN(std::vector<int64_t> ids,
-                   EncodeText(text, model.tokenizer()));
+                   EncodeTextFlag(text, model, "--csv or --images"));
   v1::Sequence sequence;
   sequence.mutable_token_ids()->Add(ids.begin(), ids.end());
   return OneSequence(std::move(sequence));

@@ -2,8 +2,9 @@
 // by chunk to a regression model (the seed model learnt to answer cos(k dt))
 // and compares each prediction with cos(k dt). Shows that the recurrent state
 // survives across chunks, streams (--reconnect-every) and client runs
-// (--resume). With --tokens or --csv it streams those steps instead and prints
-// each step's outputs, or its best classes with --top-k.
+// (--resume). With --tokens, --text or --csv it streams those steps instead
+// and prints each step's outputs, or its best classes with --top-k
+// (stream_inputs.h, stream_report.h).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -21,8 +22,8 @@
 #include "client/regress_session.h"
 #include "client/retry_policy.h"
 #include "client/stream_inputs.h"
+#include "client/stream_report.h"
 #include "client/svg_plot.h"
-#include "client/table.h"
 #include "server/common/status_macros.h"
 
 namespace rnnserve::client {
@@ -45,9 +46,18 @@ struct StreamOptions {
   std::string plot;
   int64_t retries = RetryPolicy().max_retries;
   int64_t top_k = 0;
-  std::string tokens;
-  std::string csv;
+  StreamInputFlags inputs;  // --tokens, --text, --csv.
 };
+
+StreamReportOptions Report(const StreamOptions& o) {
+  return {.model = o.model,
+          .chunk = o.chunk,
+          .unary = o.unary,
+          .reconnect_every = o.reconnect_every,
+          .print_token = o.print_token,
+          .quiet = o.quiet,
+          .top_k = o.top_k};
+}
 
 struct StepRecord {
   uint64_t step = 0;  // The server's index of the step in the session.
@@ -68,11 +78,6 @@ struct DemoRun {
   bool ended = false;
   uint64_t next_step = 0;  // The session's position after the run.
 };
-
-std::string ShortToken(const std::string& token, bool full) {
-  if (full || token.size() <= 8) return token;
-  return absl::StrCat(token.substr(0, 8), "\u2026");
-}
 
 // Runs o.steps steps in chunks through one session. `resume` continues a
 // session; `reconnect_every` > 0 closes the stream after that many chunks.
@@ -182,49 +187,6 @@ absl::Status WritePlot(const std::string& path, const StreamOptions& o,
   return absl::OkStatus();
 }
 
-// The summary lines on steps, chunks, calls and retries.
-void PrintCalls(const StreamOptions& o, size_t steps, int calls, int retries,
-                int replays, int restarts) {
-  const int64_t chunks = (static_cast<int64_t>(steps) + o.chunk - 1) / o.chunk;
-  std::printf("steps        %zu in %lld chunk%s of up to %lld\n", steps,
-              static_cast<long long>(chunks), chunks == 1 ? "" : "s",
-              static_cast<long long>(o.chunk));
-  if (o.unary) {
-    std::printf("calls        %d RegressChunk calls\n", calls);
-  } else {
-    std::printf("streams      %d%s\n", calls,
-                o.reconnect_every > 0
-                    ? absl::StrCat(" (reopened after every ", o.reconnect_every,
-                                   " chunks)")
-                          .c_str()
-                    : "");
-  }
-  if (retries > 0) {
-    std::printf(
-        "retries      %d chunk%s resent after a broken call (%d answer%s "
-        "replayed by the server, %d new session%s begun again)\n",
-        retries, retries == 1 ? "" : "s", replays, replays == 1 ? "" : "s",
-        restarts, restarts == 1 ? "" : "s");
-  }
-}
-
-// The summary line on the session, with how to continue an open one;
-// `next` holds the flags that say what to send next.
-void PrintSession(const StreamOptions& o, bool ended, const std::string& token,
-                  uint64_t next_step, const std::string& next) {
-  if (ended) {
-    std::printf("session      ended\n");
-    return;
-  }
-  std::printf(
-      "session      %s left open at step %llu; continue with:\n"
-      "  rnnctl stream --model %s --resume %s %s\n",
-      ShortToken(token, o.print_token).c_str(),
-      static_cast<unsigned long long>(next_step), o.model.c_str(),
-      o.print_token ? token.c_str() : "<token from --print-token>",
-      next.c_str());
-}
-
 // How far a resumed prediction may be from its uninterrupted twin. On a busy
 // server a chunk shares its engine batch with other sessions' chunks, and
 // the batch's size moves the last bits of the float math (seen: 2.4e-7 on
@@ -277,7 +239,7 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
 
   std::printf("model        %s (version %s)\n", o.model.c_str(),
               run.version.c_str());
-  PrintCalls(o, run.steps.size(), run.calls, run.retries, run.replays,
+  PrintCalls(Report(o), run.steps.size(), run.calls, run.retries, run.replays,
              run.restarts);
   std::printf("mse          %.6g (predicted vs cos(t), over %zu steps)\n",
               run.steps.empty() ? 0.0 : squared_error / run.steps.size(),
@@ -302,7 +264,7 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         "resumed      not compared: a resumed session has no uninterrupted "
         "twin\n");
   }
-  PrintSession(o, run.ended, run.token, run.next_step,
+  PrintSession(Report(o), run.ended, run.token, run.next_step,
                absl::StrCat("--start ", run.next_step));
   if (!o.plot.empty()) {
     RETURN_IF_ERROR(WritePlot(o.plot, o, run));
@@ -313,35 +275,6 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         "the resumed streams did not reproduce the uninterrupted predictions");
   }
   return absl::OkStatus();
-}
-
-// Prints every step (unless --quiet) and the summary of a --tokens or --csv
-// run: each step's outputs, or its best classes with --top-k.
-void PrintSequenceReport(const StreamOptions& o, const StreamInputs& inputs,
-                         const SequenceRun& run) {
-  if (!o.quiet) {
-    std::vector<std::vector<std::string>> rows = {
-        {"STEP", o.tokens.empty() ? "INPUT" : "TOKEN",
-         o.top_k > 0 ? "TOP" : "OUTPUTS"}};
-    for (const SequenceStep& s : run.steps) {
-      std::string out = FormatStepTop(s.top);
-      if (o.top_k == 0) {
-        for (const float v : s.outputs) {
-          absl::StrAppend(&out, out.empty() ? "" : " ",
-                          absl::StrFormat("%.6f", v));
-        }
-      }
-      rows.push_back({absl::StrCat(s.step), inputs.Describe(s.input), out});
-    }
-    std::fputs(FormatTable(rows).c_str(), stdout);
-  }
-  std::printf("model        %s (version %s)\n", o.model.c_str(),
-              run.version.c_str());
-  PrintCalls(o, run.steps.size(), run.calls, run.retries, run.replays,
-             run.restarts);
-  PrintSession(
-      o, run.ended, run.token, run.next_step,
-      o.tokens.empty() ? "--csv <the next steps>" : "--tokens <the next ids>");
 }
 
 // GetModel, resent like a chunk while the server is unreachable or draining
@@ -360,14 +293,12 @@ absl::StatusOr<v1::ModelInfo> FetchModelWithRetries(
   }
 }
 
-// The flags that only the sine demo takes, refused with --tokens or --csv.
+// The flags that only the sine demo takes, refused with --tokens, --text or
+// --csv.
 absl::Status CheckInputFlags(const StreamOptions& o) {
-  if (o.tokens.empty() && o.csv.empty()) return absl::OkStatus();
-  if (!o.tokens.empty() && !o.csv.empty()) {
-    return absl::InvalidArgumentError(
-        "--tokens and --csv both give the steps to stream: pass one");
-  }
-  const char* inputs = o.tokens.empty() ? "--csv" : "--tokens";
+  RETURN_IF_ERROR(o.inputs.CheckOne());
+  const char* inputs = o.inputs.Given();
+  if (inputs == nullptr) return absl::OkStatus();
   if (o.reconnect_every > 0 || !o.plot.empty() || o.start != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         o.reconnect_every > 0 ? "--reconnect-every"
@@ -378,15 +309,11 @@ absl::Status CheckInputFlags(const StreamOptions& o) {
   return absl::OkStatus();
 }
 
-// Streams the steps of --tokens or --csv and prints them.
+// Streams the steps of --tokens, --text or --csv and prints them.
 absl::Status RunSequence(const Connection& connection, const StreamOptions& o,
                          const v1::ModelInfo& model) {
-  StreamInputs inputs;
-  if (!o.tokens.empty()) {
-    ASSIGN_OR_RETURN(inputs, ParseStreamTokens(o.tokens, model));
-  } else {
-    ASSIGN_OR_RETURN(inputs, LoadStreamCsv(o.csv, model));
-  }
+  ASSIGN_OR_RETURN(const StreamInputs inputs,
+                   LoadStreamInputs(o.inputs, model));
   SequenceOptions options;
   options.model = o.model;
   options.model_version = o.model_version;
@@ -402,7 +329,7 @@ absl::Status RunSequence(const Connection& connection, const StreamOptions& o,
   std::fprintf(stderr, "session %s (%s)\n",
                ShortToken(run.token, o.print_token).c_str(),
                o.resume.empty() ? "new" : "resumed");
-  PrintSequenceReport(o, inputs, run);
+  PrintSequenceReport(Report(o), inputs, run);
   return absl::OkStatus();
 }
 
@@ -414,8 +341,8 @@ void AddStreamFlags(FlagSet& flags, StreamOptions& o) {
                "Version of the model a new session runs on; empty: the "
                "newest loaded. A resumed session stays on its own version.");
   flags.Int("steps", &o.steps,
-            "Steps of the sine demo to send (--tokens and --csv send all of "
-            "theirs).",
+            "Steps of the sine demo to send (--tokens, --text and --csv send "
+            "all of theirs).",
             1, int64_t{1} << 32);
   flags.Int("chunk", &o.chunk, "Steps per chunk (per request).", 1,
             int64_t{1} << 32);
@@ -451,10 +378,14 @@ void AddStreamFlags(FlagSet& flags, StreamOptions& o) {
             "had applied is answered again from its stored answer. 0: fail "
             "at once.",
             0, 1000);
-  flags.String("tokens", &o.tokens,
+  flags.String("tokens", &o.inputs.tokens,
                "Token ids to stream instead of the sine demo, one per step, "
                "e.g. 1,2,3 (for a model with an embedding).");
-  flags.String("csv", &o.csv,
+  flags.String("text", &o.inputs.text,
+               "Text to stream instead of the sine demo, one step per "
+               "character, encoded with the model's tokenizer (its config's "
+               "\"tokenizer\"; refused for a model without one).");
+  flags.String("csv", &o.inputs.csv,
                "CSV file of values to stream instead of the sine demo: "
                "input_size values per step, comma-separated, each line "
                "holding whole steps; the lines follow each other.");
@@ -474,7 +405,8 @@ absl::Status RunStream(const std::vector<std::string>& args) {
       "Streams x_k = sin(k*dt) chunk by chunk through a regression model over "
       "the bidirectional Regress stream and prints, for each step, t, sin(t), "
       "the prediction and the true cos(t), then the mean squared error. With "
-      "--tokens or --csv, streams those steps instead and prints each step's "
+      "--tokens, --text or --csv, streams those steps instead and prints each "
+      "step's "
       "outputs (or best classes, --top-k). The recurrent state is kept by the "
       "server in a session whose token is printed on stderr.");
   AddStreamFlags(flags, o);
@@ -503,13 +435,12 @@ absl::Status RunStream(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(v1::ModelInfo model, SelectVersion(newest, o.model_version));
   RETURN_IF_ERROR(CheckTask(model, v1::TASK_REGRESSION));
   RETURN_IF_ERROR(CheckTopK(o.top_k, model));
-  if (!o.tokens.empty() || !o.csv.empty()) {
-    return RunSequence(*connection, o, model);
-  }
+  if (o.inputs.Given() != nullptr) return RunSequence(*connection, o, model);
   if (model.input_kind() == v1::INPUT_KIND_TOKEN_IDS) {
     return absl::FailedPreconditionError(
         absl::StrCat("the sine demo sends values; model \"", o.model,
-                     "\" reads token ids: stream them with --tokens"));
+                     "\" reads token ids: stream them with --tokens",
+                     model.has_tokenizer() ? " or text with --text" : ""));
   }
   if (model.input_size() != 1 || model.output_size() < 1) {
     return absl::FailedPreconditionError(

@@ -3,15 +3,29 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "client/csv_reader.h"
+#include "client/token_flags.h"
 #include "server/common/status_macros.h"
+#include "server/common/utf8.h"
 
 namespace rnnserve::client {
+namespace {
+
+// A character of --text for a report: quoted, or U+XXXX for a control
+// character (which would break the row).
+std::string ShowCharacter(const std::string& character) {
+  const unsigned char lead = static_cast<unsigned char>(character[0]);
+  if (lead < 0x20 || lead == 0x7f) return absl::StrFormat("U+%04X", lead);
+  // C1 controls, U+0080..U+009F, are 0xC2 0x80..0x9F in UTF-8.
+  if (lead == 0xc2 && static_cast<unsigned char>(character[1]) < 0xa0) {
+    return absl::StrFormat("U+%04X", static_cast<unsigned char>(character[1]));
+  }
+  return absl::StrCat("\"", character, "\"");
+}
+
+}  // namespace
 
 void StreamInputs::AddTo(int64_t from, int64_t n,
                          v1::RegressRequest* request) const {
@@ -26,6 +40,9 @@ void StreamInputs::AddTo(int64_t from, int64_t n,
 }
 
 std::string StreamInputs::Describe(int64_t i) const {
+  if (width == 0 && !characters.empty()) {
+    return absl::StrCat(token_ids[i], " ", ShowCharacter(characters[i]));
+  }
   if (width == 0) return absl::StrCat(token_ids[i]);
   // Enough to recognise the step without flooding a row.
   constexpr int64_t kShown = 3;
@@ -40,25 +57,28 @@ std::string StreamInputs::Describe(int64_t i) const {
 
 absl::StatusOr<StreamInputs> ParseStreamTokens(const std::string& tokens,
                                                const v1::ModelInfo& model) {
-  if (model.input_kind() != v1::INPUT_KIND_TOKEN_IDS) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--tokens: model \"", model.name(),
-                     "\" reads values, not token ids; use --csv"));
-  }
   StreamInputs inputs;
-  int64_t position = 0;
-  for (absl::string_view part : absl::StrSplit(tokens, ',')) {
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &id) || id < 0 ||
-        id >= model.vocabulary_size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--tokens[", position, "]: \"", part, "\" is not a token id in [0, ",
-          model.vocabulary_size(), ") (model \"", model.name(), "\")"));
-    }
-    inputs.token_ids.push_back(id);
-    ++position;
+  ASSIGN_OR_RETURN(inputs.token_ids, ParseTokenIds(tokens, model, "--csv"));
+  inputs.steps = static_cast<int64_t>(inputs.token_ids.size());
+  inputs.flag = "--tokens";
+  return inputs;
+}
+
+absl::StatusOr<StreamInputs> ParseStreamText(const std::string& text,
+                                             const v1::ModelInfo& model) {
+  StreamInputs inputs;
+  ASSIGN_OR_RETURN(inputs.token_ids, EncodeTextFlag(text, model, "--csv"));
+  // EncodeText accepted the text, so it is well-formed UTF-8.
+  for (size_t at = 0; at < text.size();) {
+    const size_t length =
+        static_cast<unsigned char>(text[at]) < 0x80
+            ? 1
+            : Utf8SequenceLength(std::string_view(text).substr(at));
+    inputs.characters.push_back(text.substr(at, length));
+    at += length;
   }
-  inputs.steps = position;
+  inputs.steps = static_cast<int64_t>(inputs.token_ids.size());
+  inputs.flag = "--text";
   return inputs;
 }
 
@@ -93,7 +113,33 @@ absl::StatusOr<StreamInputs> LoadStreamCsv(const std::string& path,
         absl::StrCat("--csv: \"", path, "\" holds no values"));
   }
   inputs.steps = static_cast<int64_t>(inputs.values.size()) / width;
+  inputs.flag = "--csv";
   return inputs;
+}
+
+const char* StreamInputFlags::Given() const {
+  if (!tokens.empty()) return "--tokens";
+  if (!text.empty()) return "--text";
+  if (!csv.empty()) return "--csv";
+  return nullptr;
+}
+
+absl::Status StreamInputFlags::CheckOne() const {
+  const int given = static_cast<int>(!tokens.empty()) +
+                    static_cast<int>(!text.empty()) +
+                    static_cast<int>(!csv.empty());
+  if (given > 1) {
+    return absl::InvalidArgumentError(
+        "--tokens, --text and --csv each give the steps to stream: pass one");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StreamInputs> LoadStreamInputs(const StreamInputFlags& flags,
+                                              const v1::ModelInfo& model) {
+  if (!flags.tokens.empty()) return ParseStreamTokens(flags.tokens, model);
+  if (!flags.text.empty()) return ParseStreamText(flags.text, model);
+  return LoadStreamCsv(flags.csv, model);
 }
 
 absl::Status CheckTopK(int64_t top_k, const v1::ModelInfo& model) {

@@ -1,6 +1,7 @@
 // What `rnnctl stream` sends instead of its sine demo: the token ids of
-// --tokens or the values of a --csv file, checked against the model, and
-// one session that streams them chunk by chunk (StreamSequence).
+// --tokens or of --text (with the model's tokenizer) or the values of a
+// --csv file, checked against the model, and one session that streams them
+// chunk by chunk (StreamSequence).
 //
 // Plain values and functions; StreamSequence blocks, like RegressSession.
 #ifndef RNNSERVE_CLIENT_STREAM_INPUTS_H_
@@ -24,11 +25,17 @@ struct StreamInputs {
   int64_t width = 0;  // Values per step; 0 for token ids.
   std::vector<float> values;
   std::vector<int64_t> token_ids;
+  // --text: each step's character as the text gives it (before any
+  // lower-casing); empty otherwise.
+  std::vector<std::string> characters;
+  // The flag the steps come from: "--tokens", "--text" or "--csv".
+  std::string flag;
 
   // Sets `request`'s steps to n and appends the inputs of steps
   // [from, from + n).
   void AddTo(int64_t from, int64_t n, v1::RegressRequest* request) const;
-  // Step i's input for a report: the token id, or the values
+  // Step i's input for a report: the token id (and its character, quoted,
+  // for --text; a control character as U+XXXX), or the values
   // comma-separated (the first few, then "...").
   std::string Describe(int64_t i) const;
 };
@@ -38,11 +45,32 @@ struct StreamInputs {
 absl::StatusOr<StreamInputs> ParseStreamTokens(const std::string& tokens,
                                                const v1::ModelInfo& model);
 
+// --text "...": one step per character, encoded with the model's tokenizer
+// (text_tokens.h); refused, naming --text, for a model without one.
+absl::StatusOr<StreamInputs> ParseStreamText(const std::string& text,
+                                             const v1::ModelInfo& model);
+
 // --csv FILE: values for a model that reads them, input_size per step;
 // every line holds whole steps (one step per line, or a whole sequence per
 // line), and the lines follow each other in the stream.
 absl::StatusOr<StreamInputs> LoadStreamCsv(const std::string& path,
                                            const v1::ModelInfo& model);
+
+// The flags that give the steps to stream instead of the sine demo.
+struct StreamInputFlags {
+  std::string tokens;
+  std::string text;
+  std::string csv;
+
+  // The flag given, e.g. "--csv"; nullptr when none is.
+  const char* Given() const;
+  // InvalidArgument when more than one is given.
+  absl::Status CheckOne() const;
+};
+
+// The steps of the one flag given (see Given(), which must not be null).
+absl::StatusOr<StreamInputs> LoadStreamInputs(const StreamInputFlags& flags,
+                                              const v1::ModelInfo& model);
 
 // OK when `top_k` is 0 or the model has an output activation (sigmoid or
 // softmax); otherwise InvalidArgument naming --top-k.

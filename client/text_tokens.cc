@@ -30,7 +30,10 @@ uint32_t LowerLatin(uint32_t cp) {
   if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7) return cp + 0x20;
   // Latin Extended-A pairs its letters upper then lower, from an even code
   // point in these ranges and from an odd one in the others.
-  if ((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14a && cp <= 0x177)) {
+  // İ (U+0130) is left alone: its lower case is two characters, i and a
+  // combining dot, not the dotless ı (U+0131) that follows it.
+  if ((cp >= 0x100 && cp <= 0x137 && cp != 0x130) ||
+      (cp >= 0x14a && cp <= 0x177)) {
     return cp % 2 == 0 ? cp + 1 : cp;
   }
   if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e)) {

@@ -33,6 +33,13 @@ TEST(FormatTableTest, AlignsColumnsAndTrimsEmptyTrailingCells) {
             "long  x\n");
 }
 
+TEST(FormatTableTest, PadsByCharactersNotBytes) {
+  // "é" is two bytes but one character on a terminal.
+  EXPECT_EQ(FormatTable({{"21 \"é\"", "0.5"}, {"2 \"b\"", "0.25"}}),
+            "21 \"é\"  0.5\n"
+            "2 \"b\"   0.25\n");
+}
+
 TEST(FormatRepositoryTest, OneRowPerVersionWithSessionsAndReasons) {
   v1::RepositoryIndexResponse index;
   v1::RepositoryModel* sine = index.add_models();

@@ -49,6 +49,11 @@ TEST(TextTokensTest, LowercaseFoldsLatinLettersAsPythonDoes) {
   EXPECT_THAT(*ids, ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8));
   EXPECT_EQ(LowerLatin(0xd7), 0xd7u);    // The multiplication sign stays.
   EXPECT_EQ(LowerLatin(0x138), 0x138u);  // ĸ has no upper case.
+  // Python: "İ".lower() is "i" and a combining dot, two characters, so İ
+  // stays (it is not the dotless ı that follows it); "ı".lower() is "ı".
+  EXPECT_EQ(LowerLatin(0x130), 0x130u);
+  EXPECT_EQ(LowerLatin(0x131), 0x131u);
+  EXPECT_EQ(LowerLatin(0x132), 0x133u);  // Ĳ -> ĳ, as before İ.
   // Without lowercase the upper-case letter is another character.
   EXPECT_FALSE(EncodeText("A", Characters({"a"}, false)).ok());
 }

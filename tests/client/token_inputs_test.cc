@@ -1,6 +1,8 @@
 // rnnctl classify --tokens: one sequence of token ids, checked against the
-// model's vocabulary before anything is sent.
+// model's vocabulary before anything is sent; the parser it shares with
+// rnnctl stream (token_flags.h).
 #include "client/classify_inputs.h"
+#include "client/token_flags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -40,6 +42,30 @@ TEST(TokenInputsTest, RefusesBadIdsAndFloatModels) {
   floats.set_input_kind(v1::INPUT_KIND_VALUES);
   EXPECT_EQ(LoadTokenInputs("1", floats).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TokenFlagsTest, OneParserNamesEachCommandsValueFlags) {
+  absl::StatusOr<std::vector<int64_t>> ids =
+      ParseTokenIds(" 0,9 ,3", TokenModel(), "--csv");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, ElementsAre(0, 9, 3));
+  EXPECT_THAT(ParseTokenIds("1,2,", TokenModel(), "--csv").status().message(),
+              HasSubstr("--tokens[2]: \"\" is not a token id in [0, 10) "
+                        "(model \"tagger\")"));
+  v1::ModelInfo floats;
+  floats.set_name("fashion_lstm");
+  floats.set_input_kind(v1::INPUT_KIND_VALUES);
+  EXPECT_THAT(ParseTokenIds("1", floats, "--csv").status().message(),
+              HasSubstr("reads values, not token ids; use --csv"));
+  EXPECT_THAT(LoadTokenInputs("1", floats).status().message(),
+              HasSubstr("use --csv or --images"));
+  // --text: a model without a tokenizer is refused, naming the flag and
+  // what to give instead.
+  EXPECT_THAT(LoadTextInputs("ab", TokenModel()).status().message(),
+              HasSubstr("--text: model \"tagger\" has no tokenizer (config "
+                        "\"tokenizer\"); give its token ids with --tokens"));
+  EXPECT_THAT(EncodeTextFlag("ab", floats, "--csv").status().message(),
+              HasSubstr("it reads values: use --csv"));
 }
 
 }  // namespace

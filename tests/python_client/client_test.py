@@ -16,7 +16,11 @@ numpy; the gRPC modules generated at build time from proto/), then:
   vocabulary, classify(token_ids=) of mixed lengths and a session sent
   token ids in uneven chunks equal PyTorch's; the per-step softmax golden
   (gru_reg_2l_softmax): ModelInfo's output activation and send_chunk
-  (top_k=) step tops equal the golden's probabilities, best first;
+  (top_k=) step tops equal the golden's probabilities, best first; text:
+  two of the emb_* goldens copied with a "tokenizer" in their config,
+  ModelInfo.tokenizer, encode_text's ids checked by hand, classify(text=)
+  and Session.send(text=) equal their token ids' answers and PyTorch's,
+  and the refusals (no tokenizer, an unknown character) name the text;
 - server B (plain, sessions in a real redis-server, a fixed port): a
   session survives SIGKILL and restart of the server mid-stream, and one
   whose answer is lost after the chunk was applied (a proxy drops it) gets
@@ -25,6 +29,7 @@ numpy; the gRPC modules generated at build time from proto/), then:
 Expected numbers come from the PyTorch goldens in tests/goldens.
 """
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -100,7 +105,7 @@ def worst(a, b):
 def check_models(rc, client):
     models = {m.name: m for m in client.models()}
     check(set(models) == {"fashion_lstm", "sine_rnn", "lstm_cls_1l",
-                          *TOKEN_GOLDENS, STEP_GOLDEN},
+                          *TOKEN_GOLDENS, STEP_GOLDEN, *TEXT_MODELS},
           f"models(): {sorted(models)}")
     check(models["lstm_cls_1l"].input_kind == "values" and
           models["lstm_cls_1l"].vocabulary_size == 0 and
@@ -243,6 +248,120 @@ def check_tokens(rc, client, source):
         try:
             action()
         except ValueError as e:
+            print(f"errors: {what} -> ValueError: {e}")
+        else:
+            fail(f"{what}: no ValueError")
+
+
+# Token goldens copied with a tokenizer: name: (golden, tokens). Id 0 is
+# the unknown id; lowercase.
+CLS_TOKENS = ["<unk>", *"abcdefghijklmnopqrstuvwxyz", "é", "ł", "ß", "ñ",
+              "ö", "ç", "à", "ü", "ó", "ź", "ż", "ą", " "]  # 40
+REG_TOKENS = ["<unk>", *"abcdefghijklmnopqrst", "é", "ł", "ß", " "]  # 25
+TEXT_MODELS = {"emb_text_cls": ("emb_gru_cls_2l_bi", CLS_TOKENS),
+               "emb_text_reg": ("emb_rnn_tanh_reg_1l", REG_TOKENS)}
+
+
+def write_text_models(source, repo):
+    """Copies of two token goldens with a "tokenizer" in their config."""
+    for name, (golden_name, tokens) in TEXT_MODELS.items():
+        folder = os.path.join(repo, name)
+        shutil.copytree(os.path.join(source, "tests", "goldens", golden_name),
+                        folder)
+        path = os.path.join(folder, "config.json")
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        config["tokenizer"] = {"type": "characters", "tokens": tokens,
+                               "unknown_id": 0, "lowercase": True}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(config, f, ensure_ascii=False, indent=2)
+
+
+def golden_text(ids, tokens):
+    """The text whose ids are `ids`, in mixed case: id 0 (the unknown id)
+    as "?", letters upper-case at even steps (but ß, whose upper case is
+    two letters)."""
+    out = []
+    for t, i in enumerate(ids):
+        c = "?" if i == 0 else tokens[i]
+        out.append(c.upper() if t % 2 == 0 and len(c.upper()) == 1 else c)
+    return "".join(out)
+
+
+def check_text(rc, client, source):
+    """text=: ModelInfo.tokenizer, encode_text, classify(text=) and
+    Session.send(text=) against their token ids and PyTorch's goldens."""
+    m = client.model("emb_text_cls")
+    check(m.tokenizer == rc.Tokenizer("characters", CLS_TOKENS, 0, True),
+          f"emb_text_cls: tokenizer {m.tokenizer}")
+    check(client.model("emb_gru_cls_2l_bi").tokenizer is None,
+          "a model without a tokenizer has one")
+    # By hand: b=2 o=15 n=14 j=10 u=21 r=18, "," and "!" unknown (0),
+    # space=39, Ł -> ł=28, ó=35, d=4, ź=36.
+    ids = client.encode_text("emb_text_cls", "Bonjour, Łódź!")
+    check(ids.dtype == np.int64 and list(ids) ==
+          [2, 15, 14, 10, 15, 21, 18, 0, 39, 28, 35, 4, 36, 0],
+          f"encode_text: {list(ids)}")
+    print(f"text: encode_text('Bonjour, Łódź!') is {list(ids)}, as "
+          "checked by hand (lower-cased, ',' and '!' the unknown id 0)")
+    texts = ["Bonjour, Łódź!", "hello"]
+    by_text = client.classify("emb_text_cls", text=texts, top_k=3)
+    by_ids = client.classify("emb_text_cls", top_k=3, token_ids=[
+        ids, [8, 5, 12, 12, 15]])
+    check(len(by_text) == 2 and all(
+        np.array_equal(a.logits, b.logits) and a.top == b.top
+        for a, b in zip(by_text, by_ids)), "classify(text=) differs from "
+          "classify(token_ids=) of its ids")
+    for name, (golden_name, tokens) in TEXT_MODELS.items():
+        g = golden(source, os.path.join(golden_name, "golden.safetensors"))
+        texts = [golden_text(g["tokens"][i, :n], tokens)
+                 for i, n in enumerate(g["lengths"])]
+        if name == "emb_text_cls":
+            results = client.classify(name, text=texts, top_k=3)
+            for i, r in enumerate(results):
+                check(worst(r.logits, g["logits"][i]) <= TOLERANCE,
+                      f"{name}: text {texts[i]!r} off by "
+                      f"{worst(r.logits, g['logits'][i])}")
+            print(f"text: classify(text=) of {len(texts)} texts spelling "
+                  f"{golden_name}'s sequences (e.g. {texts[0]!r}) equals "
+                  "PyTorch's logits")
+            continue
+        for i, text in enumerate(texts):
+            n = len(text)
+            cuts = sorted({0, n // 3, n // 2, n})
+            with client.session(name, unary=i % 2 == 1) as s:
+                got = np.concatenate([s.send(text=text[a:b])
+                                      for a, b in zip(cuts, cuts[1:])])
+            want = g["outputs_from_zero"][i, :n]
+            check(worst(got, want) <= TOLERANCE,
+                  f"{name}: text {text!r} off by {worst(got, want)}")
+        with client.session(name) as s:
+            got = np.concatenate(list(s.stream(
+                [texts[2][:5], texts[2][5:]], text=True)))
+        check(worst(got, g["outputs_from_zero"][2]) <= TOLERANCE,
+              f"{name}: stream(text=True) off")
+        print(f"text: {name} sessions sent text in uneven chunks (stream and "
+              f"RegressChunk) equal PyTorch's (e.g. {texts[0]!r})")
+    for what, needle, action in (
+            ("text for a model without a tokenizer", "has no tokenizer",
+             lambda: client.classify("emb_gru_cls_2l_bi", text=["ab"])),
+            ("text for a values model", "it reads values",
+             lambda: client.classify("lstm_cls_1l", text=["ab"])),
+            ("send(text=) without a tokenizer", "give its token ids",
+             lambda: client.session("emb_rnn_tanh_reg_1l").send(text="ab")),
+            ("an unknown character without unknown_id", "character 2 'c'",
+             lambda: rc.Tokenizer("characters", ["a", "b"]).encode("abc")),
+            ("an empty text", "text[1]: empty",
+             lambda: client.classify("emb_text_cls", text=["a", ""])),
+            ("one str for classify", "give text=[...]",
+             lambda: client.classify("emb_text_cls", text="ab")),
+            ("text and token_ids", "give one of",
+             lambda: client.classify("emb_text_cls", text=["a"],
+                                     token_ids=[[1]]))):
+        try:
+            action()
+        except ValueError as e:
+            check(needle in str(e), f"{what}: {e!r} lacks {needle!r}")
             print(f"errors: {what} -> ValueError: {e}")
         else:
             fail(f"{what}: no ValueError")
@@ -544,6 +663,7 @@ def main():
         check_retry_policy(rc)
         repo = repository_with_golden(args.source, work)
         link_goldens(args.source, repo)
+        write_text_models(args.source, repo)
         certs = make_certificates(args.source, work)
         token = secrets.token_urlsafe(32)
         tokens_file = os.path.join(work, "tokens")
@@ -562,6 +682,7 @@ def main():
         check_streams(rc, client, args.source)
         check_replay(rc, client, args.source)
         check_tokens(rc, client, args.source)
+        check_text(rc, client, args.source)
         check_step_top(rc, client, args.source)
         check_errors(rc, client, a.address, tls)
         client.close()

@@ -16,12 +16,14 @@ from .errors import (Aborted, DeadlineExceeded, FailedPrecondition,
                      Unimplemented)
 from .retry import RetryPolicy
 from .session import Session
+from .text import Tokenizer
 
 __all__ = [
     "Aborted", "Chunk", "Classification", "ClassScore", "Client", "DeadlineExceeded",
     "FailedPrecondition", "InvalidArgument", "ModelInfo", "NotFound",
     "PositionMismatch", "RepositoryModel", "ResourceExhausted",
     "RetryPolicy", "RnnserveError", "Session", "SessionNotFound",
-    "SessionTakenOver", "TlsConfig", "Unauthenticated", "Unavailable",
+    "SessionTakenOver", "TlsConfig", "Tokenizer", "Unauthenticated",
+    "Unavailable",
     "Unimplemented", "VersionStatus",
 ]

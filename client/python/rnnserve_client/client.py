@@ -12,6 +12,7 @@ import numpy as np
 
 from . import errors
 from .retry import RetryPolicy, is_retryable
+from .text import Tokenizer
 
 try:
     from ._pb import inference_pb2 as pb
@@ -88,6 +89,9 @@ class ModelInfo:
     # outputs (then top_k gives each step's best classes); empty for
     # classification.
     output_activation: str = ""
+    # A token-input model's tokenizer (config "tokenizer"), which turns
+    # text into its token ids (text=, Client.encode_text); None without one.
+    tokenizer: Optional[Tokenizer] = None
 
     @classmethod
     def from_proto(cls, m):
@@ -104,7 +108,9 @@ class ModelInfo:
                    input_kind=_enum_name(pb.InputKind, m.input_kind,
                                          "INPUT_KIND_", "input kind"),
                    vocabulary_size=m.vocabulary_size, readout=m.readout,
-                   head=list(m.head), output_activation=m.output_activation)
+                   head=list(m.head), output_activation=m.output_activation,
+                   tokenizer=Tokenizer.from_proto(m.tokenizer)
+                   if m.HasField("tokenizer") else None)
 
 
 def _enum_name(enum, value, prefix, what):
@@ -299,20 +305,45 @@ class Client:
             self._models[name] = ModelInfo.from_proto(m)
         return self._models[name]
 
+    def encode_text(self, model: str, text: str,
+                    what: str = "text") -> np.ndarray:
+        """The token ids of `text` under `model`'s tokenizer
+        (ModelInfo.tokenizer), int64 [characters]: one id per character,
+        as rnnctl's --text encodes it (see rnnserve_client.text). Raises
+        ValueError, naming `what`, when the model has no tokenizer or the
+        text cannot be encoded (naming the character and its position)."""
+        info = self.model(model)
+        if info.tokenizer is None:
+            instead = ("give its token ids with token_ids="
+                       if info.input_kind == "token_ids"
+                       else "it reads values, not token ids")
+            raise ValueError(f"{what}: model {model!r} has no tokenizer "
+                             f"(config \"tokenizer\"); {instead}")
+        return info.tokenizer.encode(text, what)
+
     def classify(self, model: str,
                  sequences: Union[np.ndarray, Sequence, None] = None,
                  top_k: int = 1, *,
-                 token_ids: Union[np.ndarray, Sequence, None] = None
+                 token_ids: Union[np.ndarray, Sequence, None] = None,
+                 text: Optional[Sequence[str]] = None
                  ) -> List[Classification]:
         """Classifies whole sequences, each a [steps, input_size] array
         (lengths may differ), or one [count, steps, input_size] array.
         A token-input model (ModelInfo.input_kind "token_ids") takes
         token_ids= instead: each sequence a 1-D list or array of integer
-        ids (lengths may differ), or one [count, steps] integer array.
+        ids (lengths may differ), or one [count, steps] integer array; a
+        model with a tokenizer also takes text=, a list of strings, each one
+        sequence of one step per character (encode_text).
         Returns one Classification per sequence, in order."""
-        if (sequences is None) == (token_ids is None):
-            raise ValueError("classify: give either sequences (values) or "
-                             "token_ids, not both or neither")
+        if sum(x is not None for x in (sequences, token_ids, text)) != 1:
+            raise ValueError("classify: give one of sequences (values), "
+                             "token_ids or text")
+        if text is not None:
+            if isinstance(text, str):
+                raise ValueError("text: expected a list of strings, one per "
+                                 "sequence, got one str; give text=[...]")
+            token_ids = [self.encode_text(model, t, f"text[{i}]")
+                         for i, t in enumerate(text)]
         if token_ids is not None:
             items = [pb.Sequence(steps=len(ids), token_ids=ids.tolist())
                      for ids in as_token_ids(token_ids)]

@@ -91,7 +91,8 @@ class Session:
 
     send(values) runs a chunk [steps, input_size] and returns its outputs
     [steps, output_size]; a token-input model's chunk is send(token_ids=
-    ids), one id per step. send_chunk() answers with the steps' best
+    ids), one id per step, or, with a tokenizer, send(text="..."), one step
+    per character. send_chunk() answers with the steps' best
     classes too (top_k, for a model with an output activation). position is the session's position, token its
     token (None until the first chunk of a new session is answered). As a
     context manager it ends the session on a normal exit; after an
@@ -115,18 +116,27 @@ class Session:
     # The public operations.
 
     def send(self, values=None, reset: bool = False, *,
-             token_ids=None) -> np.ndarray:
+             token_ids=None, text: Optional[str] = None) -> np.ndarray:
         """Runs one chunk from the session's position (from 0 with reset)
         and returns its outputs, float32 [steps, output_size]. The chunk is
         `values`, [steps, input_size], or for a token-input model
-        `token_ids`, a 1-D sequence of integer ids, one per step."""
-        return self.send_chunk(values, reset, token_ids=token_ids).outputs
+        `token_ids`, a 1-D sequence of integer ids, one per step, or `text`,
+        a str of one step per character, encoded with the model's tokenizer
+        (Client.encode_text; ValueError without one)."""
+        return self.send_chunk(values, reset, token_ids=token_ids,
+                               text=text).outputs
 
     def send_chunk(self, values=None, reset: bool = False, *,
-                   token_ids=None, top_k: int = 0) -> Chunk:
+                   token_ids=None, text: Optional[str] = None,
+                   top_k: int = 0) -> Chunk:
         """send(), answered as a Chunk: the outputs and, with top_k > 0 (a
         model with an output activation, ModelInfo.output_activation),
         each step's top_k classes, most probable first."""
+        if text is not None:
+            if values is not None or token_ids is not None:
+                raise ValueError("send: give one of values, token_ids or "
+                                 "text")
+            token_ids = self._client.encode_text(self._model, text)
         fields = self._items(values, token_ids)
         response = self._chunk(**fields, reset_state=reset, top_k=top_k)
         steps = response.steps
@@ -141,12 +151,15 @@ class Session:
                      first_step=response.first_step,
                      replayed=response.replayed)
 
-    def stream(self, chunks: Iterable, *,
-               tokens: bool = False) -> Iterator[np.ndarray]:
+    def stream(self, chunks: Iterable, *, tokens: bool = False,
+               text: bool = False) -> Iterator[np.ndarray]:
         """Sends each chunk in turn, yielding each one's outputs; with
-        tokens=True each chunk is token ids (send(token_ids=chunk))."""
+        tokens=True each chunk is token ids (send(token_ids=chunk)), with
+        text=True a str (send(text=chunk))."""
         for chunk in chunks:
-            if tokens:
+            if text:
+                yield self.send(text=chunk)
+            elif tokens:
                 yield self.send(token_ids=chunk)
             else:
                 yield self.send(chunk)
