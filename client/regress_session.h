@@ -29,6 +29,15 @@
 namespace rnnserve::client {
 
 // Blocking and not thread-safe: one thread drives a session.
+// What one session's calls took, for a run's summary (RegressSession::Tally).
+struct SessionTally {
+  int calls = 0;     // Streams opened or unary calls, retries included.
+  int retries = 0;   // Chunks resent after a broken call.
+  int replays = 0;   // Answers the server sent again (replayed).
+  int restarts = 0;  // New sessions begun again: the first answer was lost.
+  std::string token;
+};
+
 class RegressSession {
  public:
   enum class Transport { kStream, kUnary };
@@ -93,6 +102,10 @@ class RegressSession {
   // New sessions started again because the first chunk's answer, and with
   // it the token, was lost.
   int restarts() const { return restarts_; }
+  // All of the above and the token, at the end of a run.
+  SessionTally Tally() const {
+    return {calls_, retries_, replays_, restarts_, token_};
+  }
 
  private:
   // One attempt's failure: the call's status and the position the server

@@ -69,11 +69,7 @@ struct StepRecord {
 struct DemoRun {
   std::vector<StepRecord> steps;
   std::vector<size_t> reopened_before;  // Indices into steps.
-  int calls = 0;                        // Streams opened or unary calls.
-  int retries = 0;                      // Chunks resent after a broken call.
-  int replays = 0;   // Answers the server sent again (replayed).
-  int restarts = 0;  // New sessions begun again: the first answer was lost.
-  std::string token;
+  SessionTally tally;
   std::string version;
   bool ended = false;
   uint64_t next_step = 0;  // The session's position after the run.
@@ -152,11 +148,7 @@ absl::StatusOr<DemoRun> RunDemo(const Connection& connection,
     }
   }
   RETURN_IF_ERROR(session.CloseStream());
-  run.calls = session.calls();
-  run.retries = session.retries();
-  run.replays = session.replays();
-  run.restarts = session.restarts();
-  run.token = session.token();
+  run.tally = session.Tally();
   return run;
 }
 
@@ -239,8 +231,7 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
 
   std::printf("model        %s (version %s)\n", o.model.c_str(),
               run.version.c_str());
-  PrintCalls(Report(o), run.steps.size(), run.calls, run.retries, run.replays,
-             run.restarts);
+  PrintCalls(Report(o), run.steps.size(), run.tally);
   std::printf("mse          %.6g (predicted vs cos(t), over %zu steps)\n",
               run.steps.empty() ? 0.0 : squared_error / run.steps.size(),
               run.steps.size());
@@ -264,7 +255,7 @@ absl::Status PrintStreamReport(const StreamOptions& o, const DemoRun& run,
         "resumed      not compared: a resumed session has no uninterrupted "
         "twin\n");
   }
-  PrintSession(Report(o), run.ended, run.token, run.next_step,
+  PrintSession(Report(o), run.ended, run.tally.token, run.next_step,
                absl::StrCat("--start ", run.next_step));
   if (!o.plot.empty()) {
     RETURN_IF_ERROR(WritePlot(o.plot, o, run));
@@ -327,7 +318,7 @@ absl::Status RunSequence(const Connection& connection, const StreamOptions& o,
   ASSIGN_OR_RETURN(SequenceRun run,
                    StreamSequence(connection, options, model, inputs));
   std::fprintf(stderr, "session %s (%s)\n",
-               ShortToken(run.token, o.print_token).c_str(),
+               ShortToken(run.tally.token, o.print_token).c_str(),
                o.resume.empty() ? "new" : "resumed");
   PrintSequenceReport(Report(o), inputs, run);
   return absl::OkStatus();

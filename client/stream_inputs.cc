@@ -222,11 +222,7 @@ absl::StatusOr<SequenceRun> StreamSequence(const Connection& connection,
     sent += n;
   }
   RETURN_IF_ERROR(session.CloseStream());
-  run.calls = session.calls();
-  run.retries = session.retries();
-  run.replays = session.replays();
-  run.restarts = session.restarts();
-  run.token = session.token();
+  run.tally = session.Tally();
   return run;
 }
 

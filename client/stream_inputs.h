@@ -102,11 +102,7 @@ struct SequenceStep {
 struct SequenceRun {
   std::vector<SequenceStep> steps;
   int chunks = 0;
-  int calls = 0;
-  int retries = 0;
-  int replays = 0;
-  int restarts = 0;
-  std::string token;
+  SessionTally tally;
   std::string version;
   bool ended = false;
   uint64_t next_step = 0;  // The session's position after the run.

@@ -14,28 +14,29 @@ std::string ShortToken(const std::string& token, bool full) {
   return absl::StrCat(token.substr(0, 8), "\u2026");
 }
 
-void PrintCalls(const StreamReportOptions& o, size_t steps, int calls,
-                int retries, int replays, int restarts) {
+void PrintCalls(const StreamReportOptions& o, size_t steps,
+                const SessionTally& tally) {
   const int64_t chunks = (static_cast<int64_t>(steps) + o.chunk - 1) / o.chunk;
   std::printf("steps        %zu in %lld chunk%s of up to %lld\n", steps,
               static_cast<long long>(chunks), chunks == 1 ? "" : "s",
               static_cast<long long>(o.chunk));
   if (o.unary) {
-    std::printf("calls        %d RegressChunk calls\n", calls);
+    std::printf("calls        %d RegressChunk calls\n", tally.calls);
   } else {
-    std::printf("streams      %d%s\n", calls,
+    std::printf("streams      %d%s\n", tally.calls,
                 o.reconnect_every > 0
                     ? absl::StrCat(" (reopened after every ", o.reconnect_every,
                                    " chunks)")
                           .c_str()
                     : "");
   }
-  if (retries > 0) {
+  if (tally.retries > 0) {
     std::printf(
         "retries      %d chunk%s resent after a broken call (%d answer%s "
         "replayed by the server, %d new session%s begun again)\n",
-        retries, retries == 1 ? "" : "s", replays, replays == 1 ? "" : "s",
-        restarts, restarts == 1 ? "" : "s");
+        tally.retries, tally.retries == 1 ? "" : "s", tally.replays,
+        tally.replays == 1 ? "" : "s", tally.restarts,
+        tally.restarts == 1 ? "" : "s");
   }
 }
 
@@ -93,9 +94,8 @@ void PrintSequenceReport(const StreamReportOptions& o,
   }
   std::printf("model        %s (version %s)\n", o.model.c_str(),
               run.version.c_str());
-  PrintCalls(o, run.steps.size(), run.calls, run.retries, run.replays,
-             run.restarts);
-  PrintSession(o, run.ended, run.token, run.next_step, column.next);
+  PrintCalls(o, run.steps.size(), run.tally);
+  PrintSession(o, run.ended, run.tally.token, run.next_step, column.next);
 }
 
 }  // namespace rnnserve::client

@@ -28,8 +28,8 @@ struct StreamReportOptions {
 std::string ShortToken(const std::string& token, bool full);
 
 // The summary lines on steps, chunks, calls and retries.
-void PrintCalls(const StreamReportOptions& o, size_t steps, int calls,
-                int retries, int replays, int restarts);
+void PrintCalls(const StreamReportOptions& o, size_t steps,
+                const SessionTally& tally);
 
 // The summary line on the session, with how to continue an open one;
 // `next` holds the flags that say what to send next.
