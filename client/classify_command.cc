@@ -57,6 +57,9 @@ int Predicted(const v1::Classification& result) {
 void PrintVerbose(const v1::ModelInfo& model, const ClassifyInputs& inputs,
                   const std::vector<const v1::Classification*>& results) {
   const bool labelled = !inputs.true_classes.empty();
+  if (!inputs.description.empty()) {
+    std::printf("%s\n", inputs.description.c_str());
+  }
   std::printf("%-8s %-14s %-14s %-8s%s\n", inputs.source_name.c_str(),
               labelled ? "true" : "", "predicted", "prob",
               labelled ? " match" : "");

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/csv_reader.h"
 #include "client/idx_reader.h"
 #include "client/token_flags.h"
@@ -163,7 +164,11 @@ absl::StatusOr<ClassifyInputs> LoadTextInputs(const std::string& text,
                    EncodeTextFlag(text, model, "--csv or --images"));
   v1::Sequence sequence;
   sequence.mutable_token_ids()->Add(ids.begin(), ids.end());
-  return OneSequence(std::move(sequence));
+  ClassifyInputs inputs = OneSequence(std::move(sequence));
+  inputs.description =
+      absl::StrCat("text \"", text, "\": ", ids.size(), " steps, token ids ",
+                   absl::StrJoin(ids, ","));
+  return inputs;
 }
 
 }  // namespace rnnserve::client

@@ -20,6 +20,9 @@ struct ClassifyInputs {
   std::vector<int64_t> source_index;
   // What source_index counts: "image" or "line".
   std::string source_name;
+  // For one sequence given as text: the text and its token ids, printed
+  // above the predictions. Empty otherwise.
+  std::string description;
 };
 
 // Images [offset, offset + count) of an idx images file, each scaled to

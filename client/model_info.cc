@@ -88,6 +88,24 @@ std::vector<std::vector<std::string>> ModelListRows(
   return rows;
 }
 
+namespace {
+
+// "characters (60 tokens, unknown "<unk>", lower-cased): ..." or "(none)".
+std::string TokenizerSummary(const v1::ModelInfo& m) {
+  if (!m.has_tokenizer()) return "(none)";
+  const v1::Tokenizer& t = m.tokenizer();
+  std::string unknown = "none";
+  if (t.has_unknown_id() &&
+      t.unknown_id() < static_cast<uint32_t>(t.tokens_size())) {
+    unknown = absl::StrCat("\"", t.tokens(t.unknown_id()), "\"");
+  }
+  return absl::StrCat(t.type(), " (", t.tokens_size(), " tokens, unknown ",
+                      unknown, t.lowercase() ? ", lower-cased" : "",
+                      "): rnnctl classify/stream --text");
+}
+
+}  // namespace
+
 std::vector<std::vector<std::string>> ModelDetailRows(const v1::ModelInfo& m) {
   const v1::BatchingInfo& b = m.batching();
   const bool tokens = m.input_kind() == v1::INPUT_KIND_TOKEN_IDS;
@@ -105,6 +123,7 @@ std::vector<std::vector<std::string>> ModelDetailRows(const v1::ModelInfo& m) {
                      : absl::StrCat(m.input_size(), m.input_size() == 1
                                                         ? " value per step"
                                                         : " values per step")},
+      {"tokenizer:", TokenizerSummary(m)},
       {"input_size:",
        tokens ? absl::StrCat(m.input_size(), " (the embedding's width)")
               : absl::StrCat(m.input_size())},

@@ -67,6 +67,7 @@ TEST_F(ModelsViewTest, TheModelViewShowsTheNewFields) {
               Contains(Row("input_size:", "5 (the embedding's width)")));
   EXPECT_THAT(tokens, Contains(Row("output_activation:", "none")));
   EXPECT_THAT(tokens, Contains(Row("labels:", "(none)")));
+  EXPECT_THAT(tokens, Contains(Row("tokenizer:", "(none)")));
 
   const Rows mlp = Detail("gru_cls_2l_mean_mlp");
   EXPECT_THAT(mlp, Contains(Row("readout:", "mean")));
