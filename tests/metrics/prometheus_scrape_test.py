@@ -153,7 +153,7 @@ class Traffic:
         self.regress_chunk(3, token=token, end=True)
         self.regress_chunk(10)
 
-    def expected(self):
+    def expected(self, models):
         """(PromQL selector, value) pairs."""
         out = []
         for (model, method, code), n in sorted(self.requests.items()):
@@ -187,9 +187,9 @@ class Traffic:
         out.append((f'rnnserve_sessions_refused_total{{{r}}}', 0))
         open_sessions = self.sessions["created"] - self.sessions["ended"]
         out.append((f'rnnserve_sessions_active{{{r}}}', open_sessions))
-        out.append((f'count(rnnserve_model_info)', 2))
+        out.append((f'count(rnnserve_model_info)', models))
         # Series of a model carry its version (the bundled models' is "1").
-        out.append(('count(rnnserve_sequences_total{version="1"})', 2))
+        out.append(('count(rnnserve_sequences_total{version="1"})', models))
         out.append((f'up{{job="rnnserve"}}', 1))
         return out
 
@@ -229,7 +229,10 @@ scrape_configs:
                lambda: http_get(f"http://127.0.0.1:{prometheus_port}/-/ready")
                [0] == 200, START_TIMEOUT, processes)
 
-    expected = traffic.expected()
+    # Every model folder of the repository is served.
+    models = sum(os.path.isfile(os.path.join(args.models, name, "config.json"))
+                 for name in os.listdir(args.models))
+    expected = traffic.expected(models)
     mismatches = []
 
     def all_match():

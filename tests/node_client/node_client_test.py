@@ -127,7 +127,7 @@ def worst(a, b):
 
 def check_models(out):
     models = {m["name"]: m for m in out["models"]}
-    check(set(models) == {"fashion_lstm", "sine_rnn"},
+    check(set(models) == {"fashion_lstm", "sine_rnn", "word_language"},
           f"models: {sorted(models)}")
     f, s = models["fashion_lstm"], models["sine_rnn"]
     check((f["task"], f["input_size"], f["output_size"], len(f["labels"])) ==
