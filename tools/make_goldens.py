@@ -14,6 +14,10 @@ writes (see tests/goldens/README.md):
                                                  Fashion-MNIST test images
   sine_rnn_stream.safetensors                    models/sine_rnn on a 100-step
                                                  sin stream
+  word_language_words.safetensors                models/word_language on 900
+                                                 held-out words and a few more
+                                                 (needs Debian's word lists:
+                                                 see tools/word_lists.py)
 """
 
 import argparse
@@ -246,6 +250,52 @@ def make_fashion(models_dir, out_dir, count=1000):
     return path, accuracy
 
 
+# Words for rnnctl classify --text in the tests and the README, beside the
+# held-out ones: greetings and thanks, some with capitals and accents.
+WORD_LANGUAGE_EXTRA = ["bonjour", "hello", "Danke", "gracias", "grazie", "bedankt",
+                       "obrigado", "tack", "dziękuję", "Żółć", "Straße", "über"]
+
+
+def make_word_language(models_dir, out_dir, per_language=100):
+    """PyTorch's logits for the first held-out words of each language (never
+    seen in training) and for WORD_LANGUAGE_EXTRA, each word run alone."""
+    from train_seed_models import (WORD_HELDOUT_PER_LANGUAGE, WORD_TRAIN_PER_LANGUAGE)
+    import word_lists
+    folder = os.path.join(models_dir, "word_language")
+    module, config = fmt.load_model_folder(folder)
+    tokens = config["tokenizer"]["tokens"]
+    _, heldout = word_lists.load_splits(WORD_TRAIN_PER_LANGUAGE, WORD_HELDOUT_PER_LANGUAGE)
+    chosen = []
+    for language in range(len(word_lists.LABELS)):
+        chosen += [(w, k) for w, k in heldout if k == language][:per_language]
+    words = [w for w, _ in chosen] + WORD_LANGUAGE_EXTRA
+    labels = [k for _, k in chosen] + [-1] * len(WORD_LANGUAGE_EXTRA)
+    encoded = [word_lists.encode(w, tokens) for w in words]
+    t_max = max(len(ids) for ids in encoded)
+    ids = np.zeros((len(words), t_max), dtype=np.int64)
+    for i, row in enumerate(encoded):
+        ids[i, :len(row)] = row
+    with torch.no_grad():
+        logits = torch.cat([module(torch.tensor([row])) for row in encoded])
+    predictions = logits.argmax(dim=1).numpy().astype(np.int64)
+    n = len(chosen)
+    accuracy = float(np.mean(predictions[:n] == np.array(labels[:n])))
+    path = os.path.join(out_dir, "word_language_words.safetensors")
+    fmt.write_safetensors(path, OrderedDict([
+        ("tokens", ids),
+        ("lengths", np.array([len(row) for row in encoded], dtype=np.int64)),
+        ("labels", np.array(labels, dtype=np.int64)),
+        ("logits", logits.numpy()),
+        ("predictions", predictions),
+    ]), {"model": "models/word_language",
+         "words": "\n".join(words),
+         "heldout": f"the first {per_language} held-out words of each language "
+                    "(tools/word_lists.py), then the extra words (label -1)",
+         "accuracy": repr(accuracy), "generator": "tools/make_goldens.py"})
+    extra = {w: word_lists.LABELS[p] for w, p in zip(words[n:], predictions[n:])}
+    return path, accuracy, extra
+
+
 def make_sine(models_dir, out_dir, steps=100):
     module, _ = fmt.load_model_folder(os.path.join(models_dir, "sine_rnn"))
     t = SINE_DT * np.arange(steps)
@@ -278,7 +328,8 @@ def main(argv=None):
     parser.add_argument("--out", default="tests/goldens",
                         help="output folder (default: %(default)s)")
     parser.add_argument("--models", default="models",
-                        help="folder holding fashion_lstm/ and sine_rnn/ (default: %(default)s)")
+                        help="folder holding fashion_lstm/, sine_rnn/ and word_language/ "
+                             "(default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float32)
@@ -289,6 +340,8 @@ def main(argv=None):
     print(f"wrote {path} (accuracy on these images {accuracy:.3f})")
     path, mse = make_sine(args.models, args.out)
     print(f"wrote {path} (MSE against cos {mse:.6g})")
+    path, accuracy, extra = make_word_language(args.models, args.out)
+    print(f"wrote {path} (accuracy on the held-out words {accuracy:.3f}; {extra})")
     return 0
 
 
