@@ -187,10 +187,10 @@ class Traffic:
         out.append((f'rnnserve_sessions_refused_total{{{r}}}', 0))
         open_sessions = self.sessions["created"] - self.sessions["ended"]
         out.append((f'rnnserve_sessions_active{{{r}}}', open_sessions))
-        out.append((f'count(rnnserve_model_info)', models))
+        out.append(('count(rnnserve_model_info)', models))
         # Series of a model carry its version (the bundled models' is "1").
         out.append(('count(rnnserve_sequences_total{version="1"})', models))
-        out.append((f'up{{job="rnnserve"}}', 1))
+        out.append(('up{job="rnnserve"}', 1))
         return out
 
 
