@@ -27,6 +27,7 @@
 #include "server/engine/batch_data.h"
 #include "server/engine/call_context.h"
 #include "server/engine/head.h"
+#include "server/engine/item_checks.h"
 #include "server/engine/lru_cache.h"
 #include "server/engine/recurrent_plan.h"
 #include "server/engine/segment_plan.h"
@@ -56,13 +57,6 @@ float* Carry(const RegressItem& item, float*) { return item.state_out.data(); }
 uint64_t NextEngineId() {
   static std::atomic<uint64_t> next{1};
   return next++;
-}
-
-absl::Status SizeError(const char* rpc, size_t item, const char* field,
-                       size_t got, size_t want) {
-  return absl::InvalidArgumentError(absl::StrCat(rpc, " item ", item, ": ",
-                                                 field, " has ", got,
-                                                 " floats, expected ", want));
 }
 
 class DnnlEngine final : public Engine {
@@ -107,21 +101,16 @@ class DnnlEngine final : public Engine {
   // dnnl::error.
   void RunGroup(const Batch& batch, size_t g, const Plan& plan, GroupArgs& a,
                 const float* layer_in, float* layer_out, CallContext& context);
-  // The body Classify and Regress share: checks each item (steps and inputs
-  // here, the rest in `check_item`), runs the items in segments (see
+  // The body Classify and Regress share: checks each item (item_checks.h),
+  // runs the items in segments (see
   // segment_plan.h; padded ones only if `pad`), and hands each item each
   // segment's output through `emit`.
-  template <typename Item, typename CheckItem, typename Emit>
-  absl::Status RunItems(const char* rpc, std::span<const Item> items, bool pad,
-                        CheckItem check_item, Emit emit);
+  template <typename Item, typename Emit>
+  absl::Status RunItems(std::span<const Item> items, bool pad, Emit emit);
   // Points the workspace's batch vectors at `segment`'s items.
   template <typename Item>
   void FillBatch(std::span<const Item> items, const Segment& segment,
                  Workspace& ws) const;
-  // An item's step count, and its inputs' size (or for an embedding model
-  // its token ids' count and range) against it.
-  absl::Status CheckSteps(const char* rpc, size_t item, int steps,
-                          size_t inputs, std::span<const int64_t> tokens) const;
 
   const dnnl::engine cpu_;
   const model::ModelConfig config_;
@@ -249,40 +238,6 @@ absl::StatusOr<const float*> DnnlEngine::Run(const Batch& batch,
   }
 }
 
-absl::Status DnnlEngine::CheckSteps(const char* rpc, size_t item, int steps,
-                                    size_t inputs,
-                                    std::span<const int64_t> tokens) const {
-  if (steps < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(rpc, " item ", item, ": steps must be >= 1, got ", steps));
-  }
-  if (config_.has_embedding()) {
-    if (inputs != 0) return SizeError(rpc, item, "inputs", inputs, 0);
-    if (tokens.size() != static_cast<size_t>(steps)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(rpc, " item ", item, ": tokens has ", tokens.size(),
-                       " ids, expected ", steps));
-    }
-    const int64_t vocabulary = config_.embedding.num_embeddings;
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      if (tokens[t] < 0 || tokens[t] >= vocabulary) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(rpc, " item ", item, ": tokens[", t, "] ", tokens[t],
-                         " is outside the vocabulary [0, ", vocabulary, ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-  if (!tokens.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(rpc, " item ", item, ": model ", config_.name,
-                     " reads float inputs, not token ids"));
-  }
-  const size_t want = static_cast<size_t>(steps) * config_.input_size;
-  if (inputs != want) return SizeError(rpc, item, "inputs", inputs, want);
-  return absl::OkStatus();
-}
-
 template <typename Item>
 void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
                            Workspace& ws) const {
@@ -296,7 +251,7 @@ void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
   const int end = segment.start + segment.steps;
   for (int p = segment.begin; p < segment.end; ++p) {
     const Item& item = items[ws.order[p]];
-    // Only one of the two is non-empty (CheckSteps).
+    // Only one of the two is non-empty (CheckItem).
     ws.inputs.push_back(item.inputs.empty()
                             ? nullptr
                             : item.inputs.data() + segment.start * input);
@@ -322,9 +277,9 @@ void DnnlEngine::FillBatch(std::span<const Item> items, const Segment& segment,
   }
 }
 
-template <typename Item, typename CheckItem, typename Emit>
-absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
-                                  bool pad, CheckItem check_item, Emit emit) {
+template <typename Item, typename Emit>
+absl::Status DnnlEngine::RunItems(std::span<const Item> items, bool pad,
+                                  Emit emit) {
   CallContext& context = Context();
   Workspace& ws = context.workspace();
   // A rare huge call must not pin its buffers on this thread for good.
@@ -332,9 +287,7 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
   ws.steps.resize(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& item = items[i];
-    RETURN_IF_ERROR(
-        CheckSteps(rpc, i, item.steps, item.inputs.size(), item.tokens));
-    RETURN_IF_ERROR(check_item(i, item));
+    RETURN_IF_ERROR(CheckItem(config_, i, item));
     ws.steps[i] = item.steps;
   }
   if (config_.bidirectional) {
@@ -377,7 +330,6 @@ absl::Status DnnlEngine::RunItems(const char* rpc, std::span<const Item> items,
 }
 
 absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
-  const size_t outputs = config_.output_size;
   const size_t state = config_.classify_state_size();
   bool parts = false;  // Whether any item starts or ends inside a sequence.
   for (const ClassifyItem& item : items) {
@@ -388,25 +340,6 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
         "model ", config_.name,
         " is bidirectional: it classifies whole sequences, not parts"));
   }
-  const auto check = [outputs, state](size_t i, const ClassifyItem& item) {
-    if (!item.state_in.empty() && item.state_in.size() != state) {
-      return SizeError("Classify", i, "state_in", item.state_in.size(), state);
-    }
-    if (!item.state_out.empty() && item.state_out.size() != state) {
-      return SizeError("Classify", i, "state_out", item.state_out.size(),
-                       state);
-    }
-    // A part before the last computes no logits.
-    const bool unfinished = item.logits.empty() && !item.state_out.empty();
-    if (!unfinished && item.logits.size() != outputs) {
-      return SizeError("Classify", i, "logits", item.logits.size(), outputs);
-    }
-    if (!item.probabilities.empty() && item.probabilities.size() != outputs) {
-      return SizeError("Classify", i, "probabilities",
-                       item.probabilities.size(), outputs);
-    }
-    return absl::OkStatus();
-  };
   const size_t width = config_.readout_size();
   const size_t carry = ReadoutCarry(config_);
   Workspace& ws = Context().workspace();
@@ -430,7 +363,7 @@ absl::Status DnnlEngine::Classify(std::span<const ClassifyItem> items) {
     if (!item.probabilities.empty()) Softmax(item.logits, item.probabilities);
   };
   // Padding would run a part past its end and spoil the state it leaves.
-  return RunItems("Classify", items, /*pad=*/!parts, check, emit);
+  return RunItems(items, /*pad=*/!parts, emit);
 }
 
 absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
@@ -440,20 +373,6 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
         " is bidirectional: it needs whole sequences, not chunks"));
   }
   const size_t outputs = config_.output_size;
-  const size_t state = config_.state_size();
-  const auto check = [outputs, state](size_t i, const RegressItem& item) {
-    if (!item.state_in.empty() && item.state_in.size() != state) {
-      return SizeError("Regress", i, "state_in", item.state_in.size(), state);
-    }
-    if (item.state_out.size() != state) {
-      return SizeError("Regress", i, "state_out", item.state_out.size(), state);
-    }
-    const size_t want_out = static_cast<size_t>(item.steps) * outputs;
-    if (item.outputs.size() != want_out) {
-      return SizeError("Regress", i, "outputs", item.outputs.size(), want_out);
-    }
-    return absl::OkStatus();
-  };
   const size_t width = config_.hidden_size;  // Unidirectional.
   float* scratch = Reserve(Context().workspace().head, head_.scratch_size());
   const auto emit = [this, width, outputs, scratch](const RegressItem& item,
@@ -470,7 +389,7 @@ absl::Status DnnlEngine::Regress(std::span<const RegressItem> items) {
   };
   // Never padded: a chunk's final state must be the one after its own last
   // step, so every chunk ends where a segment ends.
-  return RunItems("Regress", items, /*pad=*/false, check, emit);
+  return RunItems(items, /*pad=*/false, emit);
 }
 
 absl::Status DnnlEngine::Warmup(int steps, int max_batch) {
